@@ -1,0 +1,46 @@
+/**
+ * execnet's message frame: a 9-byte header packed as struct '!bii' (int8
+ * message code, int32 channel id, int32 payload length, big-endian) and the
+ * payload, which for data messages is an unversioned dump.
+ */
+export const MessageCode = {
+  STATUS: 0,
+  RECONFIGURE: 1,
+  GATEWAY_TERMINATE: 2,
+  CHANNEL_EXEC: 3,
+  CHANNEL_DATA: 4,
+  CHANNEL_CLOSE: 5,
+  CHANNEL_CLOSE_ERROR: 6,
+  CHANNEL_LAST_MESSAGE: 7
+} as const
+
+export type MessageCodeName = keyof typeof MessageCode
+export type MessageCodeValue = (typeof MessageCode)[MessageCodeName]
+
+export const HEADER_SIZE = 9
+
+/** Largest payload the frame decoder accepts by default (512 MiB); execnet's int32 length allows 2 GiB - 1. */
+export const DEFAULT_MAX_FRAME_SIZE = 512 * 1024 * 1024
+
+export interface Frame {
+  code: MessageCodeValue
+  channelId: number
+  payload: Buffer
+}
+
+const codeNames: readonly string[] = Object.keys(MessageCode)
+
+export function isMessageCode (code: number): code is MessageCodeValue {
+  return Number.isInteger(code) && code >= 0 && code < codeNames.length
+}
+
+/** execnet's name for a message code, e.g. 'CHANNEL_DATA'. */
+export function messageCodeName (code: number): string {
+  return codeNames[code] ?? `unknown message code ${code}`
+}
+
+export function writeHeader (target: Buffer, offset: number, code: number, channelId: number, length: number): void {
+  target.writeInt8(code, offset)
+  target.writeInt32BE(channelId, offset + 1)
+  target.writeInt32BE(length, offset + 5)
+}

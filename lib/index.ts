@@ -1,0 +1,14 @@
+// The library's public API: everything a user imports comes through here.
+export { dumps, Encoder, type DumpOptions } from './serializer/dumps.js'
+export { loads, Loader, type LoadOptions, type Emit } from './serializer/loads.js'
+export {
+  Tuple, tuple, FrozenSet, Complex, Float, float, Long, Py2Str, Unicode,
+  PyNone, None, ChannelRef, channelId, type ChannelLike, type PyValue
+} from './serializer/types.js'
+export { OP, opcodeName, type FormatVersion } from './serializer/opcodes.js'
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE } from './serializer/limits.js'
+export {
+  MessageCode, messageCodeName, isMessageCode, HEADER_SIZE, DEFAULT_MAX_FRAME_SIZE,
+  type Frame, type MessageCodeName, type MessageCodeValue
+} from './frames.js'
+export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'

@@ -1,0 +1,512 @@
+/**
+ * execnet's serializer format -> JavaScript values, resumable.
+ *
+ * A Loader is fed bytes in chunks of any size and keeps its value stack, its
+ * position and any partial field between them, so nothing is parsed twice:
+ * a fixed-size field cut by a chunk boundary keeps at most 16 bytes aside,
+ * and a string or bytes payload cut by one is collected, not re-read.
+ *
+ * Unlike execnet's Unserializer, it never allocates ahead of the input (a
+ * NEWLIST announcing 2**31 items costs nothing until the items arrive and is
+ * an error if they don't), never uses the call stack for nesting, and turns
+ * every kind of malformed input into one DataFormatError with its offset.
+ */
+import { DataFormatError, OptionError } from '../errors.js'
+import { OP, opcodeName } from './opcodes.js'
+import { Tuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
+import { decodeUtf8 } from './utf8.js'
+import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
+
+export interface LoadOptions {
+  /** Python 2 str (M) becomes a string decoded as latin-1 instead of a Buffer. Default false, as execnet.loads. */
+  py2strAsPy3str?: boolean
+  /** Python 3 str (N) becomes a Buffer of its UTF-8 bytes, as execnet 2.x does. Default false. */
+  py3strAsPy2str?: boolean
+  /**
+   * Keep every distinction plain values lose, so dumps(loads(x, {lossless: true}))
+   * gives x back byte for byte: integral floats as Float, Python 2 longs as Long,
+   * Python 2 str as Py2Str, Python 2 unicode as Unicode. Overrides the str options.
+   */
+  lossless?: boolean
+  /** Dicts as Maps (the default, any key type) or as plain objects when all their keys are strings. */
+  dict?: 'map' | 'object'
+  /** Deepest container nesting accepted (default 1000). */
+  maxDepth?: number
+  /** Largest encoded value accepted, in bytes (default 1 GiB). */
+  maxValueSize?: number
+  /** Turns a channel id (opcode B) into a value; without it a channel id is a DataFormatError, as in execnet. */
+  channelFactory?: (id: number) => unknown
+}
+
+// What each stack slot holds, in the low 3 bits of its meta; the depth is above them.
+const ATOM = 0 // hashable scalar
+const LIST = 1
+const DICT = 2 // Map
+const SET = 3
+const TUPLE = 4 // hashable tuple
+const UTUPLE = 5 // tuple holding something unhashable
+const FROZEN = 6
+const RECORD = 7 // dict as plain object
+const KIND = 7
+const DEPTH = 8 // meta += DEPTH per level
+
+const KIND_NAMES = ['a scalar', 'a list', 'a dict', 'a set', 'a tuple', 'a tuple', 'a frozenset', 'a dict']
+
+function unhashable (kind: number): boolean {
+  return kind === LIST || kind === DICT || kind === SET || kind === UTUPLE || kind === RECORD
+}
+
+/** Bytes a fixed-size opcode needs, counting the opcode; 0 for variable-size ones. */
+const FIXED = new Uint8Array(256)
+for (const op of [OP.NONE, OP.TRUE, OP.FALSE, OP.NEWDICT, OP.SETITEM, OP.STOP]) FIXED[op] = 1
+for (const op of [OP.INT, OP.LONG, OP.NEWLIST, OP.BUILDTUPLE, OP.SET, OP.FROZENSET, OP.CHANNEL]) FIXED[op] = 5
+FIXED[OP.FLOAT] = 9
+FIXED[OP.COMPLEX] = 17
+for (const op of [OP.BYTES, OP.PY2STRING, OP.PY3STRING, OP.UNICODE, OP.LONGINT, OP.LONGLONG]) FIXED[op] = 5
+
+interface Collecting {
+  op: number
+  opOffset: number
+  remaining: number
+  length: number
+  parts: Buffer[]
+}
+
+export type Emit = (value: unknown) => void
+
+export class Loader {
+  private readonly py2strAsPy3str: boolean
+  private readonly py3strAsPy2str: boolean
+  private readonly lossless: boolean
+  private readonly records: boolean
+  private readonly maxDepth: number
+  private readonly maxValueSize: number
+  private readonly channelFactory: ((id: number) => unknown) | undefined
+  private readonly versioned: boolean
+  /** Set by loads: one value only, anything after its STOP is an error. */
+  single = false
+  private done = false
+
+  // the value stack: values, their meta (kind | depth), and for lists the announced length
+  private vals: unknown[] = []
+  private meta: number[] = []
+  private need: number[] = []
+  private sp = 0
+
+  /** Absolute offset of the first byte not yet consumed. */
+  private consumed = 0
+  private leftover: Buffer | null = null
+  private collecting: Collecting | null = null
+  private expectVersion: boolean
+  private valueStart = 0
+  private inValue = false
+  private failed: DataFormatError | null = null
+  /** The format version byte of the last value read (1 or 2); null before any or when unversioned. */
+  version: 1 | 2 | null = null
+
+  constructor (options: LoadOptions = {}, versioned = true) {
+    this.py2strAsPy3str = options.py2strAsPy3str === true
+    this.py3strAsPy2str = options.py3strAsPy2str === true
+    this.lossless = options.lossless === true
+    if (options.dict !== undefined && options.dict !== 'map' && options.dict !== 'object') {
+      throw new OptionError(`dict must be 'map' or 'object', not ${String(options.dict)}`)
+    }
+    this.records = options.dict === 'object'
+    this.maxDepth = checkDepthOption(options.maxDepth ?? DEFAULT_MAX_DEPTH, 'maxDepth')
+    this.maxValueSize = checkSizeOption(options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE, 'maxValueSize')
+    this.channelFactory = options.channelFactory
+    this.versioned = versioned
+    this.expectVersion = versioned
+  }
+
+  /** Total bytes fed so far that have been parsed. */
+  get offset (): number {
+    return this.consumed
+  }
+
+  /** True between values: ending the input here loses nothing. */
+  get idle (): boolean {
+    return !this.inValue && this.leftover === null && this.collecting === null
+  }
+
+  /** Feed bytes; emit is called with each value completed by them, in order. */
+  write (chunk: Buffer, emit: Emit): void {
+    if (this.failed !== null) throw this.failed
+    try {
+      this.feed(chunk, emit)
+    } catch (err) {
+      if (err instanceof DataFormatError) {
+        this.failed = err
+        this.release()
+      }
+      throw err
+    }
+  }
+
+  /** The input has ended: an error if it ended inside a value. */
+  end (): void {
+    if (this.failed !== null) throw this.failed
+    if (this.idle) return
+    let err: DataFormatError
+    if (this.collecting !== null) {
+      const c = this.collecting
+      err = new DataFormatError(`input ends inside ${opcodeName(c.op)}: ${c.remaining} of its ${c.length} payload bytes missing`, c.opOffset)
+    } else if (this.leftover !== null) {
+      const op = this.leftover[0] as number
+      err = new DataFormatError(`input ends inside ${opcodeName(op)}: it needs ${FIXED[op] as number} bytes, ${this.leftover.length} present`, this.consumed)
+    } else {
+      err = new DataFormatError(`input ends inside a value (no STOP), ${this.sp} item(s) on the stack`, this.consumed)
+    }
+    this.failed = err
+    this.release()
+    throw err
+  }
+
+  private release (): void {
+    this.vals = []
+    this.meta = []
+    this.need = []
+    this.sp = 0
+    this.leftover = null
+    this.collecting = null
+  }
+
+  private feed (chunk: Buffer, emit: Emit): void {
+    let buf = chunk
+    let p = 0
+    if (this.collecting !== null) {
+      p = this.collect(buf, emit)
+      if (p === buf.length) return
+    } else if (this.leftover !== null) {
+      // at most 16 bytes are carried over, so this copy keeps the total linear
+      buf = Buffer.concat([this.leftover, chunk])
+      this.consumed -= this.leftover.length
+      this.leftover = null
+    }
+    this.parse(buf, p, emit)
+  }
+
+  private fail (reason: string, offset: number): never {
+    throw new DataFormatError(reason, offset)
+  }
+
+  private push (value: unknown, meta: number): void {
+    const sp = this.sp
+    this.vals[sp] = value
+    this.meta[sp] = meta
+    this.sp = sp + 1
+  }
+
+  /** Parse buf from p; base is the absolute offset of buf[0]. */
+  private parse (buf: Buffer, p: number, emit: Emit): void {
+    const n = buf.length
+    const base = this.consumed - p
+    while (p < n) {
+      if (this.done) this.fail('trailing bytes after the value\'s STOP', base + p)
+      if (this.expectVersion) {
+        const v = buf[p] as number
+        if (v !== 1 && v !== 2) {
+          this.fail(`bad format version byte 0x${v.toString(16).padStart(2, '0')}: execnet writes 1 (1.x) or 2 (2.x)`, base + p)
+        }
+        this.version = v
+        this.expectVersion = false
+        this.inValue = true
+        this.valueStart = base + p
+        p++
+        continue
+      }
+      if (!this.inValue) {
+        this.inValue = true
+        this.valueStart = base + p
+      }
+      const op = buf[p] as number
+      const size = FIXED[op] as number
+      if (size === 0) this.fail(opcodeName(op), base + p)
+      if (p + size > n) break
+      switch (op) {
+        case OP.INT:
+          this.push(buf.readInt32BE(p + 1), ATOM)
+          break
+        case OP.NONE:
+          this.push(null, ATOM)
+          break
+        case OP.SETITEM:
+          this.setitem(base + p)
+          break
+        case OP.PY3STRING:
+        case OP.UNICODE:
+        case OP.BYTES:
+        case OP.PY2STRING:
+        case OP.LONGINT:
+        case OP.LONGLONG: {
+          const len = buf.readInt32BE(p + 1)
+          if (len < 0) this.fail(`${opcodeName(op)} with negative length ${len}`, base + p)
+          if (base + p + 5 + len - this.valueStart > this.maxValueSize) {
+            this.fail(`${opcodeName(op)} of ${len} bytes makes the value larger than maxValueSize (${this.maxValueSize})`, base + p)
+          }
+          if (p + 5 + len <= n) {
+            this.variable(op, buf, p + 5, len, base + p, false)
+            p += 5 + len
+            continue
+          }
+          this.collecting = { op, opOffset: base + p, remaining: len - (n - p - 5), length: len, parts: [buf.subarray(p + 5)] }
+          this.consumed = base + n
+          return
+        }
+        case OP.FLOAT: {
+          const x = buf.readDoubleBE(p + 1)
+          if (this.lossless && (Number.isInteger(x) || Number.isNaN(x))) {
+            this.push(new Float(x, Number.isNaN(x) ? Buffer.from(buf.subarray(p + 1, p + 9)) : undefined), ATOM)
+          } else {
+            this.push(x, ATOM)
+          }
+          break
+        }
+        case OP.TRUE:
+          this.push(true, ATOM)
+          break
+        case OP.FALSE:
+          this.push(false, ATOM)
+          break
+        case OP.NEWLIST: {
+          const len = buf.readInt32BE(p + 1)
+          if (len < 0) this.fail(`NEWLIST with negative length ${len}`, base + p)
+          this.need[this.sp] = len
+          this.push([], LIST + DEPTH)
+          break
+        }
+        case OP.NEWDICT:
+          this.push(this.records ? {} : new Map(), (this.records ? RECORD : DICT) + DEPTH)
+          break
+        case OP.BUILDTUPLE:
+        case OP.SET:
+        case OP.FROZENSET:
+          this.collection(op, buf.readInt32BE(p + 1), base + p)
+          break
+        case OP.LONG: {
+          const v = buf.readInt32BE(p + 1)
+          this.push(this.lossless ? new Long(v) : v, ATOM)
+          break
+        }
+        case OP.COMPLEX:
+          this.push(new Complex(buf.readDoubleBE(p + 1), buf.readDoubleBE(p + 9)), ATOM)
+          break
+        case OP.CHANNEL: {
+          const id = buf.readInt32BE(p + 1)
+          if (this.channelFactory === undefined) this.fail(`channel id ${id} outside a gateway (no channelFactory)`, base + p)
+          this.push(this.channelFactory(id), ATOM)
+          break
+        }
+        case OP.STOP:
+          this.stop(base + p, emit)
+          break
+      }
+      p += size
+    }
+    this.consumed = base + p
+    if (p < n) this.leftover = Buffer.from(buf.subarray(p))
+    if (this.inValue && base + n - this.valueStart > this.maxValueSize) {
+      this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
+    }
+  }
+
+  /** Take payload bytes for the opcode being collected; returns where the chunk's rest starts. */
+  private collect (chunk: Buffer, emit: Emit): number {
+    const c = this.collecting as Collecting
+    const take = Math.min(c.remaining, chunk.length)
+    c.parts.push(take === chunk.length ? chunk : chunk.subarray(0, take))
+    c.remaining -= take
+    this.consumed += take
+    if (c.remaining > 0) return take
+    this.collecting = null
+    const payload = Buffer.concat(c.parts, c.length)
+    this.variable(c.op, payload, 0, c.length, c.opOffset, true)
+    if (take < chunk.length) this.parse(chunk, take, emit)
+    return chunk.length
+  }
+
+  /** Push the value of a length-prefixed opcode whose payload is buf[start, start+len). */
+  private variable (op: number, buf: Buffer, start: number, len: number, offset: number, owned: boolean): void {
+    const end = start + len
+    switch (op) {
+      case OP.PY3STRING:
+        if (this.py3strAsPy2str && !this.lossless) {
+          this.push(bytesOf(buf, start, end, owned), ATOM)
+          return
+        }
+        this.push(this.text(op, buf, start, end, offset), ATOM)
+        return
+      case OP.UNICODE: {
+        const s = this.text(op, buf, start, end, offset)
+        this.push(this.lossless ? new Unicode(s) : s, ATOM)
+        return
+      }
+      case OP.BYTES:
+        this.push(bytesOf(buf, start, end, owned), ATOM)
+        return
+      case OP.PY2STRING:
+        if (this.lossless) this.push(new Py2Str(buf.subarray(start, end)), ATOM)
+        else if (this.py2strAsPy3str) this.push(buf.toString('latin1', start, end), ATOM)
+        else this.push(bytesOf(buf, start, end, owned), ATOM)
+        return
+      default: {
+        const v = parseDecimal(buf, start, end)
+        if (v === null) this.fail(`${opcodeName(op)} holds ${JSON.stringify(buf.toString('latin1', start, Math.min(end, start + 40)))}, not a decimal integer`, offset)
+        if (op === OP.LONGLONG && this.lossless) this.push(new Long(v), ATOM)
+        else this.push(v >= Number.MIN_SAFE_INTEGER && v <= Number.MAX_SAFE_INTEGER ? Number(v) : v, ATOM)
+      }
+    }
+  }
+
+  private text (op: number, buf: Buffer, start: number, end: number, offset: number): string {
+    const s = decodeUtf8(buf, start, end)
+    if (s === null) this.fail(`${opcodeName(op)} payload is not valid UTF-8`, offset)
+    return s
+  }
+
+  /** A list leaving the stack must have received every item it announced. */
+  private checkComplete (i: number, offset: number): void {
+    const list = this.vals[i] as unknown[]
+    const need = this.need[i] as number
+    if (list.length !== need) this.fail(`list announced ${need} items but received ${list.length}`, offset)
+  }
+
+  private setitem (offset: number): void {
+    const sp = this.sp
+    if (sp < 3) this.fail(`SETITEM needs a container, a key and a value; the stack holds ${sp} item(s)`, offset)
+    const vmeta = this.meta[sp - 1] as number
+    const kmeta = this.meta[sp - 2] as number
+    const cmeta = this.meta[sp - 3] as number
+    if ((vmeta & KIND) === LIST) this.checkComplete(sp - 1, offset)
+    const value = this.vals[sp - 1]
+    const key = this.vals[sp - 2]
+    const container = this.vals[sp - 3]
+    let depth = cmeta & ~KIND
+    switch (cmeta & KIND) {
+      case LIST: {
+        const list = container as unknown[]
+        if (key !== list.length) {
+          this.fail(`SETITEM on a list at index ${String(key)}: the next item's index is ${list.length}`, offset)
+        }
+        if (list.length >= (this.need[sp - 3] as number)) this.fail(`SETITEM beyond the ${this.need[sp - 3] as number} items the list announced`, offset)
+        list.push(value)
+        break
+      }
+      case DICT:
+        if (unhashable(kmeta & KIND)) this.fail(`${KIND_NAMES[kmeta & KIND] as string} cannot be a dict key (unhashable)`, offset)
+        ;(container as Map<unknown, unknown>).set(key, value)
+        depth = Math.max(depth, (kmeta & ~KIND) + DEPTH)
+        break
+      case RECORD:
+        if (unhashable(kmeta & KIND)) this.fail(`${KIND_NAMES[kmeta & KIND] as string} cannot be a dict key (unhashable)`, offset)
+        if (typeof key === 'string') {
+          setProperty(container as Record<string, unknown>, key, value)
+        } else {
+          const map = new Map<unknown, unknown>(Object.entries(container as Record<string, unknown>))
+          map.set(key, value)
+          this.vals[sp - 3] = map
+          depth = Math.max(depth, (kmeta & ~KIND) + DEPTH)
+          this.meta[sp - 3] = DICT
+        }
+        break
+      default:
+        this.fail(`SETITEM on ${KIND_NAMES[cmeta & KIND] as string}, which is not a list or dict`, offset)
+    }
+    depth = Math.max(depth, (vmeta & ~KIND) + DEPTH)
+    if (depth > this.maxDepth * DEPTH) this.fail(`nesting deeper than maxDepth (${this.maxDepth})`, offset)
+    this.meta[sp - 3] = ((this.meta[sp - 3] as number) & KIND) | depth
+    this.vals[sp - 1] = undefined
+    this.vals[sp - 2] = undefined
+    this.sp = sp - 2
+  }
+
+  private collection (op: number, count: number, offset: number): void {
+    const sp = this.sp
+    if (count < 0) this.fail(`${opcodeName(op)} with negative count ${count}`, offset)
+    if (count > sp) this.fail(`${opcodeName(op)} of ${count} items, but the stack holds ${sp}`, offset)
+    const from = sp - count
+    let depth = 0
+    let anyUnhashable = false
+    for (let i = from; i < sp; i++) {
+      const m = this.meta[i] as number
+      const kind = m & KIND
+      if (kind === LIST) this.checkComplete(i, offset)
+      if (unhashable(kind)) {
+        if (op !== OP.BUILDTUPLE) this.fail(`${KIND_NAMES[kind] as string} cannot be a set member (unhashable)`, offset)
+        anyUnhashable = true
+      }
+      if ((m & ~KIND) > depth) depth = m & ~KIND
+    }
+    depth += DEPTH
+    if (depth > this.maxDepth * DEPTH) this.fail(`nesting deeper than maxDepth (${this.maxDepth})`, offset)
+    let value: unknown
+    let kind: number
+    if (op === OP.BUILDTUPLE) {
+      const t = new Tuple<unknown>()
+      for (let i = from; i < sp; i++) t.push(this.vals[i])
+      value = t
+      kind = anyUnhashable ? UTUPLE : TUPLE
+    } else {
+      const items = this.vals.slice(from, sp)
+      value = op === OP.SET ? new Set(items) : new FrozenSet(items)
+      kind = op === OP.SET ? SET : FROZEN
+    }
+    for (let i = from; i < sp; i++) this.vals[i] = undefined
+    this.sp = from
+    this.push(value, kind | depth)
+  }
+
+  private stop (offset: number, emit: Emit): void {
+    if (this.sp !== 1) this.fail(`STOP with ${this.sp} items on the stack; a complete value leaves exactly 1`, offset)
+    if (((this.meta[0] as number) & KIND) === LIST) this.checkComplete(0, offset)
+    const value = this.vals[0]
+    this.vals[0] = undefined
+    this.sp = 0
+    this.inValue = false
+    this.expectVersion = this.versioned
+    this.done = this.single
+    emit(value)
+  }
+}
+
+function bytesOf (buf: Buffer, start: number, end: number, owned: boolean): Buffer {
+  // a copy, so the value never aliases (or pins) the caller's input buffer
+  return owned && start === 0 && end === buf.length ? buf : Buffer.from(buf.subarray(start, end))
+}
+
+function setProperty (record: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    // a plain assignment would replace the object's prototype
+    Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true })
+  } else {
+    record[key] = value
+  }
+}
+
+/** -?[0-9]+ as a bigint, or null: the only form execnet writes (str(int)). */
+function parseDecimal (buf: Buffer, start: number, end: number): bigint | null {
+  let p = start
+  if (p < end && buf[p] === 0x2d) p++
+  if (p === end) return null
+  for (let i = p; i < end; i++) {
+    const c = buf[i] as number
+    if (c < 0x30 || c > 0x39) return null
+  }
+  return BigInt(buf.toString('latin1', start, end))
+}
+
+/**
+ * Deserialize one execnet dump (version byte 1 or 2, program, STOP), as
+ * execnet.loads does. Throws DataFormatError on anything else, including
+ * trailing bytes after the value.
+ */
+export function loads (data: Uint8Array, options: LoadOptions = {}): unknown {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  if (buf.length === 0) throw new DataFormatError('empty input: no format version byte', 0)
+  const loader = new Loader(options)
+  loader.single = true
+  let result: unknown
+  loader.write(buf, (value) => { result = value })
+  loader.end()
+  return result
+}

@@ -1,0 +1,211 @@
+/**
+ * JavaScript types for the Python values that have no natural JavaScript
+ * twin. Plain values map directly (None <-> null, list <-> Array, dict <->
+ * Map, set <-> Set, str <-> string, bytes <-> Buffer); these classes cover
+ * the rest, and, in lossless mode, the distinctions plain values lose.
+ */
+
+/**
+ * A Python tuple. It is a real Array (indexing, length, iteration, spread
+ * all work), so JavaScript code can treat it as one; dumps writes it back as
+ * a tuple. Methods that derive new arrays (map, filter, slice) return plain
+ * arrays, because the result is no longer the tuple that was received.
+ */
+export class Tuple<T = unknown> extends Array<T> {
+  static override get [Symbol.species] (): ArrayConstructor {
+    return Array
+  }
+
+  constructor (...items: T[]) {
+    super()
+    for (let i = 0; i < items.length; i++) this.push(items[i] as T)
+  }
+
+  /** A tuple of the items of an array-like, in order. */
+  static fromItems<T> (items: ArrayLike<T>): Tuple<T> {
+    const t = new Tuple<T>()
+    for (let i = 0; i < items.length; i++) t.push(items[i] as T)
+    return t
+  }
+}
+
+/** Build a Tuple: `tuple(1, 'a')` is Python's `(1, 'a')`. */
+export function tuple<T> (...items: T[]): Tuple<T> {
+  return Tuple.fromItems(items)
+}
+
+/**
+ * A Python frozenset: a Set that refuses changes once built, so it can stand
+ * as a dict key or set member the way Python allows.
+ */
+export class FrozenSet<T = unknown> extends Set<T> {
+  #frozen = false
+
+  constructor (items?: Iterable<T> | null) {
+    super(items)
+    this.#frozen = true
+  }
+
+  override add (value: T): this {
+    if (this.#frozen) throw new TypeError('a FrozenSet cannot be changed')
+    return super.add(value)
+  }
+
+  override delete (_value: T): boolean {
+    throw new TypeError('a FrozenSet cannot be changed')
+  }
+
+  override clear (): void {
+    throw new TypeError('a FrozenSet cannot be changed')
+  }
+}
+
+/** A Python complex number. */
+export class Complex {
+  constructor (readonly re: number, readonly im: number) {}
+
+  toString (): string {
+    return `(${this.re}${this.im < 0 || Object.is(this.im, -0) ? '-' : '+'}${Math.abs(this.im)}j)`
+  }
+}
+
+/**
+ * A number that must travel as a Python float even when it is integral:
+ * `dumps(new Float(3))` sends `3.0`, where `dumps(3)` sends the int `3`.
+ * Lossless loads returns integral floats (and NaNs, keeping their exact bits)
+ * this way.
+ */
+export class Float {
+  /** The exact 8 bytes a NaN arrived with, so lossless mode writes them back. */
+  readonly nanBits: Buffer | undefined
+
+  constructor (readonly value: number, nanBits?: Buffer) {
+    this.nanBits = Number.isNaN(value) ? nanBits : undefined
+  }
+
+  valueOf (): number {
+    return this.value
+  }
+
+  toString (): string {
+    return Number.isInteger(this.value) ? this.value.toFixed(1) : String(this.value)
+  }
+}
+
+/** Mark a number as a Python float: `float(2)` dumps as `2.0`. */
+export function float (value: number): Float {
+  return new Float(value)
+}
+
+/**
+ * A Python 2 `long`. Plain loads gives a number or bigint; lossless loads
+ * keeps the distinction so the value is written back with the same opcode
+ * (G or I) that Python 2 used.
+ */
+export class Long {
+  readonly value: bigint
+
+  constructor (value: bigint | number) {
+    this.value = BigInt(value)
+  }
+
+  valueOf (): bigint {
+    return this.value
+  }
+
+  toString (): string {
+    return `${this.value}L`
+  }
+}
+
+/**
+ * A Python 2 `str` (a byte string). Plain loads gives a Buffer, or a string
+ * decoded as latin-1 with `py2strAsPy3str`; lossless loads and dumps keep it.
+ */
+export class Py2Str {
+  readonly bytes: Buffer
+
+  constructor (bytes: Uint8Array | string) {
+    this.bytes = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes)
+  }
+
+  toString (): string {
+    return this.bytes.toString('latin1')
+  }
+}
+
+/**
+ * A Python 2 `unicode` value. Plain loads gives a string; lossless loads keeps
+ * the opcode (S rather than N) so the bytes come back the same.
+ */
+export class Unicode {
+  constructor (readonly value: string) {}
+
+  toString (): string {
+    return this.value
+  }
+}
+
+/**
+ * The property by which the serializer recognises a channel inside a value.
+ * A gateway's Channel objects carry it; `ChannelRef` is a bare one.
+ */
+export const channelId: unique symbol = Symbol.for('execnet.channelId') as never
+
+/** Anything dumps can write as a channel reference (opcode B). */
+export interface ChannelLike {
+  readonly [channelId]: number
+}
+
+/** A channel id read outside any gateway (see LoadOptions.channelFactory). */
+export class ChannelRef implements ChannelLike {
+  readonly [channelId]: number
+
+  constructor (readonly id: number) {
+    this[channelId] = id
+  }
+}
+
+/**
+ * Python's None where JavaScript's null cannot go: an object-mode stream ends
+ * at a null chunk, so the decoder and channels deliver a top-level None as
+ * this value, and accept it when writing. Inside containers None is plain
+ * null, and dumps/loads use null everywhere.
+ */
+export class PyNone {
+  static readonly instance: PyNone = new PyNone()
+  private constructor () {
+    Object.freeze(this)
+  }
+
+  toString (): string {
+    return 'None'
+  }
+
+  toJSON (): null {
+    return null
+  }
+}
+
+/** The one PyNone value (see PyNone). */
+export const None: PyNone = PyNone.instance
+
+/** Any value that dumps can write and loads can return. */
+export type PyValue =
+  | null
+  | PyNone
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | Complex
+  | Float
+  | Long
+  | Py2Str
+  | Unicode
+  | ChannelLike
+  | PyValue[]
+  | Map<PyValue, PyValue>
+  | Set<PyValue>
+  | { [key: string]: PyValue }

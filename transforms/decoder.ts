@@ -1,0 +1,41 @@
+/**
+ * execnet bytes in, values out: `fs.createReadStream('data.py23').pipe(decoder())`.
+ * The input may hold many concatenated dumps and be cut anywhere; the Loader
+ * resumes where the last chunk ended.
+ */
+import { transform } from 'through2'
+import type { Transform } from 'readable-stream'
+import { Loader, type LoadOptions } from '../lib/serializer/loads.js'
+import { None } from '../lib/serializer/types.js'
+
+export interface DecoderOptions extends LoadOptions {
+  /** Read unversioned dumps (the payloads inside execnet frames). Default false. */
+  unversioned?: boolean
+}
+
+/**
+ * A bytes-in, object-mode-out Transform emitting one value per dump. A
+ * top-level Python None arrives as `None`, since null would end the stream.
+ * Malformed input, or input that ends inside a value, destroys the stream
+ * with one DataFormatError whose offset counts from the stream's first byte.
+ */
+export function decoder (options: DecoderOptions = {}): Transform {
+  const loader = new Loader(options, options.unversioned !== true)
+  return transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
+    try {
+      loader.write(chunk, (value) => { this.push(value === null ? None : value) })
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    callback()
+  }, function (callback: (err?: Error | null) => void) {
+    try {
+      loader.end()
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    callback()
+  })
+}

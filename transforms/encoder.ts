@@ -1,0 +1,37 @@
+/**
+ * Values in, execnet bytes out: each object written becomes one complete
+ * versioned dump, so a stream of one object is exactly a `data.py23` file
+ * as execnet.dumps writes it, and a stream of many is their concatenation.
+ */
+import { transform } from 'through2'
+import type { Transform } from 'readable-stream'
+import { Encoder } from '../lib/serializer/dumps.js'
+import type { FormatVersion } from '../lib/serializer/opcodes.js'
+
+export interface EncoderOptions {
+  /** Format version byte: 2 (execnet 2.x, the default) or 1 (execnet 1.x). */
+  version?: FormatVersion
+  /** Deepest container nesting accepted (default 1000). */
+  maxDepth?: number
+}
+
+/**
+ * An object-mode-in, bytes-out Transform. Python's None is written as
+ * `None` (an object stream cannot carry null); a value dumps cannot write
+ * destroys the stream with a DumpError naming where it is.
+ */
+export function encoder (options: EncoderOptions = {}): Transform {
+  const enc = new Encoder(options)
+  const version = options.version ?? 2
+  return transform({ writableObjectMode: true, readableObjectMode: false }, function (this: Transform, value: unknown, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
+    let chunks: Buffer[]
+    try {
+      chunks = enc.encodeChunks(value, version)
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    for (const chunk of chunks) this.push(chunk)
+    callback()
+  })
+}
