@@ -42,7 +42,8 @@ export class FrozenSet<T = unknown> extends Set<T> {
   #frozen = false
 
   constructor (items?: Iterable<T> | null) {
-    super(items)
+    super()
+    if (items !== undefined && items !== null) for (const item of items) super.add(item)
     this.#frozen = true
   }
 

@@ -1,0 +1,65 @@
+/**
+ * The public vectors written by the real execnet (../shared/vectors, beside
+ * the repository in CI; EXECNET_VECTORS overrides the location).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { repoRoot } from './interpreters.js'
+import type { Node } from './tree.js'
+
+export const vectorsDir = resolve(process.env.EXECNET_VECTORS ?? join(repoRoot, '..', 'shared', 'vectors'))
+
+export interface VectorCase {
+  name: string
+  producer: string
+  hex?: string
+  value?: Node
+  repr?: string
+  opcodes?: string
+  generated?: string
+  sha256?: string
+  length?: number | string
+  head_hex?: string
+  tail_hex?: string
+  error?: string
+}
+
+export interface MalformedCase {
+  name: string
+  hex: string
+  expect: 'DataFormatError' | { value: Node }
+  execnet_2_1_2: string
+}
+
+export function haveVectors (): boolean {
+  return existsSync(join(vectorsDir, 'README.md'))
+}
+
+function jsonl<T> (file: string): T[] {
+  return readFileSync(join(vectorsDir, file), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T)
+}
+
+/** Every producer's cases, keyed by file name. */
+export function producerFiles (): Array<{ file: string, cases: VectorCase[] }> {
+  return readdirSync(vectorsDir)
+    .filter((f) => f.endsWith('.jsonl') && f !== 'malformed.jsonl')
+    .sort()
+    .map((file) => ({ file, cases: jsonl<VectorCase>(file) }))
+}
+
+export function malformedCases (): MalformedCase[] {
+  return jsonl<MalformedCase>('malformed.jsonl')
+}
+
+/** xorshift32_bytes(n, seed) from the vectors README. */
+export function xorshift32Bytes (n: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(n)
+  let x = seed >>> 0
+  for (let i = 0; i < n; i++) {
+    x = (x ^ (x << 13)) >>> 0
+    x = (x ^ (x >>> 17)) >>> 0
+    x = (x ^ (x << 5)) >>> 0
+    out[i] = x & 0xff
+  }
+  return out
+}
