@@ -15,16 +15,45 @@ for (const [label, args] of [['type-check', ['tsc', '-p', 'tsconfig.json', '--no
   }
 }
 
-const tap = spawn(npx, ['tap', ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'] })
+// tap's own reporters animate the terminal; CI logs want plain lines. Run
+// the raw TAP and print each test file's and top-level subtest's result,
+// plus the full report of anything that failed.
+const tap = spawn(npx, ['tap', '--reporter=tap', ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'] })
 let summary = null
-let tail = ''
+let rest = ''
+let failBlock = -1 // indentation of the "not ok" whose YAML block is being printed
+function line (l) {
+  const indent = l.length - l.trimStart().length
+  const trimmed = l.trimStart()
+  if (failBlock >= 0) {
+    if (trimmed === '' || indent > failBlock) {
+      console.log(l)
+      return
+    }
+    failBlock = -1
+  }
+  if (/^not ok /.test(trimmed)) {
+    console.log(l)
+    failBlock = indent
+  } else if (/^ok /.test(trimmed) && indent <= 4) {
+    console.log(l)
+  } else if (/^# \{ total:/.test(trimmed)) {
+    summary = trimmed
+    console.log(l)
+  } else if (/^# (time=|Subtest: test)/.test(trimmed) || /^Bail out!/.test(trimmed)) {
+    console.log(l)
+  } else if (/^(Statements|Branches|Functions|Lines)\s*:/.test(trimmed)) {
+    console.log(l)
+  }
+}
 tap.stdout.on('data', (chunk) => {
-  process.stdout.write(chunk)
-  tail = (tail + chunk.toString('utf8')).slice(-4096)
-  const m = tail.match(/# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?(?:, todo: (\d+))?/g)
-  if (m) summary = m[m.length - 1]
+  rest += chunk.toString('utf8')
+  const lines = rest.split('\n')
+  rest = lines.pop() ?? ''
+  for (const l of lines) line(l)
 })
 tap.on('close', (code) => {
+  if (rest !== '') line(rest)
   let passed = 0
   let failed = failedSteps
   let skipped = 0

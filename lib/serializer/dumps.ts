@@ -297,10 +297,9 @@ export class Encoder {
   }
 
   private enter (value: object, depth: number): void {
-    if (depth >= this.maxDepth) {
-      if (this.ancestors.includes(value)) throw new PathError('cyclic structure: the value contains itself')
-      throw new PathError(`nesting deeper than maxDepth (${this.maxDepth})`)
-    }
+    // ancestors is as long as the nesting is deep, so this stays cheap
+    if (this.ancestors.includes(value)) throw new PathError('cyclic structure: the value contains itself')
+    if (depth >= this.maxDepth) throw new PathError(`nesting deeper than maxDepth (${this.maxDepth})`)
     this.ancestors.push(value)
   }
 

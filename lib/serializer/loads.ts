@@ -457,6 +457,7 @@ export class Loader {
   }
 
   private stop (offset: number, emit: Emit): void {
+    if (offset + 1 - this.valueStart > this.maxValueSize) this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
     if (this.sp !== 1) this.fail(`STOP with ${this.sp} items on the stack; a complete value leaves exactly 1`, offset)
     if (((this.meta[0] as number) & KIND) === LIST) this.checkComplete(0, offset)
     const value = this.vals[0]

@@ -1,0 +1,101 @@
+// loads: the string options, dict shapes, channels, limits, and safety
+// against input crafted to pollute prototypes or exhaust memory or stack.
+import t from 'tap'
+import { dumps, loads, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
+
+const b = (hex: string): Buffer => Buffer.from(hex.replace(/ /g, ''), 'hex')
+
+t.test('string options follow execnet', async (t) => {
+  const py2str = b('01 4d00000002 63e9 51') // Python 2 'c\xe9'
+  t.strictSame(loads(py2str), Buffer.from([0x63, 0xe9]), 'py2 str -> Buffer by default (execnet.loads)')
+  t.equal(loads(py2str, { py2strAsPy3str: true }), 'cé', 'py2strAsPy3str: text decoded as latin-1')
+  t.ok(loads(py2str, { lossless: true }) instanceof Py2Str, 'lossless: Py2Str')
+  const py3str = dumps('hé')
+  t.equal(loads(py3str), 'hé')
+  t.strictSame(loads(py3str, { py3strAsPy2str: true }), Buffer.from('hé'), 'py3strAsPy2str: UTF-8 bytes, as execnet 2.x')
+  const uni = b('01 5300000002 c3a9 51')
+  t.equal(loads(uni, { py3strAsPy2str: true, py2strAsPy3str: true }), 'é', 'unicode is always text')
+  t.ok(loads(uni, { lossless: true }) instanceof Unicode)
+  t.strictSame(loads(b('02 4100000001 ff 51'), { py2strAsPy3str: true }), Buffer.from([0xff]), 'bytes are always bytes')
+})
+
+t.test('dicts as Maps or as plain objects', async (t) => {
+  const data = dumps(new Map<unknown, unknown>([['a', 1], ['b', new Map([['c', 2]])]]))
+  const m = loads(data) as Map<string, unknown>
+  t.ok(m instanceof Map)
+  t.strictSame(loads(data, { dict: 'object' }), { a: 1, b: { c: 2 } })
+  const mixed = loads(dumps(new Map<unknown, unknown>([['a', 1], [2, 'two']])), { dict: 'object' })
+  t.ok(mixed instanceof Map, 'a dict with a non-string key stays a Map')
+  t.strictSame([...(mixed as Map<unknown, unknown>)], [['a', 1], [2, 'two']], 'keeping key order')
+  t.throws(() => loads(data, { dict: 'array' as 'map' }), OptionError)
+})
+
+t.test('__proto__ and constructor keys are data, never prototypes', async (t) => {
+  const data = dumps(new Map<unknown, unknown>([['__proto__', new Map([['polluted', true]])], ['constructor', 'x']]))
+  const o = loads(data, { dict: 'object' }) as Record<string, unknown>
+  t.equal(Object.getPrototypeOf(o), Object.prototype, 'prototype untouched')
+  t.ok(Object.prototype.hasOwnProperty.call(o, '__proto__'), '__proto__ is an own key')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype not polluted')
+  t.equal(o.constructor, 'x')
+  const m = loads(data) as Map<string, unknown>
+  t.ok(m.has('__proto__'))
+})
+
+t.test('channels need a factory', async (t) => {
+  const data = dumps([new ChannelRef(5)])
+  t.throws(() => loads(data), DataFormatError)
+  const [ch] = loads(data, { channelFactory: (id) => new ChannelRef(id) }) as ChannelRef[]
+  t.equal(ch?.[channelId], 5)
+})
+
+t.test('announced lengths allocate nothing ahead of the input', async (t) => {
+  const before = process.memoryUsage().heapUsed
+  const started = Date.now()
+  t.throws(() => loads(b('02 4b7fffffff 51')), /announced 2147483647 items but received 0/)
+  t.throws(() => loads(b('02 4b7fffffff 4600000000 4c 50 51')), DataFormatError)
+  t.throws(() => loads(b('02 413fffffff 00')), /ends inside BYTES/, 'a 1 GiB bytes header with 1 byte of payload')
+  t.throws(() => loads(b('02 417fffffff 00')), /maxValueSize/, 'a 2 GiB one is past the default maxValueSize')
+  t.ok(Date.now() - started < 1000, 'at once')
+  t.ok(process.memoryUsage().heapUsed - before < 50 * 1024 * 1024, 'without allocating the announced size')
+})
+
+t.test('deep nesting: iterative loader, clear error past maxDepth', async (t) => {
+  const depth = 100_000
+  // 100k nested one-item tuples: Python's loader would need no recursion either,
+  // but anything recursive consuming the result would overflow
+  const parts = [b('02 4c')]
+  for (let i = 0; i < depth; i++) parts.push(b('40 00000001'))
+  parts.push(b('51'))
+  const deep = Buffer.concat(parts)
+  t.throws(() => loads(deep), /nesting deeper than maxDepth \(1000\)/)
+  const v = loads(deep, { maxDepth: depth })
+  t.ok(Array.isArray(v), `with maxDepth ${depth} it loads, without recursion`)
+  const lists = [b('02')]
+  for (let i = 0; i < 1001; i++) lists.push(b('4b00000001 4600000000'))
+  lists.push(b('4c'))
+  for (let i = 0; i < 1001; i++) lists.push(b('50'))
+  lists.push(b('51'))
+  t.throws(() => loads(Buffer.concat(lists)), /maxDepth/, 'nested lists too')
+  t.doesNotThrow(() => loads(Buffer.concat(lists), { maxDepth: 1001 }))
+})
+
+t.test('maxValueSize bounds one value', async (t) => {
+  const data = dumps(Buffer.alloc(1000))
+  t.throws(() => loads(data, { maxValueSize: 500 }), /maxValueSize \(500\)/)
+  t.doesNotThrow(() => loads(data, { maxValueSize: 2000 }))
+  const many = dumps(new Array(1000).fill(null))
+  t.throws(() => loads(many, { maxValueSize: 500 }), /maxValueSize/)
+  t.throws(() => loads(data, { maxValueSize: -1 }), OptionError)
+})
+
+t.test('loaded bytes never alias the input', async (t) => {
+  const data = dumps([Buffer.from('abc')])
+  const [value] = loads(data) as Buffer[]
+  data.fill(0)
+  t.equal(value?.toString(), 'abc')
+})
+
+t.test('Uint8Array input works like a Buffer', async (t) => {
+  const data = dumps(tuple(1, 'x'))
+  t.strictSame(loads(new Uint8Array(data)), tuple(1, 'x'))
+})
