@@ -29,8 +29,15 @@ if (!haveVectors()) {
           t.type((err as DataFormatError).offset, 'number')
           t.ok((err as DataFormatError).offset >= 0 && (err as DataFormatError).offset <= bytes.length, `offset ${(err as DataFormatError).offset} within the input`)
         }
-        // a stream has no "trailing bytes" rule, but every case is still an error
-        if (bytes.length > 0) t.throws(() => streamed(bytes), DataFormatError, 'streamed one byte at a time: DataFormatError')
+        // a stream has no "trailing bytes" rule, but every case is still an error, at the same offset
+        if (bytes.length > 0) {
+          t.throws(() => streamed(bytes), DataFormatError, 'streamed one byte at a time: DataFormatError')
+          let whole = -1
+          let bytewise = -2
+          try { loads(bytes) } catch (err) { whole = (err as DataFormatError).offset }
+          try { streamed(bytes) } catch (err) { bytewise = (err as DataFormatError).offset }
+          t.equal(bytewise, whole, 'same offset whole or byte by byte')
+        }
       } else {
         t.strictSame(loads(bytes), expected(c.expect.value), 'loads the value')
         t.strictSame(streamed(bytes), [expected(c.expect.value)], 'streamed, the same value')

@@ -13,7 +13,7 @@
  */
 import { DataFormatError, OptionError } from '../errors.js'
 import { OP, opcodeName } from './opcodes.js'
-import { Tuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
+import { adoptAsTuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
 import { decodeUtf8 } from './utf8.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
@@ -119,7 +119,7 @@ export class Loader {
     this.expectVersion = versioned
   }
 
-  /** Total bytes fed so far that have been parsed. */
+  /** Total bytes fed so far. */
   get offset (): number {
     return this.consumed
   }
@@ -153,7 +153,7 @@ export class Loader {
       err = new DataFormatError(`input ends inside ${opcodeName(c.op)}: ${c.remaining} of its ${c.length} payload bytes missing`, c.opOffset)
     } else if (this.leftover !== null) {
       const op = this.leftover[0] as number
-      err = new DataFormatError(`input ends inside ${opcodeName(op)}: it needs ${FIXED[op] as number} bytes, ${this.leftover.length} present`, this.consumed)
+      err = new DataFormatError(`input ends inside ${opcodeName(op)}: it needs ${FIXED[op] as number} bytes, ${this.leftover.length} present`, this.consumed - this.leftover.length)
     } else {
       err = new DataFormatError(`input ends inside a value (no STOP), ${this.sp} item(s) on the stack`, this.consumed)
     }
@@ -303,7 +303,8 @@ export class Loader {
       }
       p += size
     }
-    this.consumed = base + p
+    // bytes kept aside count as consumed; feed() takes them back with the next chunk
+    this.consumed = base + n
     if (p < n) this.leftover = Buffer.from(buf.subarray(p))
     if (this.inValue && base + n - this.valueStart > this.maxValueSize) {
       this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
@@ -442,9 +443,7 @@ export class Loader {
     let value: unknown
     let kind: number
     if (op === OP.BUILDTUPLE) {
-      const t = new Tuple<unknown>()
-      for (let i = from; i < sp; i++) t.push(this.vals[i])
-      value = t
+      value = adoptAsTuple(this.vals.slice(from, sp))
       kind = anyUnhashable ? UTUPLE : TUPLE
     } else {
       const items = this.vals.slice(from, sp)
@@ -471,8 +470,11 @@ export class Loader {
 }
 
 function bytesOf (buf: Buffer, start: number, end: number, owned: boolean): Buffer {
+  if (owned && start === 0 && end === buf.length) return buf
   // a copy, so the value never aliases (or pins) the caller's input buffer
-  return owned && start === 0 && end === buf.length ? buf : Buffer.from(buf.subarray(start, end))
+  const out = Buffer.allocUnsafe(end - start)
+  buf.copy(out, 0, start, end)
+  return out
 }
 
 function setProperty (record: Record<string, unknown>, key: string, value: unknown): void {

@@ -23,10 +23,17 @@ export class Tuple<T = unknown> extends Array<T> {
 
   /** A tuple of the items of an array-like, in order. */
   static fromItems<T> (items: ArrayLike<T>): Tuple<T> {
-    const t = new Tuple<T>()
-    for (let i = 0; i < items.length; i++) t.push(items[i] as T)
-    return t
+    return adoptAsTuple(Array.prototype.slice.call(items) as T[])
   }
+}
+
+/**
+ * Turn a fresh array into a Tuple in place. Re-pointing the prototype costs a
+ * third of constructing a subclass instance, which matters to a loader that
+ * builds a tuple per record.
+ */
+export function adoptAsTuple<T> (items: T[]): Tuple<T> {
+  return Object.setPrototypeOf(items, Tuple.prototype) as Tuple<T>
 }
 
 /** Build a Tuple: `tuple(1, 'a')` is Python's `(1, 'a')`. */
