@@ -37,7 +37,7 @@ export function adoptAsTuple<T> (items: T[]): Tuple<T> {
 }
 
 /** Build a Tuple: `tuple(1, 'a')` is Python's `(1, 'a')`. */
-export function tuple<T> (...items: T[]): Tuple<T> {
+export function tuple<T extends unknown[]> (...items: T): Tuple<T[number]> {
   return Tuple.fromItems(items)
 }
 
