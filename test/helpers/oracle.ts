@@ -10,6 +10,8 @@ import type { Node } from './tree.js'
 
 interface Answer { hex?: string, tree?: Node, error?: string, python?: string, execnet?: string }
 
+export class OracleDumpError extends Error {}
+
 export class Oracle {
   private readonly child: ChildProcessWithoutNullStreams
   private readonly waiting: Array<{ resolve: (a: Answer) => void, reject: (e: Error) => void }> = []
@@ -43,7 +45,7 @@ export class Oracle {
   /** execnet.dumps of the value the tree describes. */
   async dumps (tree: Node): Promise<Buffer> {
     const a = await this.ask({ cmd: 'dumps', tree })
-    if (a.hex === undefined) throw new Error(`oracle dumps failed: ${a.error ?? 'no answer'}`)
+    if (a.hex === undefined) throw new OracleDumpError(a.error ?? 'no answer')
     return Buffer.from(a.hex, 'hex')
   }
 
