@@ -1,0 +1,35 @@
+// The seed page's first example, from TypeScript: write data.py23 as
+// execnet.dumps does, read it back with a stream decoder, and check that the
+// default python3 (with execnet, if it has it) reads the same bytes.
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { execFileSync } from 'node:child_process'
+import { dumps, loads, encoder, decoder, Py2Str } from '../index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'execnet-demo-'))
+const file = join(dir, 'data.py23')
+
+// "using python2": execnet 1.x on Python 2 writes str values and version byte 1
+const py2bytes = dumps([new Py2Str('hello'), new Py2Str('world')], { version: 1 })
+console.log('Python 2 writes      ', py2bytes.toString('hex'))
+console.log('loads() gives        ', loads(py2bytes))
+console.log('py2strAsPy3str: true ', loads(py2bytes, { py2strAsPy3str: true }))
+
+// "using Python 3": a stream encoder writes data.py23, a stream decoder reads it
+await pipeline(Readable.from([['hello', 'world']]), encoder(), createWriteStream(file))
+console.log(`wrote ${file}:`, readFileSync(file).toString('hex'))
+for await (const value of createReadStream(file).pipe(decoder({ py2strAsPy3str: true }))) {
+  console.log('decoder() read       ', value)
+}
+
+// and the real thing reads what we wrote, if the default python3 has execnet
+try {
+  const out = execFileSync('python3', ['-c', `import execnet; print(execnet.loads(open(${JSON.stringify(file)}, 'rb').read(), py2str_as_py3str=True))`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  console.log('python3 execnet.loads', out.trim())
+} catch {
+  console.log('(python3 has no execnet module here: skipped the cross-check; `pip install execnet` to see it)')
+}
