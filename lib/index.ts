@@ -1,6 +1,6 @@
 // The library's public API: everything a user imports comes through here.
 export { dumps, Encoder, type DumpOptions } from './serializer/dumps.js'
-export { loads, Loader, type LoadOptions, type Emit } from './serializer/loads.js'
+export { loads, Loader, ZERO_COPY_BYTES, type LoadOptions, type Emit } from './serializer/loads.js'
 export {
   Tuple, tuple, FrozenSet, Complex, Float, float, Long, Py2Str, Unicode,
   PyNone, None, ChannelRef, channelId, type ChannelLike, type PyValue

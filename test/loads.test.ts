@@ -1,7 +1,7 @@
 // loads: the string options, dict shapes, channels, limits, and safety
 // against input crafted to pollute prototypes or exhaust memory or stack.
 import t from 'tap'
-import { dumps, loads, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
+import { dumps, loads, ZERO_COPY_BYTES, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
 
 const b = (hex: string): Buffer => Buffer.from(hex.replace(/ /g, ''), 'hex')
 
@@ -88,11 +88,12 @@ t.test('maxValueSize bounds one value', async (t) => {
   t.throws(() => loads(data, { maxValueSize: -1 }), OptionError)
 })
 
-t.test('loaded bytes never alias the input', async (t) => {
-  const data = dumps([Buffer.from('abc')])
-  const [value] = loads(data) as Buffer[]
+t.test('small loaded bytes never alias the input; large ones are views', async (t) => {
+  const data = dumps([Buffer.from('abc'), Buffer.alloc(ZERO_COPY_BYTES, 1)])
+  const [small, large] = loads(data) as Buffer[]
+  t.equal(large?.buffer, data.buffer, `a value of ${ZERO_COPY_BYTES} bytes is a view into the input`)
   data.fill(0)
-  t.equal(value?.toString(), 'abc')
+  t.equal(small?.toString(), 'abc', 'a small one is a copy')
 })
 
 t.test('Uint8Array input works like a Buffer', async (t) => {

@@ -14,7 +14,7 @@
 import { DataFormatError, OptionError } from '../errors.js'
 import { OP, opcodeName } from './opcodes.js'
 import { adoptAsTuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
-import { decodeUtf8 } from './utf8.js'
+import { decodeUtf8, decodeKey } from './utf8.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
 export interface LoadOptions {
@@ -360,7 +360,9 @@ export class Loader {
   }
 
   private text (op: number, buf: Buffer, start: number, end: number, offset: number): string {
-    const s = decodeUtf8(buf, start, end)
+    // a string pushed straight onto a dict is one of its keys
+    const top = this.sp > 0 ? (this.meta[this.sp - 1] as number) & KIND : ATOM
+    const s = top === DICT || top === RECORD ? decodeKey(buf, start, end) : decodeUtf8(buf, start, end)
     if (s === null) this.fail(`${opcodeName(op)} payload is not valid UTF-8`, offset)
     return s
   }
@@ -469,9 +471,14 @@ export class Loader {
   }
 }
 
+/** Byte values at least this large are views into the input rather than copies. */
+export const ZERO_COPY_BYTES = 64 * 1024
+
 function bytesOf (buf: Buffer, start: number, end: number, owned: boolean): Buffer {
   if (owned && start === 0 && end === buf.length) return buf
-  // a copy, so the value never aliases (or pins) the caller's input buffer
+  // a large value is most of the memory it sits in: a view costs nothing and
+  // pins little; a small one is copied so it never pins a large input chunk
+  if (end - start >= ZERO_COPY_BYTES) return buf.subarray(start, end)
   const out = Buffer.allocUnsafe(end - start)
   buf.copy(out, 0, start, end)
   return out

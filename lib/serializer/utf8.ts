@@ -17,3 +17,36 @@ export function decodeUtf8 (buf: Buffer, start: number, end: number): string | n
   const view = buf.subarray(start, end)
   return isUtf8(view) ? view.toString('utf8') : null
 }
+
+/** Dict keys repeat from record to record: short ones are decoded once and reused. */
+const KEY_MAX = 16
+const KEY_SLOTS = 4096
+const keyHashes = new Int32Array(KEY_SLOTS).fill(-1)
+const keyBytes: Array<Buffer | undefined> = new Array(KEY_SLOTS)
+const keyStrings: Array<string | undefined> = new Array(KEY_SLOTS)
+
+/** decodeUtf8 for a dict key: short ASCII keys come from a small direct-mapped cache. */
+export function decodeKey (buf: Buffer, start: number, end: number): string | null {
+  const len = end - start
+  if (len > KEY_MAX) return decodeUtf8(buf, start, end)
+  let h = len
+  for (let i = start; i < end; i++) {
+    const c = buf[i] as number
+    if (c >= 0x80) return decodeUtf8(buf, start, end)
+    h = (Math.imul(h, 31) + c) | 0
+  }
+  const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1)
+  const cached = keyBytes[slot]
+  if (keyHashes[slot] === h && cached !== undefined && cached.length === len) {
+    let same = true
+    for (let i = 0; i < len; i++) {
+      if (cached[i] !== buf[start + i]) { same = false; break }
+    }
+    if (same) return keyStrings[slot] as string
+  }
+  const s = (buf as unknown as Latin1Slicer).latin1Slice(start, end)
+  keyHashes[slot] = h
+  keyBytes[slot] = Buffer.from(buf.subarray(start, end))
+  keyStrings[slot] = s
+  return s
+}
