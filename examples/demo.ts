@@ -26,10 +26,19 @@ for await (const value of createReadStream(file).pipe(decoder({ py2strAsPy3str: 
   console.log('decoder() read       ', value)
 }
 
-// and the real thing reads what we wrote, if the default python3 has execnet
-try {
-  const out = execFileSync('python3', ['-c', `import execnet; print(execnet.loads(open(${JSON.stringify(file)}, 'rb').read(), py2str_as_py3str=True))`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-  console.log('python3 execnet.loads', out.trim())
-} catch {
-  console.log('(python3 has no execnet module here: skipped the cross-check; `pip install execnet` to see it)')
+// and the real thing reads what we wrote: the default python3 if it has
+// execnet, else the venv that .ci/run makes (EXECNET_PYTHON overrides both)
+const candidates = [process.env.EXECNET_PYTHON ?? 'python3', join(process.cwd(), '.venv', 'bin', 'python')]
+const check = `import execnet; print(execnet.loads(open(${JSON.stringify(file)}, 'rb').read(), py2str_as_py3str=True))`
+let checked = false
+for (const python of candidates) {
+  try {
+    const out = execFileSync(python, ['-c', check], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    console.log(`${python} execnet.loads:`, out.trim())
+    checked = true
+    break
+  } catch {
+    // no such interpreter, or no execnet in it: try the next
+  }
 }
+if (!checked) console.log('(no python3 with execnet here: skipped the cross-check; `pip install execnet` to see it)')
