@@ -306,9 +306,7 @@ export class Loader {
     // bytes kept aside count as consumed; feed() takes them back with the next chunk
     this.consumed = base + n
     if (p < n) this.leftover = Buffer.from(buf.subarray(p))
-    if (this.inValue && base + n - this.valueStart > this.maxValueSize) {
-      this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
-    }
+    if (this.inValue) this.checkValueSize(base + n)
   }
 
   /** Take payload bytes for the opcode being collected; returns where the chunk's rest starts. */
@@ -442,13 +440,13 @@ export class Loader {
     }
     depth += DEPTH
     if (depth > this.maxDepth * DEPTH) this.fail(`nesting deeper than maxDepth (${this.maxDepth})`, offset)
+    const items = this.vals.slice(from, sp)
     let value: unknown
     let kind: number
     if (op === OP.BUILDTUPLE) {
-      value = adoptAsTuple(this.vals.slice(from, sp))
+      value = adoptAsTuple(items)
       kind = anyUnhashable ? UTUPLE : TUPLE
     } else {
-      const items = this.vals.slice(from, sp)
       value = op === OP.SET ? new Set(items) : new FrozenSet(items)
       kind = op === OP.SET ? SET : FROZEN
     }
@@ -457,8 +455,13 @@ export class Loader {
     this.push(value, kind | depth)
   }
 
+  /** The value being read spans valueStart up to end (exclusive): may it be that large? */
+  private checkValueSize (end: number): void {
+    if (end - this.valueStart > this.maxValueSize) this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
+  }
+
   private stop (offset: number, emit: Emit): void {
-    if (offset + 1 - this.valueStart > this.maxValueSize) this.fail(`value larger than maxValueSize (${this.maxValueSize})`, this.valueStart)
+    this.checkValueSize(offset + 1)
     if (this.sp !== 1) this.fail(`STOP with ${this.sp} items on the stack; a complete value leaves exactly 1`, offset)
     if (((this.meta[0] as number) & KIND) === LIST) this.checkComplete(0, offset)
     const value = this.vals[0]

@@ -22,7 +22,6 @@ export function decodeUtf8 (buf: Buffer, start: number, end: number): string | n
 const KEY_MAX = 16
 const KEY_SLOTS = 4096
 const keyHashes = new Int32Array(KEY_SLOTS).fill(-1)
-const keyBytes: Array<Buffer | undefined> = new Array(KEY_SLOTS)
 const keyStrings: Array<string | undefined> = new Array(KEY_SLOTS)
 
 /** decodeUtf8 for a dict key: short ASCII keys come from a small direct-mapped cache. */
@@ -36,17 +35,17 @@ export function decodeKey (buf: Buffer, start: number, end: number): string | nu
     h = (Math.imul(h, 31) + c) | 0
   }
   const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1)
-  const cached = keyBytes[slot]
+  const cached = keyStrings[slot]
+  // the key is ASCII, so the cached string's char codes are its bytes
   if (keyHashes[slot] === h && cached !== undefined && cached.length === len) {
     let same = true
     for (let i = 0; i < len; i++) {
-      if (cached[i] !== buf[start + i]) { same = false; break }
+      if (cached.charCodeAt(i) !== buf[start + i]) { same = false; break }
     }
-    if (same) return keyStrings[slot] as string
+    if (same) return cached
   }
   const s = (buf as unknown as Latin1Slicer).latin1Slice(start, end)
   keyHashes[slot] = h
-  keyBytes[slot] = Buffer.from(buf.subarray(start, end))
   keyStrings[slot] = s
   return s
 }
