@@ -12,3 +12,9 @@ export {
   type Frame, type MessageCodeName, type MessageCodeValue
 } from './frames.js'
 export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'
+export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
+export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
+export { Channel, type StrConfig, type ReceiveOptions, type CallbackOptions } from './channel.js'
+export { Gateway, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
+export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type ChannelItem } from './group.js'
+export { dedent } from './source.js'

@@ -143,6 +143,26 @@ export class Loader {
     }
   }
 
+  /**
+   * Read exactly one value from a whole payload (a frame's), reusing this
+   * loader and its caches; offsets in errors count from the payload's start.
+   */
+  readOne (payload: Buffer): unknown {
+    this.release()
+    this.single = true
+    this.done = false
+    this.failed = null
+    this.consumed = 0
+    this.inValue = false
+    this.expectVersion = this.versioned
+    let result: unknown
+    let got = false
+    this.write(payload, (value) => { result = value; got = true })
+    this.end()
+    if (!got) throw new DataFormatError('empty payload: no value', 0)
+    return result
+  }
+
   /** The input has ended: an error if it ended inside a value. */
   end (): void {
     if (this.failed !== null) throw this.failed

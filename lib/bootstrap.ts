@@ -1,0 +1,108 @@
+/**
+ * Starting the remote side, as execnet does: the interpreter runs a one-line
+ * program that reads one more line from stdin, a Python string literal
+ * holding the source to run; that source takes the pipe and answers with the
+ * ready byte '1'. Nothing has to be installed remotely.
+ */
+import { readFileSync } from 'node:fs'
+import type { Readable } from 'node:stream'
+import type { Spec } from './spec.js'
+
+/** execnet's popen_bootstrapline, byte for byte. */
+export const BOOTSTRAP_LINE = 'import sys;exec(eval(sys.stdin.readline()))'
+
+let workerText: string | undefined
+
+/** Our worker's source (lib/worker.py, beside this module in src and dist). */
+export function workerSource (): string {
+  workerText ??= readFileSync(new URL('./worker.py', import.meta.url), 'utf8')
+  return workerText
+}
+
+/**
+ * A Python string literal of `text` that Python 2 and 3 both evaluate to the
+ * same text: ASCII only, everything else escaped.
+ */
+export function pythonLiteral (text: string): string {
+  let out = "'"
+  for (const ch of text) {
+    const c = ch.codePointAt(0) as number
+    if (ch === '\\' || ch === "'") out += '\\' + ch
+    else if (c >= 0x20 && c < 0x7f) out += ch
+    else if (ch === '\n') out += '\\n'
+    else if (ch === '\t') out += '\\t'
+    else if (c < 0x100) out += '\\x' + c.toString(16).padStart(2, '0')
+    else throw new Error('bootstrap source must be Latin-1')
+  }
+  return out + "'"
+}
+
+/** The line sent after the bootstrap line: the program the worker runs. */
+export function bootstrapProgram (spec: Spec, id: string): string {
+  const workerId = `${id}-worker`
+  const source = spec.worker === 'execnet'
+    // execnet's bootstrap_import, for an execnet installed remotely
+    ? [
+        'import sys',
+        'from execnet.gateway_base import serve, init_popen_io, get_execmodel',
+        "sys.stdout.write('1')",
+        'sys.stdout.flush()',
+        `execmodel = get_execmodel(${pythonLiteral(spec.execmodel ?? 'thread')})`,
+        `serve(init_popen_io(execmodel), id=${pythonLiteral(workerId)})`
+      ].join('\n')
+    : `${workerSource()}\nmain(${pythonLiteral(workerId)})\n`
+  return pythonLiteral(source) + '\n'
+}
+
+/** How long to keep reading after a wrong first byte, to show what came. */
+const GARBAGE_GRACE_MS = 100
+const GARBAGE_SHOWN = 200
+
+export type ReadyResult =
+  | { ok: true, rest: Buffer }
+  | { ok: false, received: Buffer }
+
+/**
+ * Wait for the ready byte on stdout. Resolves with the bytes after it (the
+ * first frames may come in the same chunk), or with what came instead of it.
+ * Resolves with an empty `received` on end of stream.
+ */
+export function awaitReady (stdout: Readable): Promise<ReadyResult> {
+  return new Promise((resolve) => {
+    let received = Buffer.alloc(0)
+    let timer: NodeJS.Timeout | undefined
+    const finish = (result: ReadyResult): void => {
+      stdout.off('data', onData)
+      stdout.off('end', onEnd)
+      stdout.off('close', onEnd)
+      if (timer !== undefined) clearTimeout(timer)
+      stdout.pause()
+      resolve(result)
+    }
+    const onEnd = (): void => { finish({ ok: false, received }) }
+    const onData = (chunk: Buffer): void => {
+      if (received.length === 0 && chunk[0] === 0x31) {
+        finish({ ok: true, rest: chunk.subarray(1) })
+        return
+      }
+      // not the ready byte: collect a little more so the error shows it
+      received = Buffer.concat([received, chunk]).subarray(0, GARBAGE_SHOWN)
+      timer ??= setTimeout(() => { finish({ ok: false, received }) }, GARBAGE_GRACE_MS)
+    }
+    stdout.on('data', onData)
+    stdout.once('end', onEnd)
+    stdout.once('close', onEnd)
+  })
+}
+
+/** Bytes shown as text a person can read: printable ASCII kept, the rest escaped. */
+export function printable (bytes: Uint8Array): string {
+  let out = ''
+  for (const b of bytes) {
+    if (b === 0x0a) out += '\\n'
+    else if (b === 0x5c) out += '\\\\'
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b)
+    else out += '\\x' + b.toString(16).padStart(2, '0')
+  }
+  return out
+}

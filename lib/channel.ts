@@ -1,0 +1,415 @@
+/**
+ * One execnet channel, master side: an object-mode Duplex (write sends, what
+ * the remote sends is readable, end() half-closes) with execnet's promise API
+ * beside it (send, receive, waitClose, close, setCallback, reconfigure).
+ *
+ * A channel knows nothing of pipes or frames: it talks to its gateway
+ * through the small ChannelHost interface.
+ */
+import { Duplex } from 'readable-stream'
+import { MessageCode } from './frames.js'
+import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
+import { channelId, None, PyNone, tuple } from './serializer/types.js'
+
+/** execnet's string coercion pair, per gateway and per channel. */
+export interface StrConfig {
+  /** A Python 2 str arrives as a string (latin-1), not a Buffer. execnet's default: true. */
+  py2strAsPy3str?: boolean
+  /** Send and receive Python 3 str as Python 2 str (a Buffer on this side). execnet's default: false. */
+  py3strAsPy2str?: boolean
+}
+
+export interface ResolvedStrConfig {
+  readonly py2strAsPy3str: boolean
+  readonly py3strAsPy2str: boolean
+}
+
+/** What a channel needs from its gateway. */
+export interface ChannelHost {
+  readonly id: string
+  /** Encode a value for a CHANNEL_DATA payload; throws DumpError. */
+  encode: (value: unknown) => Buffer[]
+  /** Queue a frame; false when the pipe wants a pause. */
+  sendFrame: (code: number, channelId: number, payload: Buffer[]) => boolean
+  /** Call back when the pipe has room again (or the gateway is gone). */
+  whenWritable: (callback: () => void) => void
+  /** The gateway's own error when it ended abnormally, else null. */
+  readonly failure: Error | null
+  /** Whether the remote side reports its close after a half-close (our worker does, execnet does not). */
+  readonly halfClose: boolean
+  /** The channel no longer takes part in routing. */
+  forget: (channel: Channel) => void
+  /** The channel's wish to keep Node's event loop alive changed. */
+  interestChanged: (channel: Channel) => void
+  strconfig: ResolvedStrConfig
+}
+
+export interface ReceiveOptions {
+  /** Seconds to wait, as in execnet (fractions allowed); no limit when omitted. */
+  timeout?: number
+  signal?: AbortSignal
+}
+
+export interface CallbackOptions {
+  /** Passed to the callback once when the channel closes. */
+  endMarker?: unknown
+}
+
+/** A value encoded ahead of time by send(), so a DumpError rejects send() instead of destroying the stream. */
+class Encoded {
+  constructor (readonly chunks: Buffer[]) {}
+}
+
+const NO_MARKER = Symbol('no end marker')
+
+export class Channel extends Duplex {
+  readonly id: number
+  readonly gateway: ChannelHost
+  /** The coercion this channel's incoming values are read with. */
+  strconfig: ResolvedStrConfig
+  private closedState = false
+  private receiveClosed = false
+  private closeError: Error | null = null
+  /** Received items not yet in the stream's buffer. */
+  private queue: unknown[] = []
+  /** The stream's consumer asked for more (_read) and has not been given it. */
+  private wanted = false
+  private streamEnded = false
+  private errorAfterDrain: Error | null = null
+  private itemWaiters: Array<() => void> = []
+  private callback: ((item: unknown) => void) | null = null
+  private endMarker: unknown = NO_MARKER
+  private waiters = 0
+  private closeWaiters: Array<() => void> = []
+
+  constructor (gateway: ChannelHost, id: number) {
+    super({ objectMode: true, allowHalfOpen: true, highWaterMark: 16 })
+    this.gateway = gateway
+    this.id = id
+    this.strconfig = gateway.strconfig
+    // errors reach receive()/waitClose() and stream consumers' own listeners;
+    // this one keeps an unobserved channel error from crashing the process
+    this.on('error', () => {})
+    this.on('newListener', (event: string) => { if (event === 'data' || event === 'readable') queueMicrotask(() => { this.gateway.interestChanged(this) }) })
+    this.on('removeListener', (event: string) => { if (event === 'data' || event === 'readable') this.gateway.interestChanged(this) })
+  }
+
+  /** Lets dumps() write this channel inside a value (opcode B), as execnet does. */
+  get [channelId] (): number {
+    return this.id
+  }
+
+  /** True once the channel is closed for sending (it may still hold items to read). */
+  get isClosed (): boolean {
+    return this.closedState
+  }
+
+  /** Whether this channel wants Node to stay alive: someone waits for what it receives. */
+  get wantsInput (): boolean {
+    if (this.receiveClosed && this.readableLength === 0 && this.queue.length === 0) return false
+    return this.waiters > 0 || this.callback !== null || this.closeWaiters.length > 0 ||
+      this.listenerCount('data') > 0 || this.listenerCount('readable') > 0
+  }
+
+  override toString (): string {
+    return `<Channel id=${this.id} ${this.closedState ? 'closed' : 'open'}>`
+  }
+
+  // ---- sending ----
+
+  /** Send one value; resolves when it is handed to the pipe. Rejects with DumpError, leaving the channel usable. */
+  async send (value: unknown): Promise<void> {
+    if (this.closedState) throw new ChannelClosedError(`cannot send to ${this.toString()}`)
+    const chunks = this.gateway.encode(value)
+    await new Promise<void>((resolve, reject) => {
+      this.write(new Encoded(chunks), (err) => { err == null ? resolve() : reject(err) })
+    })
+  }
+
+  override _write (value: unknown, _encoding: string, callback: (error?: Error | null) => void): void {
+    if (this.closedState) {
+      callback(this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`))
+      return
+    }
+    let chunks: Buffer[]
+    try {
+      chunks = value instanceof Encoded ? value.chunks : this.gateway.encode(value instanceof PyNone ? null : value)
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    if (this.gateway.sendFrame(MessageCode.CHANNEL_DATA, this.id, chunks)) callback()
+    else this.gateway.whenWritable(() => { callback() })
+  }
+
+  /**
+   * end(): nothing more will be written. The remote sees the end of its
+   * input (its `for item in channel` loop ends) and can still send; the
+   * readable side ends when it closes. A real execnet worker has no such
+   * half-close, so there end() closes the channel as execnet's close() does.
+   */
+  override _final (callback: (error?: Error | null) => void): void {
+    if (!this.closedState) {
+      if (this.gateway.halfClose) {
+        if (!this.receiveClosed || this.readableLength > 0) this.gateway.sendFrame(MessageCode.CHANNEL_LAST_MESSAGE, this.id, [])
+      } else {
+        this.close()
+      }
+    }
+    callback()
+  }
+
+  /**
+   * execnet's close(): closes both directions, with an error text for the
+   * remote side's RemoteError when given. Items already received can still
+   * be read.
+   */
+  close (error?: string | Error): void {
+    if (this.closedState) return
+    if (!this.receiveClosed && this.gateway.failure === null) {
+      if (error === undefined) {
+        this.gateway.sendFrame(MessageCode.CHANNEL_CLOSE, this.id, [])
+      } else {
+        const text = typeof error === 'string' ? error : error instanceof RemoteError ? error.formatted : String(error.stack ?? error)
+        this.gateway.sendFrame(MessageCode.CHANNEL_CLOSE_ERROR, this.id, this.gateway.encode(text))
+      }
+    }
+    this.closedState = true
+    this.finishReceiving(null)
+    this.gateway.forget(this)
+  }
+
+  /** Set the string coercion for this channel (both options; an omitted one takes execnet's default). */
+  reconfigure (options: StrConfig = {}): void {
+    const config = { py2strAsPy3str: options.py2strAsPy3str ?? true, py3strAsPy2str: options.py3strAsPy2str ?? false }
+    this.strconfig = config
+    this.gateway.sendFrame(MessageCode.RECONFIGURE, this.id, this.gateway.encode(tuple(config.py2strAsPy3str, config.py3strAsPy2str)))
+  }
+
+  // ---- receiving ----
+
+  /**
+   * The next value the remote side sent (None arrives as null). Rejects with
+   * the RemoteError that closed the channel, ChannelClosedError when it
+   * closed normally, TimeoutError after `timeout` seconds.
+   */
+  async receive (options: ReceiveOptions = {}): Promise<unknown> {
+    if (this.callback !== null) throw new Error(`cannot receive() on ${this.toString()}: it has a callback`)
+    const deadline = deadlineOf(options.timeout)
+    let waited = false
+    try {
+      for (;;) {
+        // the stream's buffer holds older items than our queue
+        if (this.readableLength > 0) return unwrap(this.read())
+        if (this.queue.length > 0) return unwrap(this.queue.shift())
+        if (this.receiveClosed) {
+          if (this.closeError === null && this.gateway.failure === null) this.endStream()
+          throw this.endError()
+        }
+        if (!waited) {
+          waited = true
+          this.waiters++
+          this.gateway.interestChanged(this)
+        }
+        await this.nextItem(deadline, options.signal, () => `no item after ${String(options.timeout)} seconds`)
+      }
+    } finally {
+      if (waited) {
+        this.waiters--
+        this.gateway.interestChanged(this)
+      }
+    }
+  }
+
+  /**
+   * Resolves when the remote side has closed the channel (or will send no
+   * more); rejects with its RemoteError, or TimeoutError.
+   */
+  async waitClose (timeout?: number): Promise<void> {
+    const deadline = deadlineOf(timeout)
+    if (!this.receiveClosed) {
+      let release = (): void => {}
+      const closed = new Promise<void>((resolve) => { release = resolve; this.closeWaiters.push(resolve) })
+      this.gateway.interestChanged(this)
+      try {
+        await withDeadline(closed, deadline, () => `Timeout after ${String(timeout)} seconds`)
+      } finally {
+        this.closeWaiters = this.closeWaiters.filter((w) => w !== release)
+        this.gateway.interestChanged(this)
+      }
+    }
+    const error = this.closeError ?? this.gateway.failure
+    if (error !== null) throw error
+  }
+
+  /**
+   * Receive by callback from now on: items already queued go to it first,
+   * then each new one as it arrives. With `endMarker`, the callback gets it
+   * once when the channel closes. An exception in the callback closes the
+   * channel with its text as the remote side's error, as execnet does.
+   */
+  setCallback (callback: (item: unknown) => void, options: CallbackOptions = {}): void {
+    if (this.callback !== null) throw new Error(`${this.toString()} has a callback already`)
+    this.endMarker = 'endMarker' in options ? options.endMarker : NO_MARKER
+    const queued: unknown[] = []
+    for (let item: unknown = this.read(); item !== null; item = this.read()) queued.push(unwrap(item))
+    for (const item of this.queue) queued.push(item)
+    this.queue = []
+    this.callback = callback
+    this.gateway.interestChanged(this)
+    for (const item of queued) if (!this.invoke(item)) return
+    if (this.receiveClosed) this.endCallback()
+  }
+
+  // ---- called by the gateway ----
+
+  /** A value arrived for this channel. */
+  deliver (value: unknown): void {
+    if (this.receiveClosed) return
+    if (this.callback !== null) {
+      this.invoke(value)
+      return
+    }
+    this.queue.push(value)
+    this.wake()
+    if (this.wanted) this.pump()
+  }
+
+  /**
+   * The remote side closed (sendonly: it only stopped sending, it still
+   * takes what we send), or the gateway ended (error: why, when abnormal).
+   */
+  remoteClosed (error: Error | null, sendonly = false): void {
+    if (!sendonly) this.closedState = true
+    if (this.closeError === null && error !== null) this.closeError = error
+    this.finishReceiving(error)
+    this.gateway.forget(this)
+  }
+
+  override read (size?: number): unknown {
+    const item: unknown = super.read(size)
+    if (this.errorAfterDrain !== null && this.readableLength === 0) {
+      const error = this.errorAfterDrain
+      this.errorAfterDrain = null
+      process.nextTick(() => { this.destroy(error) })
+    }
+    return item
+  }
+
+  override _read (): void {
+    this.wanted = true
+    this.pump()
+  }
+
+  override _destroy (error: Error | null, callback: (error: Error | null) => void): void {
+    if (!this.closedState) this.close()
+    this.gateway.interestChanged(this)
+    callback(error)
+  }
+
+  // ---- internals ----
+
+  private finishReceiving (error: Error | null): void {
+    if (this.receiveClosed) return
+    this.receiveClosed = true
+    for (const release of this.closeWaiters) release()
+    this.closeWaiters = []
+    if (this.callback !== null) this.endCallback()
+    this.wake()
+    if (this.wanted) this.pump()
+    this.gateway.interestChanged(this)
+  }
+
+  /** Moves queued items into the stream's buffer while a stream consumer wants them; ends or errors it after the last. */
+  private pump (): void {
+    while (this.wanted && this.queue.length > 0) {
+      const value = this.queue.shift()
+      this.wanted = this.push(value === null ? None : value)
+    }
+    if (this.queue.length === 0 && this.receiveClosed && this.wanted) {
+      const error = this.closeError ?? this.gateway.failure
+      // a stream consumer reads until the end: it gets the error there,
+      // after the items still in the stream's buffer
+      if (error === null) this.endStream()
+      else if (this.readableLength === 0) this.destroy(error)
+      else this.errorAfterDrain = error
+    }
+  }
+
+  private endStream (): void {
+    if (this.streamEnded) return
+    this.streamEnded = true
+    this.push(null)
+  }
+
+  private wake (): void {
+    const waiters = this.itemWaiters
+    this.itemWaiters = []
+    for (const release of waiters) release()
+  }
+
+  private async nextItem (deadline: number | null, signal: AbortSignal | undefined, timeoutText: () => string): Promise<void> {
+    let release = (): void => {}
+    const arrived = new Promise<void>((resolve) => {
+      release = resolve
+      this.itemWaiters.push(resolve)
+      signal?.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+    try {
+      await withDeadline(arrived, deadline, timeoutText)
+      signal?.throwIfAborted()
+    } finally {
+      this.itemWaiters = this.itemWaiters.filter((w) => w !== release)
+      signal?.removeEventListener('abort', release)
+    }
+  }
+
+  private invoke (item: unknown): boolean {
+    const callback = this.callback
+    if (callback === null) return false
+    try {
+      callback(item)
+      return true
+    } catch (err) {
+      const text = err instanceof Error ? String(err.stack ?? err) : String(err)
+      this.close(text)
+      return false
+    }
+  }
+
+  private endCallback (): void {
+    const callback = this.callback
+    if (callback !== null && this.endMarker !== NO_MARKER) {
+      const marker = this.endMarker
+      this.endMarker = NO_MARKER
+      callback(marker)
+    }
+  }
+
+  private endError (): Error {
+    return this.closeError ?? this.gateway.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
+  }
+}
+
+function unwrap (item: unknown): unknown {
+  return item instanceof PyNone ? null : item
+}
+
+function deadlineOf (timeout: number | undefined): number | null {
+  if (timeout === undefined || timeout === null) return null
+  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a number of seconds >= 0, not ${String(timeout)}`)
+  return Date.now() + timeout * 1000
+}
+
+async function withDeadline (promise: Promise<void>, deadline: number | null, text: () => string): Promise<void> {
+  if (deadline === null) return await promise
+  let timer: NodeJS.Timeout | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => { reject(new TimeoutError(text())) }, Math.max(0, deadline - Date.now()))
+  })
+  try {
+    await Promise.race([promise, expired])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Group and MultiChannel, as in execnet's multi.py: gateways named gw0,
+ * gw1... made and terminated together, and channels to several of them
+ * used as one.
+ */
+import { Gateway, type GatewayOptions, type RemoteExecOptions, type RemoteSource } from './gateway.js'
+import type { Channel, ReceiveOptions } from './channel.js'
+import { parseSpec, withId } from './spec.js'
+import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
+
+export class Group implements Iterable<Gateway> {
+  /** The spec used when makeGateway gets none. */
+  defaultSpec = 'popen'
+  private readonly gateways: Gateway[] = []
+  private readonly starting = new Set<string>()
+  private autoId = 0
+
+  constructor (private readonly options: GatewayOptions = {}) {}
+
+  /** Start a gateway and add it to the group; its id is the spec's id= or the next free gwN. */
+  async makeGateway (spec?: string, options: GatewayOptions = {}): Promise<Gateway> {
+    const text = spec === undefined || spec === '' ? this.defaultSpec : spec
+    const parsed = parseSpec(text)
+    let id = parsed.id
+    if (id === undefined) {
+      do id = `gw${this.autoId++}`
+      while (this.has(id) || this.starting.has(id))
+    } else if (this.has(id) || this.starting.has(id)) {
+      throw new OptionError(`the group already has a gateway with id ${JSON.stringify(id)}`)
+    }
+    this.starting.add(id)
+    try {
+      const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options }, id)
+      this.gateways.push(gateway)
+      gateway.once('exit', () => { this.remove(gateway) })
+      return gateway
+    } finally {
+      this.starting.delete(id)
+    }
+  }
+
+  /** A gateway by id or position. */
+  get (key: string | number): Gateway {
+    const gateway = typeof key === 'number' ? this.gateways[key] : this.gateways.find((g) => g.id === key)
+    if (gateway === undefined) throw new OptionError(`no gateway ${JSON.stringify(key)} in the group`)
+    return gateway
+  }
+
+  has (id: string): boolean {
+    return this.gateways.some((g) => g.id === id)
+  }
+
+  get size (): number {
+    return this.gateways.length
+  }
+
+  [Symbol.iterator] (): Iterator<Gateway> {
+    return [...this.gateways][Symbol.iterator]()
+  }
+
+  /** Run the source on every gateway of the group. */
+  remoteExec (source: RemoteSource, kwargs?: Record<string, unknown>, options?: RemoteExecOptions): MultiChannel {
+    return new MultiChannel(this.gateways.map((g) => g.remoteExec(source, kwargs, options)))
+  }
+
+  /** Exit every gateway and wait for their workers; those still running after `timeout` seconds are killed. */
+  async terminate (timeout = 10): Promise<ExitInfo[]> {
+    const all = [...this.gateways]
+    const results = await Promise.all(all.map(async (g) => await g.terminate(timeout)))
+    for (const g of all) this.remove(g)
+    return results
+  }
+
+  toString (): string {
+    return `<Group ${JSON.stringify(this.gateways.map((g) => g.id))}>`
+  }
+
+  private remove (gateway: Gateway): void {
+    const i = this.gateways.indexOf(gateway)
+    if (i !== -1) this.gateways.splice(i, 1)
+  }
+}
+
+/** A (channel, item) pair from MultiChannel's receive queue. */
+export type ChannelItem = [Channel, unknown]
+
+export class MultiChannel implements Iterable<Channel> {
+  readonly channels: readonly Channel[]
+  private queue: ReceiveQueue | null = null
+
+  constructor (channels: readonly Channel[]) {
+    this.channels = channels
+  }
+
+  get length (): number {
+    return this.channels.length
+  }
+
+  [Symbol.iterator] (): Iterator<Channel> {
+    return this.channels[Symbol.iterator]()
+  }
+
+  async sendEach (value: unknown): Promise<void> {
+    await Promise.all(this.channels.map(async (c) => { await c.send(value) }))
+  }
+
+  /** One item from each channel, in channel order. */
+  async receiveEach (options?: ReceiveOptions): Promise<unknown[]> {
+    return await Promise.all(this.channels.map(async (c) => await c.receive(options)))
+  }
+
+  /** One item from each channel with its channel. */
+  async receiveEachWithChannel (options?: ReceiveOptions): Promise<ChannelItem[]> {
+    return await Promise.all(this.channels.map(async (c): Promise<ChannelItem> => [c, await c.receive(options)]))
+  }
+
+  /**
+   * All items of all channels as they arrive, as [channel, item] pairs;
+   * with endMarker, each channel's close adds [channel, endMarker].
+   */
+  makeReceiveQueue (options: { endMarker?: unknown } = {}): ReceiveQueue {
+    if (this.queue !== null) return this.queue
+    const queue = new ReceiveQueue()
+    for (const channel of this.channels) {
+      const put = (item: unknown): void => { queue.put([channel, item]) }
+      channel.setCallback(put, 'endMarker' in options ? { endMarker: options.endMarker } : {})
+    }
+    this.queue = queue
+    return queue
+  }
+
+  /** Wait until every channel is closed; rejects with the first RemoteError after all have closed. */
+  async waitClose (timeout?: number): Promise<void> {
+    const results = await Promise.allSettled(this.channels.map(async (c) => { await c.waitClose(timeout) }))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+  }
+}
+
+/** An unbounded queue of [channel, item], readable by get() or for await. */
+export class ReceiveQueue implements AsyncIterable<ChannelItem> {
+  private readonly items: ChannelItem[] = []
+  private readonly waiters: Array<(item: ChannelItem) => void> = []
+
+  put (item: ChannelItem): void {
+    const waiter = this.waiters.shift()
+    if (waiter !== undefined) waiter(item)
+    else this.items.push(item)
+  }
+
+  get size (): number {
+    return this.items.length
+  }
+
+  async get (timeout?: number): Promise<ChannelItem> {
+    const item = this.items.shift()
+    if (item !== undefined) return item
+    return await new Promise<ChannelItem>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      const waiter = (value: ChannelItem): void => { clearTimeout(timer); resolve(value) }
+      this.waiters.push(waiter)
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          const i = this.waiters.indexOf(waiter)
+          if (i !== -1) this.waiters.splice(i, 1)
+          reject(new TimeoutError(`no item after ${timeout} seconds`))
+        }, timeout * 1000)
+      }
+    })
+  }
+
+  async * [Symbol.asyncIterator] (): AsyncIterator<ChannelItem> {
+    for (;;) yield await this.get()
+  }
+}
+
+/** The group behind the module-level makeGateway. */
+export const defaultGroup = new Group()
+
+/**
+ * Start a gateway in the default group: `makeGateway()` is a popen gateway
+ * to python3; `makeGateway('popen//python=python2.7')` another interpreter.
+ */
+export async function makeGateway (spec?: string, options?: GatewayOptions): Promise<Gateway> {
+  return await defaultGroup.makeGateway(spec, options)
+}

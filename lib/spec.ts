@@ -1,0 +1,184 @@
+/**
+ * execnet's XSpec: `key1=value1//key2//env:NAME=value...`. Unlike execnet,
+ * which accepts any key and ignores the ones it does not know, an unknown
+ * key, a duplicate or a bad value is a SpecError naming the part at fault.
+ */
+import { SpecError } from './errors.js'
+
+/** Which remote side the master bootstraps. */
+export type WorkerKind = 'ours' | 'execnet'
+
+export interface Spec {
+  /** The spec text as given. */
+  readonly text: string
+  /** The transport: exactly one of them. */
+  readonly transport: 'popen' | 'ssh' | 'socket'
+  /** ssh=[user@]host */
+  readonly ssh?: string
+  /** socket=host:port */
+  readonly socket?: string
+  /** ssh_config=path, passed to ssh -F */
+  readonly sshConfig?: string
+  /** python=command: the interpreter, split as a shell would (`python=python3 -X dev`). */
+  readonly python?: string
+  /** chdir=path: the worker's working directory, created if missing. */
+  readonly chdir?: string
+  /** nice=n: the worker's niceness increment. */
+  readonly nice?: number
+  /** env:NAME=value settings for the worker's environment. */
+  readonly env: Readonly<Record<string, string>>
+  /** dont_write_bytecode: start the interpreter with -B. */
+  readonly dontWriteBytecode: boolean
+  /** id=name: the gateway's id in its group. */
+  readonly id?: string
+  /** execmodel=thread|main_thread_only */
+  readonly execmodel?: 'thread' | 'main_thread_only'
+  /** via=gwid: reach the worker through another gateway of the group. */
+  readonly via?: string
+  /**
+   * worker=execnet: start the real execnet installed on the remote side (as
+   * execnet does for a plain `popen`) instead of sending our worker. Our
+   * extension; the default is `ours`.
+   */
+  readonly worker: WorkerKind
+}
+
+const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
+const VALUE_KEYS = new Set(['ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker'])
+const KNOWN = 'popen, ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker='
+
+/** Parse an XSpec string; throws SpecError naming the bad part. */
+export function parseSpec (text: string): Spec {
+  if (typeof text !== 'string') throw new SpecError('a spec must be a string', String(text), '')
+  if (text === '') throw new SpecError('empty spec', text, '')
+  const seen = new Set<string>()
+  const values = new Map<string, string | true>()
+  const env: Record<string, string> = {}
+  for (const part of text.split('//')) {
+    const eq = part.indexOf('=')
+    const key = eq === -1 ? part : part.slice(0, eq)
+    const value: string | true = eq === -1 ? true : part.slice(eq + 1)
+    if (key === '') throw new SpecError('empty key', text, part)
+    if (seen.has(key)) throw new SpecError(`duplicate key ${JSON.stringify(key)}`, text, part)
+    seen.add(key)
+    if (key.startsWith('env:')) {
+      const name = key.slice(4)
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SpecError(`bad environment variable name ${JSON.stringify(name)}`, text, part)
+      if (value === true) throw new SpecError(`${key} needs a value (${key}=...)`, text, part)
+      env[name] = value
+    } else if (FLAG_KEYS.has(key)) {
+      if (value !== true) throw new SpecError(`${key} takes no value`, text, part)
+      values.set(key, true)
+    } else if (VALUE_KEYS.has(key)) {
+      if (value === true || value === '') throw new SpecError(`${key} needs a value (${key}=...)`, text, part)
+      values.set(key, value)
+    } else {
+      throw new SpecError(`unknown key ${JSON.stringify(key)}; known keys: ${KNOWN}`, text, part)
+    }
+  }
+  const partOf = (key: string): string => text.split('//').find((p) => p === key || p.startsWith(key + '=')) ?? key
+  const str = (key: string): string | undefined => {
+    const v = values.get(key)
+    return typeof v === 'string' ? v : undefined
+  }
+
+  const transports = (['popen', 'ssh', 'socket'] as const).filter((k) => values.has(k))
+  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, socket=host:port is needed', text, '')
+  if (transports.length > 1) throw new SpecError(`more than one transport: ${transports.join(', ')}`, text, partOf(transports[1] as string))
+  const transport = transports[0] as Spec['transport']
+
+  let nice: number | undefined
+  const niceText = str('nice')
+  if (niceText !== undefined) {
+    if (!/^-?\d+$/.test(niceText)) throw new SpecError('nice must be an integer', text, partOf('nice'))
+    nice = Number(niceText)
+  }
+  const execmodel = str('execmodel')
+  if (execmodel !== undefined && execmodel !== 'thread' && execmodel !== 'main_thread_only') {
+    throw new SpecError(`execmodel must be thread or main_thread_only (eventlet and gevent are not supported), not ${JSON.stringify(execmodel)}`, text, partOf('execmodel'))
+  }
+  const worker = str('worker') ?? 'ours'
+  if (worker !== 'ours' && worker !== 'execnet') throw new SpecError(`worker must be ours or execnet, not ${JSON.stringify(worker)}`, text, partOf('worker'))
+  const socket = str('socket')
+  if (socket !== undefined && !/^[^:]*:\d+$/.test(socket)) throw new SpecError('socket must be host:port', text, partOf('socket'))
+  if (str('ssh_config') !== undefined && transport !== 'ssh') throw new SpecError('ssh_config needs ssh=', text, partOf('ssh_config'))
+  const python = str('python')
+  if (python !== undefined) splitCommand(python, text, partOf('python'))
+
+  return {
+    text,
+    transport,
+    ssh: str('ssh'),
+    socket,
+    sshConfig: str('ssh_config'),
+    python,
+    chdir: str('chdir'),
+    nice,
+    env,
+    dontWriteBytecode: values.has('dont_write_bytecode'),
+    id: str('id'),
+    execmodel,
+    via: str('via'),
+    worker
+  }
+}
+
+/** The spec with another id, for a group that names its gateways. */
+export function withId (spec: Spec, id: string): Spec {
+  const parts = spec.text.split('//').filter((p) => !p.startsWith('id='))
+  return { ...spec, id, text: [...parts, `id=${id}`].join('//') }
+}
+
+/**
+ * Split a command line as a POSIX shell would for words: quotes and
+ * backslashes, no expansion (execnet uses shlex.split).
+ */
+export function splitCommand (command: string, spec = command, part = command): string[] {
+  const words: string[] = []
+  let word = ''
+  let inWord = false
+  let i = 0
+  while (i < command.length) {
+    const c = command[i] as string
+    if (c === "'") {
+      const close = command.indexOf("'", i + 1)
+      if (close === -1) throw new SpecError('unterminated single quote', spec, part)
+      word += command.slice(i + 1, close)
+      inWord = true
+      i = close + 1
+    } else if (c === '"') {
+      i++
+      for (;;) {
+        if (i >= command.length) throw new SpecError('unterminated double quote', spec, part)
+        const d = command[i] as string
+        if (d === '"') break
+        if (d === '\\' && i + 1 < command.length && '"\\$`'.includes(command[i + 1] as string)) {
+          word += command[i + 1] as string
+          i += 2
+        } else {
+          word += d
+          i++
+        }
+      }
+      inWord = true
+      i++
+    } else if (c === '\\') {
+      if (i + 1 >= command.length) throw new SpecError('trailing backslash', spec, part)
+      word += command[i + 1] as string
+      inWord = true
+      i += 2
+    } else if (c === ' ' || c === '\t' || c === '\n') {
+      if (inWord) words.push(word)
+      word = ''
+      inWord = false
+      i++
+    } else {
+      word += c
+      inWord = true
+      i++
+    }
+  }
+  if (inWord) words.push(word)
+  if (words.length === 0) throw new SpecError('empty command', spec, part)
+  return words
+}

@@ -1,0 +1,901 @@
+# -*- coding: ascii -*-
+"""The remote side of execnet for TypeScript.
+
+This file is sent over the interpreter's stdin at bootstrap and runs there
+with nothing installed, on CPython 2.7 and 3.6+, PyPy and Jython 2.7. It
+speaks execnet's wire protocol: frames with a 9-byte header (!bii: message
+code, channel id, payload length) whose payloads are unversioned execnet
+dumps. Remote code sees a `channel` global with execnet's Channel API, so
+code written for execnet runs unchanged.
+
+Where it differs from execnet's gateway_base.py, on purpose:
+- what remote code prints goes to stderr (the master shows it) instead of
+  being thrown away in /dev/null;
+- a channel half-closed by the master (CHANNEL_LAST_MESSAGE) still reports
+  its own close when its code finishes, so the master's side can end;
+- ints outside int32 are written as long ints both ways instead of failing.
+
+The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
+"""
+
+import os
+import struct
+import sys
+import threading
+import traceback
+import weakref
+
+PY2 = sys.version_info[0] == 2
+JYTHON = sys.platform.startswith("java")
+
+if PY2:
+    import Queue as queue
+    text_type = unicode  # noqa: F821 (Python 2 only)
+    long_type = long  # noqa: F821
+    bytes_types = (str, bytearray, memoryview)
+else:
+    import queue
+    text_type = str
+    long_type = int
+    bytes_types = (bytes, bytearray, memoryview)
+
+DEBUG = os.environ.get("EXECNET_DEBUG")
+
+
+def trace(*parts):
+    if DEBUG:
+        try:
+            sys.stderr.write("[worker %d] %s\n" % (os.getpid(), " ".join(str(p) for p in parts)))
+            sys.stderr.flush()
+        except Exception:
+            pass  # tracing must never break the worker, even at shutdown
+
+
+# ---------------------------------------------------------------------------
+# Serializer: execnet's opcodes, unversioned as inside frames.
+# ---------------------------------------------------------------------------
+
+class DataFormatError(Exception):
+    pass
+
+
+class DumpError(DataFormatError):
+    """A value that has no execnet encoding."""
+
+
+class LoadError(DataFormatError):
+    """Bytes that are not an execnet dump."""
+
+
+INT4 = struct.Struct("!i")
+FLOAT = struct.Struct("!d")
+COMPLEX = struct.Struct("!dd")
+HEADER = struct.Struct("!bii")
+INT32_MIN = -2147483648
+INT32_MAX = 2147483647
+
+
+def dumps(obj):
+    out = []
+    _save(obj, out.append)
+    out.append(b"Q")
+    return b"".join(out)
+
+
+def _save(obj, write):
+    saver = SAVERS.get(type(obj))
+    if saver is None:
+        saver = _saver_for_subclass(obj)
+    saver(obj, write)
+
+
+def _saver_for_subclass(obj):
+    # execnet refuses subclasses (numpy.float64, IntEnum...); their base
+    # type's encoding is what a user means.
+    for base, saver in SAVER_ORDER:
+        if isinstance(obj, base):
+            return saver
+    if isinstance(obj, Channel):
+        return _save_channel
+    raise DumpError("can't serialize %r" % (type(obj),))
+
+
+def _save_none(obj, write):
+    write(b"L")
+
+
+def _save_bool(obj, write):
+    write(b"R" if obj else b"C")
+
+
+def _save_int4(op, n, write):
+    write(op)
+    write(INT4.pack(n))
+
+
+def _save_sized(op, data, write):
+    if len(data) > INT32_MAX:
+        raise DumpError("string is too long")
+    write(op)
+    write(INT4.pack(len(data)))
+    write(data)
+
+
+def _save_int(obj, write):
+    if INT32_MIN <= obj <= INT32_MAX:
+        _save_int4(b"F", obj, write)
+    else:
+        _save_sized(b"H", str(int(obj)).rstrip("L").encode("ascii"), write)
+
+
+def _save_long(obj, write):
+    # Python 2 only: longs keep their own opcodes so a Python 2 reader
+    # gets a long back.
+    if INT32_MIN <= obj <= INT32_MAX:
+        _save_int4(b"G", obj, write)
+    else:
+        _save_sized(b"I", str(obj).rstrip("L").encode("ascii"), write)
+
+
+def _save_float(obj, write):
+    write(b"D")
+    write(FLOAT.pack(obj))
+
+
+def _save_complex(obj, write):
+    write(b"T")
+    write(COMPLEX.pack(obj.real, obj.imag))
+
+
+def _save_bytes(obj, write):
+    _save_sized(b"A", bytes(obj) if not isinstance(obj, bytes) else obj, write)
+
+
+def _save_py2str(obj, write):
+    _save_sized(b"M", obj, write)
+
+
+def _save_text(obj, write):
+    try:
+        data = obj.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DumpError("strings must be utf-8 encodable")
+    _save_sized(b"S" if PY2 else b"N", data, write)
+
+
+def _save_list(obj, write):
+    write(b"K")
+    write(INT4.pack(len(obj)))
+    for i, item in enumerate(obj):
+        _save_int4(b"F", i, write)
+        _save(item, write)
+        write(b"P")
+
+
+def _save_dict(obj, write):
+    write(b"J")
+    for key, value in obj.items():
+        _save(key, write)
+        _save(value, write)
+        write(b"P")
+
+
+def _save_tuple(obj, write):
+    for item in obj:
+        _save(item, write)
+    _save_int4(b"@", len(obj), write)
+
+
+def _save_set(obj, write):
+    for item in obj:
+        _save(item, write)
+    _save_int4(b"E" if isinstance(obj, frozenset) else b"O", len(obj), write)
+
+
+def _save_channel(obj, write):
+    _save_int4(b"B", obj.id, write)
+
+
+SAVERS = {
+    type(None): _save_none,
+    bool: _save_bool,
+    int: _save_int,
+    float: _save_float,
+    complex: _save_complex,
+    text_type: _save_text,
+    list: _save_list,
+    dict: _save_dict,
+    tuple: _save_tuple,
+    set: _save_set,
+    frozenset: _save_set,
+    bytearray: _save_bytes,
+    memoryview: _save_bytes,
+}
+if PY2:
+    SAVERS[long_type] = _save_long
+    SAVERS[str] = _save_py2str
+else:
+    SAVERS[bytes] = _save_bytes
+# bool before int: bool is an int subclass
+SAVER_ORDER = [(bool, _save_bool), (text_type, _save_text)]
+if PY2:
+    SAVER_ORDER += [(str, _save_py2str), (long_type, _save_long)]
+else:
+    SAVER_ORDER += [(bytes, _save_bytes)]
+SAVER_ORDER += [
+    (int, _save_int), (float, _save_float), (complex, _save_complex),
+    (list, _save_list), (dict, _save_dict), (tuple, _save_tuple),
+    (frozenset, _save_set), (set, _save_set), (bytearray, _save_bytes),
+]
+
+
+def loads(data, strconfig=(True, False), channel_factory=None):
+    """Read one unversioned dump. strconfig is execnet's pair
+    (py2str_as_py3str, py3str_as_py2str)."""
+    try:
+        return _load(data, strconfig, channel_factory)
+    except (IndexError, KeyError, TypeError, ValueError, struct.error):
+        raise LoadError("malformed execnet data: %s" % (sys.exc_info()[1],))
+
+
+def _load(data, strconfig, channel_factory):
+    py2str_as_py3str, py3str_as_py2str = strconfig
+    unpack_int4 = INT4.unpack_from
+    stack = []
+    push = stack.append
+    pos = 0
+    end = len(data)
+    while pos < end:
+        op = data[pos:pos + 1]
+        pos += 1
+        if op == b"F" or op == b"G":
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            push(long_type(n) if PY2 and op == b"G" else n)
+        elif op == b"P":
+            value = stack.pop()
+            key = stack.pop()
+            stack[-1][key] = value
+        elif op in b"NSMA" and len(op) == 1:
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            if n < 0 or pos + n > end:
+                raise LoadError("string length %d beyond the data" % n)
+            raw = data[pos:pos + n]
+            pos += n
+            if op == b"N":
+                # execnet 2.x gives bytes for py3str_as_py2str on Python 3;
+                # execnet 1.x on Python 3 ignored the option.
+                push(raw if py3str_as_py2str else raw.decode("utf-8"))
+            elif op == b"S":
+                push(raw.decode("utf-8"))
+            elif op == b"M":
+                push(raw.decode("latin-1") if py2str_as_py3str and not PY2 else raw)
+            else:
+                push(raw)
+        elif op == b"K":
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            if n < 0 or n > end:
+                raise LoadError("list length %d beyond the data" % n)
+            push([None] * n)
+        elif op == b"J":
+            push({})
+        elif op == b"L":
+            push(None)
+        elif op == b"R":
+            push(True)
+        elif op == b"C":
+            push(False)
+        elif op == b"D":
+            push(FLOAT.unpack_from(data, pos)[0])
+            pos += 8
+        elif op == b"T":
+            real, imag = COMPLEX.unpack_from(data, pos)
+            pos += 16
+            push(complex(real, imag))
+        elif op == b"H" or op == b"I":
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            if n < 0 or pos + n > end:
+                raise LoadError("long int length %d beyond the data" % n)
+            digits = data[pos:pos + n]
+            pos += n
+            push(long_type(digits) if op == b"I" else int(digits))
+        elif op == b"@" or op == b"O" or op == b"E":
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            if n < 0 or n > len(stack):
+                raise LoadError("collection of %d items, %d on the stack" % (n, len(stack)))
+            items = stack[len(stack) - n:]
+            del stack[len(stack) - n:]
+            push(tuple(items) if op == b"@" else set(items) if op == b"O" else frozenset(items))
+        elif op == b"B":
+            n = unpack_int4(data, pos)[0]
+            pos += 4
+            if channel_factory is None:
+                raise LoadError("channel id outside a gateway")
+            push(channel_factory(n))
+        elif op == b"Q":
+            if len(stack) != 1 or pos != end:
+                raise LoadError("STOP with %d items on the stack" % len(stack))
+            return stack[0]
+        else:
+            raise LoadError("unknown opcode %r" % (op,))
+    raise LoadError("data ends without STOP")
+
+
+# ---------------------------------------------------------------------------
+# Channels: execnet's Python API for the code the master runs here.
+# ---------------------------------------------------------------------------
+
+class RemoteError(Exception):
+    """An error text from the other side."""
+
+    def __init__(self, formatted):
+        Exception.__init__(self, formatted)
+        self.formatted = formatted
+
+    def __str__(self):
+        return self.formatted
+
+    def __repr__(self):
+        return "%s: %s" % (self.__class__.__name__, self.formatted)
+
+    def warn(self):
+        try:
+            sys.stderr.write("[%d] Warning: unhandled %r\n" % (os.getpid(), self))
+        except Exception:
+            pass
+
+
+class TimeoutError(IOError):
+    """No item, or no close, in the given time."""
+
+
+ENDMARKER = object()
+NO_ENDMARKER_WANTED = object()
+
+
+class Channel(object):
+    RemoteError = RemoteError
+    TimeoutError = TimeoutError
+    _executing = False
+
+    def __init__(self, gateway, id):
+        self.gateway = gateway
+        self.id = id
+        self._strconfig = gateway._strconfig
+        self._items = queue.Queue()
+        self._closed = False
+        self._receiveclosed = threading.Event()
+        self._remoteerrors = []
+
+    def __repr__(self):
+        return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
+
+    def __del__(self):
+        gateway = self.gateway
+        if gateway is None or self._closed or self._receiveclosed.is_set():
+            return
+        # dropped while open: tell the master nothing more will come
+        try:
+            code = CHANNEL_LAST_MESSAGE if self._items is None else CHANNEL_CLOSE
+            gateway._send(code, self.id)
+        except Exception:
+            pass
+
+    def isclosed(self):
+        return self._closed
+
+    def send(self, item):
+        if self._closed:
+            raise IOError("cannot send to %r" % (self,))
+        self.gateway._send(CHANNEL_DATA, self.id, dumps(item))
+
+    def receive(self, timeout=None):
+        items = self._items
+        if items is None:
+            raise IOError("cannot receive(), channel has receiver callback")
+        try:
+            item = items.get(timeout=timeout)
+        except queue.Empty:
+            raise self.TimeoutError("no item after %r seconds" % (timeout,))
+        if item is ENDMARKER:
+            items.put(item)  # for other receivers
+            raise self._getremoteerror() or EOFError()
+        return item
+
+    def __iter__(self):
+        return self
+
+    def next(self):
+        try:
+            return self.receive()
+        except EOFError:
+            raise StopIteration
+
+    __next__ = next
+
+    def close(self, error=None):
+        if self._executing:
+            raise IOError("cannot explicitly close channel within remote_exec")
+        if self._closed:
+            return
+        if error is not None:
+            self.gateway._send_quietly(CHANNEL_CLOSE_ERROR, self.id, dumps(_as_text(error)))
+        else:
+            self.gateway._send_quietly(CHANNEL_CLOSE, self.id)
+        if isinstance(error, RemoteError):
+            self._remoteerrors.append(error)
+        self._closed = True
+        self._receiveclosed.set()
+        if self._items is not None:
+            self._items.put(ENDMARKER)
+        self.gateway._forget(self.id)
+
+    def waitclose(self, timeout=None):
+        self._receiveclosed.wait(timeout)
+        if not self._receiveclosed.is_set():
+            raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
+        error = self._getremoteerror()
+        if error:
+            raise error
+
+    def setcallback(self, callback, endmarker=NO_ENDMARKER_WANTED):
+        gateway = self.gateway
+        with gateway._receivelock:
+            items = self._items
+            if items is None:
+                raise IOError("%r has callback already registered" % (self,))
+            self._items = None
+            while True:
+                try:
+                    item = items.get(block=False)
+                except queue.Empty:
+                    if not (self._closed or self._receiveclosed.is_set()):
+                        gateway._callbacks[self.id] = (callback, endmarker, self._strconfig)
+                    break
+                if item is ENDMARKER:
+                    items.put(item)
+                    if endmarker is not NO_ENDMARKER_WANTED:
+                        callback(endmarker)
+                    break
+                callback(item)
+
+    def makefile(self, mode="w", proxyclose=False):
+        if mode == "w":
+            return ChannelFileWrite(self, proxyclose)
+        if mode == "r":
+            return ChannelFileRead(self, proxyclose)
+        raise ValueError("mode %r not available" % (mode,))
+
+    def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
+        self._strconfig = (py2str_as_py3str, py3str_as_py2str)
+        self.gateway._send(RECONFIGURE, self.id, dumps(self._strconfig))
+
+    def _getremoteerror(self):
+        if self._remoteerrors:
+            return self._remoteerrors.pop(0)
+        return self.gateway._error
+
+
+def _as_text(error):
+    if isinstance(error, RemoteError):
+        return error.formatted
+    return error if isinstance(error, (str, text_type)) else str(error)
+
+
+class ChannelFile(object):
+    def __init__(self, channel, proxyclose=True):
+        self.channel = channel
+        self._proxyclose = proxyclose
+
+    def isatty(self):
+        return False
+
+    def close(self):
+        if self._proxyclose:
+            self.channel.close()
+
+    def __repr__(self):
+        state = "closed" if self.channel.isclosed() else "open"
+        return "<ChannelFile %d %s>" % (self.channel.id, state)
+
+
+class ChannelFileWrite(ChannelFile):
+    def write(self, out):
+        self.channel.send(out)
+
+    def flush(self):
+        pass
+
+
+class ChannelFileRead(ChannelFile):
+    def __init__(self, channel, proxyclose=True):
+        ChannelFile.__init__(self, channel, proxyclose)
+        self._buffer = None
+
+    def read(self, n):
+        try:
+            if self._buffer is None:
+                self._buffer = self.channel.receive()
+            while len(self._buffer) < n:
+                self._buffer += self.channel.receive()
+        except EOFError:
+            self.close()
+        if self._buffer is None:
+            return ""
+        result, self._buffer = self._buffer[:n], self._buffer[n:]
+        return result
+
+    def readline(self):
+        line = self.read(1)
+        while line and line[-1] != "\n":
+            c = self.read(1)
+            if not c:
+                break
+            line += c
+        return line
+
+
+# ---------------------------------------------------------------------------
+# The gateway: frames in and out, channels by id, code execution.
+# ---------------------------------------------------------------------------
+
+STATUS = 0
+RECONFIGURE = 1
+GATEWAY_TERMINATE = 2
+CHANNEL_EXEC = 3
+CHANNEL_DATA = 4
+CHANNEL_CLOSE = 5
+CHANNEL_CLOSE_ERROR = 6
+CHANNEL_LAST_MESSAGE = 7
+INTERRUPT_TEXT = "keyboard-interrupted"
+
+
+class Pipe(object):
+    """The protocol's byte streams: exact reads, whole writes."""
+
+    def __init__(self, infile, outfile):
+        self._read = infile.read
+        self._outfile = outfile
+        self._write = getattr(outfile, "write")
+        self._infile = infile
+
+    def read(self, n):
+        data = self._read(n)
+        if len(data) == n:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < n:
+            if not data:
+                raise EOFError("expected %d bytes, got %d" % (n, got))
+            data = self._read(n - got)
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def write(self, data):
+        self._write(data)
+        self._outfile.flush()
+
+    def close(self):
+        for f in (self._infile, self._outfile):
+            try:
+                f.close()
+            except Exception:
+                pass
+
+
+class GatewayReceivedTerminate(Exception):
+    pass
+
+
+class WorkerGateway(object):
+    """One per process: routes the master's frames, runs its code."""
+
+    id = "<worker>"
+
+    def __init__(self, pipe, id):
+        self.id = id
+        self._pipe = pipe
+        self._strconfig = (True, False)
+        self._channels = weakref.WeakValueDictionary()
+        self._callbacks = {}
+        self._count = 2  # the worker's channel ids are even, the master's odd
+        self._lock = threading.Lock()
+        self._sendlock = threading.Lock()
+        self._receivelock = threading.RLock()
+        self._finished = False
+        self._error = None
+        self._tasks = queue.Queue()
+        self._mainbusy = False
+        self._running = set()
+        self._idle = threading.Condition(self._lock)
+
+    def __repr__(self):
+        return "<WorkerGateway id=%r>" % (self.id,)
+
+    # channels
+
+    def newchannel(self):
+        return self._channel(None)
+
+    def _channel(self, id):
+        with self._lock:
+            if self._finished:
+                raise IOError("connection already closed: %r" % (self,))
+            if id is None:
+                id = self._count
+                self._count += 2
+            channel = self._channels.get(id)
+            if channel is None:
+                channel = self._channels[id] = Channel(self, id)
+            return channel
+
+    def _forget(self, id):
+        self._channels.pop(id, None)
+        entry = self._callbacks.pop(id, None)
+        if entry is not None and entry[1] is not NO_ENDMARKER_WANTED:
+            entry[0](entry[1])
+
+    def _local_close(self, id, error=None, sendonly=False):
+        channel = self._channels.get(id)
+        if channel is None:
+            if error is not None:
+                error.warn()
+            self._forget(id)
+            return
+        if error is not None:
+            channel._remoteerrors.append(error)
+        if channel._items is not None:
+            channel._items.put(ENDMARKER)
+        self._forget(id)
+        if not sendonly:
+            channel._closed = True
+        channel._receiveclosed.set()
+
+    def _local_receive(self, id, data):
+        entry = self._callbacks.get(id)
+        if entry is None:
+            channel = self._channels.get(id)
+            if channel is not None and channel._items is not None:
+                channel._items.put(loads(data, channel._strconfig, self._channel))
+            return
+        callback, _, strconfig = entry
+        try:
+            callback(loads(data, strconfig, self._channel))
+        except Exception:
+            text = format_error()
+            self._send_quietly(CHANNEL_CLOSE_ERROR, id, dumps(text))
+            self._local_close(id, RemoteError(text))
+
+    # frames
+
+    def _send(self, code, channelid, data=b""):
+        frame = HEADER.pack(code, channelid, len(data)) + data
+        try:
+            with self._sendlock:
+                self._pipe.write(frame)
+        except (IOError, OSError, ValueError):
+            raise IOError("cannot send (already closed?)")
+
+    def _send_quietly(self, code, channelid, data=b""):
+        try:
+            self._send(code, channelid, data)
+        except IOError:
+            pass  # the master is gone; nobody is left to tell
+
+    def _receive_loop(self):
+        read = self._pipe.read
+        try:
+            while True:
+                header = read(9)
+                code, channelid, length = HEADER.unpack(header)
+                if length < 0:
+                    raise LoadError("negative payload length %d" % length)
+                data = read(length) if length else b""
+                trace("received", code, channelid, length)
+                with self._receivelock:
+                    self._dispatch(code, channelid, data)
+        except GatewayReceivedTerminate:
+            trace("terminate requested")
+        except EOFError:
+            trace("EOF from the master")
+            self._error = EOFError("the master closed the connection")
+        except Exception:
+            # malformed frames: stop, run nothing more
+            trace("receiver failed:", format_error())
+            try:
+                sys.stderr.write("execnet worker: protocol error, shutting down:\n%s" % format_error())
+            except Exception:
+                pass
+        self._finish()
+        self._watchdog()
+
+    def _watchdog(self):
+        # Code that ignores the end of its channel must not keep an orphaned
+        # worker alive: interrupt it, then leave without it.
+        self._wait_for_tasks(5.0)
+        if not self._running:
+            return
+        trace("execution still running 5 s after the end; interrupting")
+        try:
+            import thread as _thread
+        except ImportError:
+            import _thread
+        _thread.interrupt_main()
+        self._wait_for_tasks(2.0)
+        if self._running:
+            trace("execution ignores the interrupt; exiting")
+            os._exit(1)
+
+    def _dispatch(self, code, channelid, data):
+        if code == CHANNEL_DATA:
+            self._local_receive(channelid, data)
+        elif code == CHANNEL_EXEC:
+            self._schedule(self._channel(channelid), loads(data))
+        elif code == CHANNEL_CLOSE:
+            self._local_close(channelid)
+        elif code == CHANNEL_CLOSE_ERROR:
+            self._local_close(channelid, RemoteError(loads(data)))
+        elif code == CHANNEL_LAST_MESSAGE:
+            self._local_close(channelid, sendonly=True)
+        elif code == RECONFIGURE:
+            strconfig = tuple(loads(data))
+            if channelid == 0:
+                self._strconfig = strconfig
+            else:
+                self._channel(channelid)._strconfig = strconfig
+        elif code == STATUS:
+            with self._lock:
+                executing = len(self._running)
+                numchannels = len(self._channels)
+            status = {"numchannels": numchannels, "numexecuting": executing, "execmodel": "thread"}
+            self._send(CHANNEL_DATA, channelid, dumps(status))
+            self._send(CHANNEL_CLOSE, channelid)
+        elif code == GATEWAY_TERMINATE:
+            raise GatewayReceivedTerminate()
+        else:
+            raise LoadError("unknown message code %d" % code)
+
+    def _finish(self):
+        with self._lock:
+            self._finished = True
+        for id in list(self._channels.keys()):
+            self._local_close(id, sendonly=True)
+        for id in list(self._callbacks):
+            self._forget(id)
+        self._tasks.put(None)  # wakes the main thread's loop to end
+
+    # execution: the main thread runs a task when it is free (signal
+    # handlers and some libraries need it), other threads otherwise
+
+    def _schedule(self, channel, task):
+        with self._lock:
+            self._running.add(channel.id)
+            use_main = not self._mainbusy
+            if use_main:
+                self._mainbusy = True
+        if use_main:
+            self._tasks.put((channel, task))
+        else:
+            thread = threading.Thread(target=self._execute, args=(channel, task))
+            thread.daemon = True
+            thread.start()
+
+    def serve(self):
+        receiver = threading.Thread(target=self._receive_loop)
+        receiver.daemon = True
+        receiver.start()
+        try:
+            while True:
+                item = self._tasks.get()
+                if item is None:
+                    break
+                self._execute(*item)
+                with self._lock:
+                    self._mainbusy = False
+        except KeyboardInterrupt:
+            pass
+        self._wait_for_tasks(5.0)
+        self._pipe.close()
+
+    def _wait_for_tasks(self, timeout):
+        with self._lock:
+            if self._running:
+                self._idle.wait(timeout)
+
+    def _execute(self, channel, task):
+        try:
+            source, file_name, call_name, kwargs = task
+            namespace = {"channel": channel, "__name__": "__channelexec__"}
+            channel._executing = True
+            try:
+                code = compile(source + "\n", file_name or "<remote exec>", "exec")
+                exec(code, namespace)
+                if call_name:
+                    if PY2 and kwargs:
+                        # keyword names must be str on Python 2; no
+                        # comprehension here: a nested scope beside exec
+                        # is a SyntaxError on Jython
+                        names = {}
+                        for key in kwargs:
+                            names[str(key)] = kwargs[key]
+                        kwargs = names
+                    namespace[call_name](channel, **kwargs)
+            finally:
+                channel._executing = False
+        except KeyboardInterrupt:
+            channel.close(INTERRUPT_TEXT)
+        except BaseException:
+            error = sys.exc_info()[1]
+            if not (isinstance(error, EOFError) and self._finished):
+                channel.close(format_error(skip=1))
+            else:
+                channel.close()
+        else:
+            channel.close()
+        finally:
+            with self._lock:
+                self._running.discard(channel.id)
+                if not self._running:
+                    self._idle.notify_all()
+
+
+def format_error(skip=0):
+    """The current exception as traceback text; skip drops the worker's own
+    innermost frames so the user sees their code first."""
+    try:
+        etype, value, tb = sys.exc_info()
+        for _ in range(skip):
+            if tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+        return "".join(traceback.format_exception(etype, value, tb))
+    except Exception:
+        error = sys.exc_info()[1]
+        return "%s: %s" % (type(error).__name__, error)
+
+
+# ---------------------------------------------------------------------------
+# Bootstrap: take the protocol pipe, then serve.
+# ---------------------------------------------------------------------------
+
+def take_stdio():
+    """Move the protocol to private descriptors, so that remote code that
+    prints, even from C with os.write(1, ...), cannot corrupt it. Its output
+    goes to stderr, which the master shows."""
+    if not hasattr(os, "dup"):  # Jython: no descriptors, only file objects
+        pipe = Pipe(sys.stdin, sys.stdout)
+        sys.stdin = open(os.devnull)
+        sys.stdout = sys.stderr
+        return pipe
+    # buffered both ways: reads fetch many frames per system call, and a
+    # buffered writer finishes partial pipe writes; each frame is flushed
+    infile = os.fdopen(os.dup(0), "rb", 65536) if PY2 else open(os.dup(0), "rb", buffering=65536)
+    outfile = os.fdopen(os.dup(1), "wb", 65536) if PY2 else open(os.dup(1), "wb", buffering=65536)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    if PY2:
+        sys.stdin = os.fdopen(0, "r")
+        sys.stdout = os.fdopen(1, "w", 1)
+    else:
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")
+    return Pipe(infile, outfile)
+
+
+def main(id="worker"):
+    pipe = take_stdio()
+    pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
+    gateway = WorkerGateway(pipe, id)
+    trace("serving as", id)
+    gateway.serve()
+
+
+if __name__ == "__main__" and sys.argv[0] != "-c":
+    main()
