@@ -1,0 +1,77 @@
+// Starting a worker fails clearly and in bounded time: a missing
+// interpreter, one that dies at start, one that is not Python, and garbage
+// printed on stdout before the worker takes the pipe.
+import t from 'tap'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Gateway, BootstrapError, SpecError, dedent } from '../index.js'
+import { pythonLiteral, bootstrapProgram } from '../lib/bootstrap.js'
+import { parseSpec } from '../lib/spec.js'
+
+async function startError (spec: string): Promise<{ err: unknown, ms: number }> {
+  const t0 = Date.now()
+  const err = await Gateway.start(spec, { stderr: 'pipe', startTimeout: 20000 }).then(async (gw) => { await gw.terminate(1); return null }, (e: unknown) => e)
+  return { err, ms: Date.now() - t0 }
+}
+
+t.test('a missing interpreter', async (t) => {
+  const { err, ms } = await startError('popen//python=/nonexistent/python9')
+  t.type(err, BootstrapError)
+  t.match((err as Error).message, /cannot start \/nonexistent\/python9.*ENOENT/)
+  t.ok(ms < 5000, `${ms} ms`)
+})
+
+t.test('an interpreter that dies at start, with its stderr', async (t) => {
+  const { err } = await startError('popen//python=python3 -X nosuchoption=1 -c "import sys; sys.stderr.write(\'dying now\\n\'); sys.exit(3)"')
+  t.type(err, BootstrapError)
+  t.match((err as BootstrapError).message, /exited before it was ready \(exited with code 3\)/)
+  t.match((err as BootstrapError).stderr, /dying now/)
+  t.equal((err as BootstrapError).exitCode, 3)
+})
+
+t.test('not a Python interpreter: what it wrote is named', async (t) => {
+  const { err } = await startError('popen//python=/bin/echo')
+  t.type(err, BootstrapError)
+  t.match((err as BootstrapError).message, /wrote "-u -c import sys;exec\(eval\(sys\.stdin\.readline\(\)\)\).*" instead of execnet's ready byte/)
+  t.equal((err as BootstrapError).received, '-u -c import sys;exec(eval(sys.stdin.readline()))\\n')
+})
+
+t.test('a sitecustomize printing at start-up', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'execnet-site-'))
+  writeFileSync(join(dir, 'sitecustomize.py'), 'print("hello from sitecustomize")\n')
+  const { err, ms } = await startError(`popen//env:PYTHONPATH=${dir}`)
+  t.type(err, BootstrapError)
+  t.match((err as BootstrapError).received, /hello from sitecustomize/)
+  t.ok(ms < 10000, `${ms} ms`)
+})
+
+t.test('a silent hang at start times out', async (t) => {
+  const t0 = Date.now()
+  const err = await Gateway.start('popen//python=python3 -c "import time; time.sleep(60)"', { stderr: 'pipe', startTimeout: 500 }).then(() => null, (e: unknown) => e)
+  t.type(err, BootstrapError)
+  t.match((err as Error).message, /did not answer within 500 ms/)
+  t.ok(Date.now() - t0 < 5000)
+})
+
+t.test('bad specs are refused before anything starts', async (t) => {
+  await t.rejects(Gateway.start('popen//pyton=x'), SpecError)
+  await t.rejects(Gateway.start('ssh=host'), /not available yet/)
+})
+
+t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) => {
+  const text = "a'b\\c\n\t\u00e9\x01"
+  const lit = pythonLiteral(text)
+  t.match(lit, /^'[\x20-\x7e]*'$/)
+  const program = bootstrapProgram(parseSpec('popen'), 'gw9')
+  t.ok(program.endsWith("'\n"))
+  t.notOk(program.slice(0, -1).includes('\n'), 'one line')
+  t.ok(program.includes("main(\\'gw9-worker\\')"), 'calls main with the id')
+  t.match(bootstrapProgram(parseSpec('popen//worker=execnet'), 'gw1'), /from execnet.gateway_base import serve/)
+})
+
+t.test('dedent works as textwrap.dedent', async (t) => {
+  t.equal(dedent('\n    a\n      b\n\n    c\n'), '\na\n  b\n\nc\n')
+  t.equal(dedent('a\n  b'), 'a\n  b')
+  t.equal(dedent('\tx\n\ty'), 'x\ny')
+})

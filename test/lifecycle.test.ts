@@ -1,0 +1,116 @@
+// Gateways end cleanly: terminate() kills what does not stop in time, a
+// killed worker fails its channels with GatewayClosedError, and a Node
+// program that forgets its gateways still exits, leaving no worker behind.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { Gateway, GatewayClosedError, Group, RemoteError } from '../index.js'
+import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
+import { specFor } from './helpers/targets.js'
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function gone (pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return !alive(pid)
+}
+
+function runFixture (args: string[]): Promise<{ code: number | null, stdout: string, ms: number }> {
+  const t0 = Date.now()
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/leave-gateway-open.ts'), ...args], { timeout: 60000, cwd: repoRoot }, (err, stdout) => {
+      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, ms: Date.now() - t0 })
+    })
+  })
+}
+
+for (const minor of ['3.12', '2.7']) {
+  t.test(`CPython ${minor}`, async (t) => {
+    const interp: Interpreter | null = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
+    if (interp === null) return
+    const spec = specFor(interp)
+
+    t.test('terminate(timeout) kills code that never returns, on time', async (t) => {
+      const gw = await Gateway.start(spec, { stderr: 'pipe' })
+      const ch = gw.remoteExec('import time\nwhile True: time.sleep(0.01)')
+      const t0 = Date.now()
+      const info = await gw.terminate(1)
+      const ms = Date.now() - t0
+      t.ok(ms < 2000, `terminate took ${ms} ms`)
+      t.ok(info.signal === 'SIGKILL' || info.exitCode !== null)
+      t.ok(!alive(gw.pid as number))
+      await t.rejects(ch.receive(), Error)
+    })
+
+    t.test('a clean exit: terminate of an idle gateway exits with 0', async (t) => {
+      const gw = await Gateway.start(spec, { stderr: 'pipe' })
+      const info = await gw.terminate(5)
+      t.same(info, { exitCode: 0, signal: null })
+    })
+
+    t.test('a killed worker fails its channels with GatewayClosedError naming the signal', async (t) => {
+      const gw = await Gateway.start(spec, { stderr: 'pipe' })
+      const ch = gw.remoteExec('channel.receive()')
+      const pending = ch.receive()
+      const streamed = (async () => { for await (const _ of gw.remoteExec('channel.receive()')) void _ })()
+      process.kill(gw.pid as number, 'SIGKILL')
+      const err = await pending.then(() => null, (e: unknown) => e)
+      t.type(err, GatewayClosedError)
+      t.match((err as Error).message, /killed by SIGKILL/)
+      t.equal((err as GatewayClosedError).signal, 'SIGKILL')
+      await t.rejects(streamed, GatewayClosedError)
+      await t.rejects(ch.waitClose(), GatewayClosedError)
+      t.throws(() => gw.remoteExec('1'), GatewayClosedError)
+      const info = await gw.terminate(1)
+      t.equal(info.signal, 'SIGKILL')
+    })
+
+    for (const mode of ['idle', 'open-channel', 'stuck', 'throw']) {
+      t.test(`a program that ends with its gateway open (${mode}) exits, and so does its worker`, async (t) => {
+        const { stdout, ms, code } = await runFixture([interp.argv[0] as string, mode])
+        const pid = Number(stdout.trim())
+        t.ok(pid > 0, `worker pid ${stdout}`)
+        t.equal(code, mode === 'throw' ? 1 : 0)
+        t.ok(ms < 20000, `the program took ${ms} ms`)
+        // the worker sees end of input; code that ignores it is interrupted after 5 s
+        t.ok(await gone(pid, 15000), `worker ${pid} is gone`)
+      })
+    }
+  })
+}
+
+t.test('Group: ids, MultiChannel, receive queue, terminate', async (t) => {
+  const group = new Group({ stderr: 'pipe' })
+  const [a, b] = await Promise.all([group.makeGateway(), group.makeGateway('popen//id=special')])
+  const c = await group.makeGateway()
+  t.same([...group].map((g) => g.id).sort(), ['gw0', 'gw1', 'special'])
+  t.equal(group.get('special'), b)
+  t.equal(group.get(0), a)
+  await t.rejects(group.makeGateway('popen//id=special'), /already has a gateway/)
+  const mc = group.remoteExec('import os\nchannel.send(os.getpid())\nchannel.send(channel.receive() * 2)')
+  t.equal(mc.length, 3)
+  const pids = await mc.receiveEach()
+  t.same(pids.sort(), [a.pid, b.pid, c.pid].sort())
+  await mc.sendEach(21)
+  const queue = mc.makeReceiveQueue({ endMarker: 'END' })
+  const items: unknown[] = []
+  for (let i = 0; i < 6; i++) items.push((await queue.get(10))[1])
+  t.same(items.sort(), [42, 42, 42, 'END', 'END', 'END'].sort())
+  await mc.waitClose(10)
+  const failing = group.remoteExec('raise RuntimeError("x")')
+  await t.rejects(failing.waitClose(10), RemoteError)
+  const results = await group.terminate(5)
+  t.equal(results.length, 3)
+  t.equal(group.size, 0)
+})
