@@ -1,13 +1,15 @@
-// The seed page's first example, from TypeScript: write data.py23 as
-// execnet.dumps does, read it back with a stream decoder, and check that the
-// default python3 (with execnet, if it has it) reads the same bytes.
+// The seed page, from TypeScript, on the default python3: write data.py23 as
+// execnet.dumps does and read it back with a stream decoder (and the real
+// execnet, when python3 or the test venv has it); then the page's gateway
+// examples: numpy, string coercion (Python 3, and 2.7 when found), Jython
+// (when found).
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { dumps, loads, encoder, decoder, Py2Str } from '../index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'execnet-demo-'))
@@ -42,3 +44,16 @@ for (const python of candidates) {
   }
 }
 if (!checked) console.log('(no python3 with execnet here: skipped the cross-check; `pip install execnet` to see it)')
+
+// the gateway examples, each a standalone script under examples/
+const examples: Array<[string, string, string[]]> = [
+  ['Connect to Numpy', 'numpy.ts', []],
+  ['Reconfiguring the string coercion (python3 worker)', 'reconfigure.ts', ['python3']],
+  ['Reconfiguring the string coercion (Python 2.7 worker)', 'reconfigure.ts', []],
+  ['Work with Java objects (Jython)', 'jython.ts', []]
+]
+for (const [title, script, args] of examples) {
+  console.log(`\n== ${title}`)
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script), ...args], { stdio: 'inherit' })
+  if (run.status !== 0) process.exitCode = 1
+}

@@ -1,0 +1,36 @@
+// The seed page's gateway examples, as files under examples/, print what the
+// page (and execnet 1.9, measured) prints.
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+import { cpython, jython, repoRoot, require, venvPython } from './helpers/interpreters.js'
+
+function run (script: string, python: string): string {
+  return execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', script), python], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
+}
+
+t.test('numpy: a remote array grows with the values sent', async (t) => {
+  const venv = require(t, venvPython(), 'the test venv with numpy')
+  if (venv === null) return
+  t.equal(run('numpy.ts', venv.argv[0] as string), 'array([1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9])\n')
+})
+
+t.test('string coercion against Python 2.7, as execnet 1.9 answers', async (t) => {
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  if (py27 === null) return
+  const lines = run('reconfigure.ts', py27.argv[0] as string).trimEnd().split('\n').map((l) => l.slice(58).trim())
+  t.same(lines, ['hello', 'unicode', 'str', '<Buffer 75 6e 69 63 6f 64 65>'], "the last is the bytes 'unicode'")
+})
+
+t.test('string coercion against Python 3, as execnet 2.x answers', async (t) => {
+  const py3 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py3 === null) return
+  const lines = run('reconfigure.ts', py3.argv[0] as string).trimEnd().split('\n').map((l) => l.slice(58).trim())
+  t.same(lines, ['hello', 'str', '<Buffer 62 79 74 65 73>', 'str'])
+})
+
+t.test('Jython: a java.util.Vector iterated back', async (t) => {
+  const jy = require(t, jython(), 'jython (Debian package)')
+  if (jy === null) return
+  t.equal(run('jython.ts', 'jython'), 'aaa\nbbb\n')
+})
