@@ -84,6 +84,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   strconfig: ResolvedStrConfig = { py2strAsPy3str: true, py3strAsPy2str: false }
   readonly halfClose: boolean
   failure: Error | null = null
+  private pipeError: Error | null = null
 
   private readonly proc: WorkerProcess
   private readonly channels = new Map<number, Channel>()
@@ -193,7 +194,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
 
   /** True while frames can still be exchanged. */
   get hasReceiver (): boolean {
-    return !this.framesEnded && this.failure === null
+    return !this.framesEnded && this.failure === null && this.pipeError === null
   }
 
   override toString (): string {
@@ -434,6 +435,17 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** A protocol or pipe failure: the worker is of no more use. */
   private fail (err: Error): void {
     if (this.failure !== null || this.finished) return
+    if (!(err instanceof DataFormatError) && this.exitInfo === null) {
+      // a broken pipe most likely means the worker died: wait for its exit
+      // (a second at most) so the error can say how it ended
+      if (this.pipeError === null) {
+        this.pipeError = err
+        const timer = setTimeout(() => { this.kill() }, 1000)
+        timer.unref()
+        this.updateRef()
+      }
+      return
+    }
     const reason = err instanceof DataFormatError ? `protocol error from the worker of gateway ${this.id}: ${err.message}` : `gateway ${this.id} failed: ${err.message}`
     this.failure = new GatewayClosedError(reason, this.exitInfo ?? undefined)
     this.failure.cause = err
@@ -458,11 +470,12 @@ export class Gateway extends EventEmitter implements ChannelHost {
 
   private maybeFinish (): void {
     if (this.finished) return
-    if (this.exitInfo === null || !(this.framesEnded || this.failure !== null)) return
+    if (this.exitInfo === null || !(this.framesEnded || this.failure !== null || this.pipeError !== null)) return
     this.finished = true
     const info = this.exitInfo
-    if (this.failure === null && !(this.exiting && info.exitCode === 0)) {
+    if (this.failure === null && !(this.exiting && info.exitCode === 0 && this.pipeError === null)) {
       this.failure = new GatewayClosedError(`the worker of gateway ${this.id} ${describeExit(info)}`, info)
+      if (this.pipeError !== null) this.failure.cause = this.pipeError
     } else if (this.failure instanceof GatewayClosedError && this.failure.exitCode === null && this.failure.signal === null) {
       const cause = this.failure.cause
       this.failure = new GatewayClosedError(`${this.failure.message} (the worker ${describeExit(info)})`, info)
@@ -497,7 +510,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
    * sees end of input and exits.
    */
   private updateRef (): void {
-    const want = !this.finished && (this.interested.size > 0 || this.exiting)
+    const want = !this.finished && (this.interested.size > 0 || this.exiting || this.pipeError !== null)
     if (want === this.refHeld) return
     this.refHeld = want
     const handles = [this.proc.stdin, this.proc.stdout, this.proc.stderr] as unknown as Array<Partial<Socket>>

@@ -18,11 +18,12 @@ Where it differs from execnet's gateway_base.py, on purpose:
 The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
 """
 
+import collections
 import os
 import struct
 import sys
 import threading
-import traceback
+import time
 import weakref
 
 PY2 = sys.version_info[0] == 2
@@ -30,11 +31,13 @@ JYTHON = sys.platform.startswith("java")
 
 if PY2:
     import Queue as queue
+    from thread import get_ident
     text_type = unicode  # noqa: F821 (Python 2 only)
     long_type = long  # noqa: F821
     bytes_types = (str, bytearray, memoryview)
 else:
     import queue
+    from threading import get_ident
     text_type = str
     long_type = int
     bytes_types = (bytes, bytearray, memoryview)
@@ -238,13 +241,15 @@ def loads(data, strconfig=(True, False), channel_factory=None):
         raise LoadError("malformed execnet data: %s" % (sys.exc_info()[1],))
 
 
-def _load(data, strconfig, channel_factory):
+def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
+    end = len(data)
+    # the most common message of all, a small int, without the loop
+    if end == 6 and data[5:6] == b"Q" and data[0:1] == b"F":
+        return unpack_int4(data, 1)[0]
     py2str_as_py3str, py3str_as_py2str = strconfig
-    unpack_int4 = INT4.unpack_from
     stack = []
     push = stack.append
     pos = 0
-    end = len(data)
     while pos < end:
         op = data[pos:pos + 1]
         pos += 1
@@ -357,6 +362,49 @@ ENDMARKER = object()
 NO_ENDMARKER_WANTED = object()
 
 
+class Items(object):
+    """A channel's received items: one lock and a deque, several times
+    cheaper per item than queue.Queue, which matters for small messages."""
+
+    def __init__(self):
+        self._items = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+
+    def put(self, item):
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify()
+
+    def take(self):
+        """The next item, or NOTHING without waiting."""
+        if self._items:
+            try:
+                return self._items.popleft()
+            except IndexError:
+                pass  # another receiver took it
+        return NOTHING
+
+    def get(self, timeout=None):
+        """The next item; waits up to timeout seconds (forever for None),
+        then raises queue.Empty."""
+        with self._cond:
+            if timeout is None:
+                while not self._items:
+                    self._cond.wait()
+            else:
+                deadline = time.time() + timeout
+                while not self._items:
+                    remaining = deadline - time.time()
+                    if remaining <= 0:
+                        raise queue.Empty()
+                    self._cond.wait(remaining)
+            return self._items.popleft()
+
+
+NOTHING = object()
+FINISHED = object()
+
+
 class Channel(object):
     RemoteError = RemoteError
     TimeoutError = TimeoutError
@@ -366,10 +414,11 @@ class Channel(object):
         self.gateway = gateway
         self.id = id
         self._strconfig = gateway._strconfig
-        self._items = queue.Queue()
+        self._items = Items()
         self._closed = False
         self._receiveclosed = threading.Event()
         self._remoteerrors = []
+        self._waiter = None  # a thread blocked in receive(), to hand the reading role to
 
     def __repr__(self):
         return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
@@ -391,20 +440,52 @@ class Channel(object):
     def send(self, item):
         if self._closed:
             raise IOError("cannot send to %r" % (self,))
-        self.gateway._send(CHANNEL_DATA, self.id, dumps(item))
+        self.gateway._send(CHANNEL_DATA, self.id, dumps(item), True)
 
     def receive(self, timeout=None):
         items = self._items
         if items is None:
             raise IOError("cannot receive(), channel has receiver callback")
         try:
-            item = items.get(timeout=timeout)
+            if timeout is None:
+                item = self._receive_reading(items)
+            else:
+                self.gateway._flush()
+                item = items.get(timeout=timeout)
         except queue.Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
         if item is ENDMARKER:
             items.put(item)  # for other receivers
             raise self._getremoteerror() or EOFError()
         return item
+
+    def _receive_reading(self, items):
+        # Read frames in this thread until one brings an item for us (see
+        # WorkerGateway._read_one), unless another thread reads now.
+        item = items.take()
+        if item is not NOTHING:
+            return item
+        gateway = self.gateway
+        me = get_ident()
+        if not gateway._take_reading(me, self):
+            gateway._flush()
+            return items.get()
+        try:
+            read_one = gateway._read_one
+            # only this thread can give its role away (to a waiter it
+            # delivers to), so checking it needs no lock
+            while gateway._reader == me:
+                item = read_one(self)
+                if item is FINISHED:
+                    break
+                if item is not NOTHING:
+                    return item
+                item = items.take()
+                if item is not NOTHING:
+                    return item
+        finally:
+            gateway._pause_reading(me)
+        return items.get()
 
     def __iter__(self):
         return self
@@ -435,6 +516,7 @@ class Channel(object):
         self.gateway._forget(self.id)
 
     def waitclose(self, timeout=None):
+        self.gateway._flush()
         self._receiveclosed.wait(timeout)
         if not self._receiveclosed.is_set():
             raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
@@ -450,9 +532,8 @@ class Channel(object):
                 raise IOError("%r has callback already registered" % (self,))
             self._items = None
             while True:
-                try:
-                    item = items.get(block=False)
-                except queue.Empty:
+                item = items.take()
+                if item is NOTHING:
                     if not (self._closed or self._receiveclosed.is_set()):
                         gateway._callbacks[self.id] = (callback, endmarker, self._strconfig)
                     break
@@ -552,6 +633,8 @@ CHANNEL_CLOSE = 5
 CHANNEL_CLOSE_ERROR = 6
 CHANNEL_LAST_MESSAGE = 7
 INTERRUPT_TEXT = "keyboard-interrupted"
+FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
+READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
 
 
 class Pipe(object):
@@ -577,8 +660,12 @@ class Pipe(object):
             got += len(data)
         return b"".join(parts)
 
-    def write(self, data):
+    def write(self, data, flush=True):
         self._write(data)
+        if flush:
+            self._outfile.flush()
+
+    def flush(self):
         self._outfile.flush()
 
     def close(self):
@@ -614,6 +701,13 @@ class WorkerGateway(object):
         self._mainbusy = False
         self._running = set()
         self._idle = threading.Condition(self._lock)
+        self._readlock = threading.Lock()
+        self._dirty = False
+        self._flusher_sleeping = False
+        self._flusher_wake = threading.Event()
+        self._reader = None
+        self._reader_busy = False
+        self._reader_idle_since = 0.0
 
     def __repr__(self):
         return "<WorkerGateway id=%r>" % (self.id,)
@@ -663,6 +757,8 @@ class WorkerGateway(object):
             channel = self._channels.get(id)
             if channel is not None and channel._items is not None:
                 channel._items.put(loads(data, channel._strconfig, self._channel))
+                if channel._waiter is not None:
+                    self._give_reading(get_ident(), channel)
             return
         callback, _, strconfig = entry
         try:
@@ -674,13 +770,50 @@ class WorkerGateway(object):
 
     # frames
 
-    def _send(self, code, channelid, data=b""):
+    # Writing frames. Data frames are written without a flush: many small
+    # sends then leave in one system call. The output is flushed before the
+    # worker waits for anything (receive, waitclose, the end of an
+    # execution), and by the flusher thread within FLUSH_DELAY otherwise, so
+    # nothing sent stays behind. Control frames are flushed at once.
+
+    def _send(self, code, channelid, data=b"", later=False):
         frame = HEADER.pack(code, channelid, len(data)) + data
         try:
             with self._sendlock:
-                self._pipe.write(frame)
+                self._pipe.write(frame, not later)
+                self._dirty = later
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
+        if later and self._flusher_sleeping:
+            self._flusher_wake.set()
+
+    def _flush(self):
+        if self._dirty:
+            try:
+                with self._sendlock:
+                    if self._dirty:
+                        self._dirty = False
+                        self._pipe.flush()
+            except (IOError, OSError, ValueError):
+                pass  # the master is gone; the reader will notice
+
+    def _flush_loop(self):
+        idle = 0
+        while not self._finished:
+            if idle > 100:
+                # nothing to flush for a while: sleep until a send wakes us
+                self._flusher_sleeping = True
+                if not self._dirty:
+                    self._flusher_wake.wait()
+                self._flusher_wake.clear()
+                self._flusher_sleeping = False
+                idle = 0
+            time.sleep(FLUSH_DELAY)
+            if self._dirty:
+                self._flush()
+                idle = 0
+            else:
+                idle += 1
 
     def _send_quietly(self, code, channelid, data=b""):
         try:
@@ -688,18 +821,39 @@ class WorkerGateway(object):
         except IOError:
             pass  # the master is gone; nobody is left to tell
 
-    def _receive_loop(self):
-        read = self._pipe.read
+    # Reading frames. One thread at a time holds the reading role. A thread
+    # blocked in channel.receive() is given the role with the item it waited
+    # for, and then reads its next frames itself: a ping-pong then costs no
+    # thread switch per message. The receiver thread takes the role back
+    # when its holder has not been receiving for READ_GRACE seconds, so
+    # frames for others keep flowing while that thread computes.
+
+    def _read_one(self, want=None, unpack_header=HEADER.unpack):
+        """Read one frame and act on it. Returns the item itself when it is
+        data for the channel `want` (saving a trip through its queue),
+        FINISHED once the gateway is done, NOTHING otherwise."""
+        if self._finished:
+            return FINISHED
+        if self._dirty:
+            self._flush()  # about to wait for the master: it may wait for us
         try:
-            while True:
-                header = read(9)
-                code, channelid, length = HEADER.unpack(header)
-                if length < 0:
-                    raise LoadError("negative payload length %d" % length)
-                data = read(length) if length else b""
+            pipe = self._pipe
+            header = pipe.read(9)
+            code, channelid, length = unpack_header(header)
+            if length > 0:
+                data = pipe.read(length)
+            elif length == 0:
+                data = b""
+            else:
+                raise LoadError("negative payload length %d" % length)
+            if DEBUG:
                 trace("received", code, channelid, length)
-                with self._receivelock:
-                    self._dispatch(code, channelid, data)
+            with self._receivelock:
+                if code == CHANNEL_DATA and want is not None and channelid == want.id \
+                        and want._items is not None and channelid not in self._callbacks:
+                    return loads(data, want._strconfig, self._channel)
+                self._dispatch(code, channelid, data)
+            return NOTHING
         except GatewayReceivedTerminate:
             trace("terminate requested")
         except EOFError:
@@ -713,6 +867,59 @@ class WorkerGateway(object):
             except Exception:
                 pass
         self._finish()
+        return FINISHED
+
+    def _take_reading(self, me, channel):
+        """Become the reader if the role is ours or free; otherwise ask to
+        be handed it with the next item for `channel`."""
+        with self._readlock:
+            if self._finished:
+                return False
+            # an idle holder reads nothing: its role can be taken at once
+            if self._reader is None or self._reader == me or not self._reader_busy:
+                self._reader = me
+                self._reader_busy = True
+                return True
+            channel._waiter = me
+            return False
+
+    def _pause_reading(self, me):
+        with self._readlock:
+            if self._reader == me:
+                self._reader_busy = False
+                self._reader_idle_since = time.time()
+
+    def _give_reading(self, me, channel):
+        """After delivering to `channel`, hand the role to the thread that
+        waits on it."""
+        waiter = channel._waiter
+        if waiter is None or waiter == me:
+            return
+        channel._waiter = None
+        with self._readlock:
+            if self._reader == me:
+                self._reader = waiter
+                self._reader_busy = False
+                self._reader_idle_since = time.time()
+
+    def _receive_loop(self):
+        me = get_ident()
+        while not self._finished:
+            with self._readlock:
+                if self._reader is not None and self._reader != me:
+                    if self._reader_busy or time.time() - self._reader_idle_since <= READ_GRACE:
+                        wait = True
+                    else:
+                        wait = False  # its holder went on to other work
+                else:
+                    wait = False
+                if not wait:
+                    self._reader = me
+                    self._reader_busy = True
+            if wait:
+                time.sleep(READ_GRACE)
+                continue
+            self._read_one()
         self._watchdog()
 
     def _watchdog(self):
@@ -730,6 +937,7 @@ class WorkerGateway(object):
         self._wait_for_tasks(2.0)
         if self._running:
             trace("execution ignores the interrupt; exiting")
+            self._flush()
             os._exit(1)
 
     def _dispatch(self, code, channelid, data):
@@ -763,7 +971,10 @@ class WorkerGateway(object):
 
     def _finish(self):
         with self._lock:
+            if self._finished:
+                return
             self._finished = True
+        self._flusher_wake.set()
         for id in list(self._channels.keys()):
             self._local_close(id, sendonly=True)
         for id in list(self._callbacks):
@@ -787,9 +998,10 @@ class WorkerGateway(object):
             thread.start()
 
     def serve(self):
-        receiver = threading.Thread(target=self._receive_loop)
-        receiver.daemon = True
-        receiver.start()
+        for target in (self._receive_loop, self._flush_loop):
+            thread = threading.Thread(target=target)
+            thread.daemon = True
+            thread.start()
         try:
             while True:
                 item = self._tasks.get()
@@ -839,6 +1051,7 @@ class WorkerGateway(object):
         else:
             channel.close()
         finally:
+            self._flush()
             with self._lock:
                 self._running.discard(channel.id)
                 if not self._running:
@@ -849,6 +1062,7 @@ def format_error(skip=0):
     """The current exception as traceback text; skip drops the worker's own
     innermost frames so the user sees their code first."""
     try:
+        import traceback  # here, not at the top: it costs start-up time
         etype, value, tb = sys.exc_info()
         for _ in range(skip):
             if tb is not None and tb.tb_next is not None:

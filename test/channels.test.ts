@@ -177,6 +177,29 @@ for (const target of [...oursTargets(), ...execnetTargets()]) {
         if (interp.name !== 'jython') t.match(Buffer.concat(stderr).toString(), /c-level-write/)
       })
 
+      t.test('a value sent before a long computation arrives without waiting for it', async (t) => {
+        // the worker defers flushing data frames to batch them; its flusher
+        // must deliver this one while the code keeps the interpreter busy
+        const ch = gw.remoteExec('import time\nchannel.send("early")\nt = time.time()\nwhile time.time() - t < 3: pass\nchannel.send("late")')
+        const t0 = Date.now()
+        t.equal(await ch.receive({ timeout: 10 }), 'early')
+        t.ok(Date.now() - t0 < 1500, `arrived after ${Date.now() - t0} ms`)
+        t.equal(await ch.receive({ timeout: 10 }), 'late')
+      })
+
+      t.test('many small values in a burst, both ways, in order', async (t) => {
+        const ch = gw.remoteExec('items = []\nfor x in channel:\n    items.append(x)\nfor x in items:\n    channel.send(x + 1)')
+        const n = 20000
+        for (let i = 0; i < n; i++) ch.write(i)
+        ch.end()
+        let expected = 1
+        for await (const x of ch) {
+          if (x !== expected) { t.fail(`got ${String(x)}, expected ${expected}`); break }
+          expected++
+        }
+        t.equal(expected, n + 1)
+      })
+
       t.test('end() half-closes: the remote sees the end and still answers', async (t) => {
         const ch = gw.remoteExec('total = 0\nfor x in channel:\n    total += x\nchannel.send(total)')
         for (let i = 1; i <= 100; i++) ch.write(i)

@@ -63,3 +63,24 @@ t.test('bad frames are DataFormatErrors with the offset', async (t) => {
   await t.rejects(collect(Readable.from([{ code: 1, channelId: 2 ** 31, payload: Buffer.alloc(0) }]).pipe(frameEncoder())), OptionError, 'and channel ids beyond int32')
   t.throws(() => new FrameReader({ maxFrameSize: 0 }), OptionError)
 })
+
+t.test('frameEncoder joins small frames written in one tick into one chunk, and keeps large payloads apart', async (t) => {
+  const enc = frameEncoder()
+  const chunks: Buffer[] = []
+  enc.on('data', (c: Buffer) => chunks.push(c))
+  const big = Buffer.alloc(100 * 1024, 7)
+  for (let i = 0; i < 100; i++) enc.write({ code: 4, channelId: 1, payload: Buffer.from([0x46, 0, 0, 0, i, 0x51]) })
+  enc.write({ code: 4, channelId: 3, payload: big })
+  enc.write({ code: 5, channelId: 1, payload: Buffer.alloc(0) })
+  enc.end()
+  await new Promise((resolve) => enc.on('end', resolve))
+  t.equal(chunks.length, 3, 'the small frames with the big one\'s header, its payload (no copy), the last small frame')
+  t.equal(chunks[1], big, 'the large payload is the same Buffer')
+  const frames: Frame[] = []
+  const reader = new FrameReader()
+  for (const c of chunks) reader.write(c, (f) => frames.push(f))
+  t.equal(frames.length, 102)
+  t.same([...(frames[99]?.payload ?? [])], [0x46, 0, 0, 0, 99, 0x51])
+  t.equal(frames[100]?.payload.length, big.length)
+  t.equal(frames[101]?.code, 5)
+})

@@ -51,8 +51,28 @@ export function encodeFrame (frame: OutgoingFrame): Buffer[] {
   return [header, ...chunks.map((c) => Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))]
 }
 
-/** An object-mode-in, bytes-out Transform writing execnet frames. */
+/** Small frames written in one tick are joined up to this size before they are pushed. */
+const COALESCE_LIMIT = 64 * 1024
+
+/**
+ * An object-mode-in, bytes-out Transform writing execnet frames. Small
+ * frames written in the same tick leave as one chunk, pushed on the next
+ * tick (or as soon as 64 KiB gather): a burst of small messages then costs
+ * the pipe one write, and the worker one read, instead of one each. Large
+ * payloads are pushed as they are, without a copy.
+ */
 export function frameEncoder (): Transform {
+  let pending: Buffer[] = []
+  let size = 0
+  let scheduled = false
+  const flushPending = (stream: Transform): void => {
+    scheduled = false
+    if (pending.length === 0) return
+    const out = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, size)
+    pending = []
+    size = 0
+    stream.push(out)
+  }
   return transform({ writableObjectMode: true, readableObjectMode: false }, function (this: Transform, frame: OutgoingFrame, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     let out: Buffer[]
     try {
@@ -61,7 +81,24 @@ export function frameEncoder (): Transform {
       callback(err as Error)
       return
     }
-    for (const b of out) this.push(b)
+    for (const b of out) {
+      if (b.length >= INLINE) {
+        flushPending(this)
+        this.push(b)
+      } else {
+        pending.push(b)
+        size += b.length
+      }
+    }
+    if (size >= COALESCE_LIMIT) {
+      flushPending(this)
+    } else if (pending.length > 0 && !scheduled) {
+      scheduled = true
+      process.nextTick(flushPending, this)
+    }
+    callback()
+  }, function (this: Transform, callback: (err?: Error | null) => void) {
+    flushPending(this)
     callback()
   })
 }

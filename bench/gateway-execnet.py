@@ -1,0 +1,61 @@
+"""The real execnet's side of bench/gateway.ts: a Python master driving an
+execnet worker on the same interpreter. Prints one JSON object."""
+import json
+import sys
+import time
+
+import execnet
+
+REPS, PINGS, MESSAGES = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+python = sys.argv[4]
+spec = "popen//python=" + python
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+starts, terms = [], []
+for _ in range(REPS):
+    t0 = time.perf_counter()
+    gw = execnet.makegateway(spec)
+    gw.remote_exec("channel.send(1)").receive()
+    starts.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    gw.exit()
+    execnet.default_group.terminate(10)
+    terms.append(time.perf_counter() - t0)
+
+gw = execnet.makegateway(spec)
+rtts = []
+ch = gw.remote_exec("for x in channel:\n    channel.send(x)")
+for _ in range(REPS):
+    t0 = time.perf_counter()
+    for i in range(PINGS):
+        ch.send(i)
+        ch.receive()
+    rtts.append((time.perf_counter() - t0) / PINGS)
+ch.close()
+
+to_worker, from_worker = [], []
+for _ in range(REPS):
+    ch = gw.remote_exec("n = 0\nwhile channel.receive() is not None:\n    n += 1\nchannel.send(n)")
+    t0 = time.perf_counter()
+    for i in range(MESSAGES):
+        ch.send(i)
+    ch.send(None)
+    assert ch.receive() == MESSAGES
+    to_worker.append(MESSAGES / (time.perf_counter() - t0))
+    ch = gw.remote_exec("for i in range(%d):\n    channel.send(i)" % MESSAGES)
+    t0 = time.perf_counter()
+    for i in range(MESSAGES):
+        ch.receive()
+    from_worker.append(MESSAGES / (time.perf_counter() - t0))
+gw.exit()
+execnet.default_group.terminate(10)
+print(json.dumps({
+    "version": execnet.__version__,
+    "start": median(starts), "terminate": median(terms), "rtt": median(rtts),
+    "toWorker": median(to_worker), "fromWorker": median(from_worker),
+}))

@@ -1,0 +1,187 @@
+// Gateway costs, in one run on one interpreter: start-up to first receive,
+// terminate, round trip of small ping-pongs, small messages per second each
+// way; ours (TypeScript master, our worker) beside the real execnet (Python
+// master and worker), python-shell (JSON lines, the most used Node bridge)
+// and the raw pipe (one line echoed by a bare Python loop).
+// Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
+// (default: the test venv's, which has execnet).
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { PythonShell } from 'python-shell'
+import { Gateway, None } from '../index.js'
+import { repoRoot } from '../test/helpers/interpreters.js'
+
+const REPS = Number(process.env.REPS ?? 5)
+const PINGS = Number(process.env.PINGS ?? 10_000)
+const MESSAGES = Number(process.env.MESSAGES ?? 200_000)
+const python = process.env.BENCH_PYTHON ?? join(repoRoot, '.venv', 'bin', 'python')
+if (!existsSync(python)) throw new Error(`no ${python}: make the venv as .ci/run does, or set BENCH_PYTHON`)
+const spec = `popen//python=${python}`
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] as number
+}
+const now = (): number => performance.now() / 1000
+
+interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
+
+async function ours (): Promise<Row> {
+  const starts: number[] = []
+  const terms: number[] = []
+  for (let i = 0; i < REPS; i++) {
+    const t0 = now()
+    const gw = await Gateway.start(spec)
+    await gw.remoteExec('channel.send(1)').receive()
+    starts.push(now() - t0)
+    const t1 = now()
+    await gw.terminate(10)
+    terms.push(now() - t1)
+  }
+  const gw = await Gateway.start(spec)
+  const rtts: number[] = []
+  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+  for (let r = 0; r < REPS; r++) {
+    const t0 = now()
+    for (let i = 0; i < PINGS; i++) {
+      await echo.send(i)
+      await echo.receive()
+    }
+    rtts.push((now() - t0) / PINGS)
+  }
+  echo.end()
+  const toWorker: number[] = []
+  const fromWorker: number[] = []
+  for (let r = 0; r < REPS; r++) {
+    let ch = gw.remoteExec('n = 0\nwhile channel.receive() is not None:\n    n += 1\nchannel.send(n)')
+    let t0 = now()
+    // stream writes honour the pipe's backpressure without awaiting each
+    for (let i = 0; i < MESSAGES; i++) {
+      if (!ch.write(i)) await new Promise((resolve) => ch.once('drain', resolve))
+    }
+    ch.write(None)
+    if (await ch.receive() !== MESSAGES) throw new Error('lost messages')
+    toWorker.push(MESSAGES / (now() - t0))
+    ch = gw.remoteExec(`for i in range(${MESSAGES}):\n    channel.send(i)`)
+    t0 = now()
+    for (let i = 0; i < MESSAGES; i++) await ch.receive()
+    fromWorker.push(MESSAGES / (now() - t0))
+  }
+  await gw.terminate(10)
+  return { start: median(starts), terminate: median(terms), rtt: median(rtts), toWorker: median(toWorker), fromWorker: median(fromWorker) }
+}
+
+function execnet (): Row & { version: string } {
+  const out = execFileSync(python, [join(repoRoot, 'bench', 'gateway-execnet.py'), String(REPS), String(PINGS), String(MESSAGES), python], { encoding: 'utf8', maxBuffer: 1 << 24 })
+  return JSON.parse(out) as Row & { version: string }
+}
+
+const SHELL_ECHO = `
+import sys, json
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg == 'count':
+        n = 0
+        for line in sys.stdin:
+            if json.loads(line) is None: break
+            n += 1
+        print(json.dumps(n)); sys.stdout.flush()
+    elif msg == 'flood':
+        for i in range(${MESSAGES}): print(json.dumps(i))
+        sys.stdout.flush()
+    else:
+        print(json.dumps(msg)); sys.stdout.flush()
+`
+
+async function pythonShell (): Promise<Row> {
+  const starts: number[] = []
+  const terms: number[] = []
+  const opts = { mode: 'json' as const, pythonPath: python, pythonOptions: ['-u'] }
+  const script = join(mkdtempSync(join(tmpdir(), 'bench-shell-')), 'echo.py')
+  writeFileSync(script, SHELL_ECHO)
+  for (let i = 0; i < REPS; i++) {
+    const t0 = now()
+    const shell = new PythonShell(script, opts)
+    const first = new Promise((resolve) => shell.once('message', resolve))
+    shell.send(1)
+    await first
+    starts.push(now() - t0)
+    const t1 = now()
+    await new Promise<void>((resolve) => { shell.end(() => { resolve() }) })
+    terms.push(now() - t1)
+  }
+  const shell = new PythonShell(script, opts)
+  const queue: unknown[] = []
+  let wake: (() => void) | null = null
+  shell.on('message', (m: unknown) => { queue.push(m); wake?.() })
+  const next = async (): Promise<unknown> => {
+    while (queue.length === 0) await new Promise<void>((resolve) => { wake = resolve })
+    wake = null
+    return queue.shift()
+  }
+  const rtts: number[] = []
+  for (let r = 0; r < REPS; r++) {
+    const t0 = now()
+    for (let i = 0; i < PINGS; i++) { shell.send(i); await next() }
+    rtts.push((now() - t0) / PINGS)
+  }
+  const toWorker: number[] = []
+  const fromWorker: number[] = []
+  for (let r = 0; r < REPS; r++) {
+    shell.send('count')
+    let t0 = now()
+    for (let i = 0; i < MESSAGES; i++) shell.send(i)
+    shell.send(null as unknown as object) // JSON null ends the count
+    if (await next() !== MESSAGES) throw new Error('python-shell lost messages')
+    toWorker.push(MESSAGES / (now() - t0))
+    shell.send('flood')
+    t0 = now()
+    for (let i = 0; i < MESSAGES; i++) await next()
+    fromWorker.push(MESSAGES / (now() - t0))
+  }
+  await new Promise<void>((resolve) => { shell.end(() => { resolve() }) })
+  return { start: median(starts), terminate: median(terms), rtt: median(rtts), toWorker: median(toWorker), fromWorker: median(fromWorker) }
+}
+
+/** The floor: 9-byte lines echoed by a bare Python loop on binary stdio. */
+async function rawPipe (): Promise<Row> {
+  const child = spawn(python, ['-u', '-c', 'import sys\nr, w = sys.stdin.buffer, sys.stdout.buffer\nwhile True:\n    line = r.readline()\n    if not line: break\n    w.write(line); w.flush()'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  let pending: (() => void) | null = null
+  let got = 0
+  child.stdout.on('data', (chunk: Buffer) => { got += chunk.length; if (got >= 9 && pending !== null) { got -= 9; const p = pending; pending = null; p() } })
+  const line = Buffer.from('12345678\n')
+  const rtts: number[] = []
+  for (let r = 0; r < REPS; r++) {
+    const t0 = now()
+    for (let i = 0; i < PINGS; i++) {
+      await new Promise<void>((resolve) => { pending = resolve; child.stdin.write(line) })
+    }
+    rtts.push((now() - t0) / PINGS)
+  }
+  child.stdin.end()
+  return { rtt: median(rtts) }
+}
+
+const ms = (s?: number): string => s === undefined ? '-' : (s * 1000).toFixed(1) + ' ms'
+const us = (s?: number): string => s === undefined ? '-' : (s * 1e6).toFixed(1) + ' µs'
+const k = (x?: number): string => x === undefined ? '-' : Math.round(x / 1000) + 'k/s'
+
+const version = execFileSync(python, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).trim()
+console.log(`# bench/gateway — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, Python ${version} (${python})`)
+console.log(`# ${cpus().length}x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; medians of ${REPS}; ${PINGS} pings; ${MESSAGES} messages each way`)
+const rows: Array<[string, Row]> = []
+rows.push(['ours (TS master, our worker)', await ours()])
+const real = execnet()
+rows.push([`execnet ${real.version} (Python master)`, real])
+rows.push(['python-shell (JSON lines)', await pythonShell()])
+rows.push(['raw pipe (line echo)', await rawPipe()])
+console.log('| | start-up to first receive | terminate | round trip | msgs/s to worker | msgs/s from worker |')
+console.log('|---|---|---|---|---|---|')
+for (const [name, r] of rows) console.log(`| ${name} | ${ms(r.start)} | ${ms(r.terminate)} | ${us(r.rtt)} | ${k(r.toWorker)} | ${k(r.fromWorker)} |`)
+const o = rows[0]?.[1] as Row
+const raw = rows[3]?.[1] as Row
+console.log('\nratios: start-up ours/execnet', ((o.start ?? 0) / (real.start ?? 1)).toFixed(2),
+  '| round trip ours/raw', ((o.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2), '| execnet/raw', ((real.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2))
