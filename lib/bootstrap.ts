@@ -50,7 +50,7 @@ export function bootstrapProgram (spec: Spec, id: string): string {
         `execmodel = get_execmodel(${pythonLiteral(spec.execmodel ?? 'thread')})`,
         `serve(init_popen_io(execmodel), id=${pythonLiteral(workerId)})`
       ].join('\n')
-    : `${workerSource()}\nmain(${pythonLiteral(workerId)})\n`
+    : `${workerSource()}\nmain(${pythonLiteral(workerId)}, ${pythonLiteral(spec.execmodel ?? 'thread')})\n`
   return pythonLiteral(source) + '\n'
 }
 

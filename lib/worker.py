@@ -685,8 +685,9 @@ class WorkerGateway(object):
 
     id = "<worker>"
 
-    def __init__(self, pipe, id):
+    def __init__(self, pipe, id, execmodel="thread"):
         self.id = id
+        self.execmodel = execmodel
         self._pipe = pipe
         self._strconfig = (True, False)
         self._channels = weakref.WeakValueDictionary()
@@ -961,7 +962,7 @@ class WorkerGateway(object):
             with self._lock:
                 executing = len(self._running)
                 numchannels = len(self._channels)
-            status = {"numchannels": numchannels, "numexecuting": executing, "execmodel": "thread"}
+            status = {"numchannels": numchannels, "numexecuting": executing, "execmodel": self.execmodel}
             self._send(CHANNEL_DATA, channelid, dumps(status))
             self._send(CHANNEL_CLOSE, channelid)
         elif code == GATEWAY_TERMINATE:
@@ -987,7 +988,9 @@ class WorkerGateway(object):
     def _schedule(self, channel, task):
         with self._lock:
             self._running.add(channel.id)
-            use_main = not self._mainbusy
+            # main_thread_only (execnet's execmodel): one execution at a
+            # time, all in the main thread, queued in order
+            use_main = not self._mainbusy or self.execmodel == "main_thread_only"
             if use_main:
                 self._mainbusy = True
         if use_main:
@@ -1103,10 +1106,10 @@ def take_stdio():
     return Pipe(infile, outfile)
 
 
-def main(id="worker"):
+def main(id="worker", execmodel="thread"):
     pipe = take_stdio()
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
-    gateway = WorkerGateway(pipe, id)
+    gateway = WorkerGateway(pipe, id, execmodel)
     trace("serving as", id)
     gateway.serve()
 

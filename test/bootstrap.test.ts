@@ -66,7 +66,7 @@ t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) =>
   const program = bootstrapProgram(parseSpec('popen'), 'gw9')
   t.ok(program.endsWith("'\n"))
   t.notOk(program.slice(0, -1).includes('\n'), 'one line')
-  t.ok(program.includes("main(\\'gw9-worker\\')"), 'calls main with the id')
+  t.ok(program.includes("main(\\'gw9-worker\\', \\'thread\\')"), 'calls main with the id and execmodel')
   t.match(bootstrapProgram(parseSpec('popen//worker=execnet'), 'gw1'), /from execnet.gateway_base import serve/)
 })
 
