@@ -469,18 +469,22 @@ class Channel(object):
         me = get_ident()
         if not gateway._take_reading(me, self):
             gateway._flush()
-            return items.get()
+            item = items.get()
+            self._waiter = None  # served, whether or not the role came with it
+            return item
         try:
             read_one = gateway._read_one
             # only this thread can give its role away (to a waiter it
             # delivers to), so checking it needs no lock
             while gateway._reader == me:
+                # the previous reader may have queued items for us before
+                # we took over: they come before anything we read
+                item = items.take()
+                if item is not NOTHING:
+                    return item
                 item = read_one(self)
                 if item is FINISHED:
                     break
-                if item is not NOTHING:
-                    return item
-                item = items.take()
                 if item is not NOTHING:
                     return item
         finally:

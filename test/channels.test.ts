@@ -200,6 +200,15 @@ for (const target of [...oursTargets(), ...execnetTargets()]) {
         t.equal(expected, n + 1)
       })
 
+      t.test('two channels receiving bursts at once keep each order (the reading role moves between threads)', async (t) => {
+        const source = 'items = []\nfor x in channel:\n    items.append(x)\nchannel.send(items == sorted(items) and len(items))'
+        const chans = [gw.remoteExec(source), gw.remoteExec(source)]
+        const n = 10000
+        for (let i = 0; i < n; i++) for (const ch of chans) ch.write(i)
+        for (const ch of chans) ch.end()
+        t.same(await Promise.all(chans.map(async (ch) => await ch.receive({ timeout: 60 }))), [n, n])
+      })
+
       t.test('end() half-closes: the remote sees the end and still answers', async (t) => {
         const ch = gw.remoteExec('total = 0\nfor x in channel:\n    total += x\nchannel.send(total)')
         for (let i = 1; i <= 100; i++) ch.write(i)
