@@ -62,6 +62,14 @@ class Encoded {
 
 const NO_MARKER = Symbol('no end marker')
 
+interface Receiver {
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+  timer: NodeJS.Timeout | undefined
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
+
 export class Channel extends Duplex {
   readonly id: number
   readonly gateway: ChannelHost
@@ -76,10 +84,10 @@ export class Channel extends Duplex {
   private wanted = false
   private streamEnded = false
   private errorAfterDrain: Error | null = null
-  private itemWaiters: Array<() => void> = []
+  /** Pending receive() calls, oldest first. */
+  private receivers: Receiver[] = []
   private callback: ((item: unknown) => void) | null = null
   private endMarker: unknown = NO_MARKER
-  private waiters = 0
   private closeWaiters: Array<() => void> = []
 
   constructor (gateway: ChannelHost, id: number) {
@@ -107,7 +115,7 @@ export class Channel extends Duplex {
   /** Whether this channel wants Node to stay alive: someone waits for what it receives. */
   get wantsInput (): boolean {
     if (this.receiveClosed && this.readableLength === 0 && this.queue.length === 0) return false
-    return this.waiters > 0 || this.callback !== null || this.closeWaiters.length > 0 ||
+    return this.receivers.length > 0 || this.callback !== null || this.closeWaiters.length > 0 ||
       this.listenerCount('data') > 0 || this.listenerCount('readable') > 0
   }
 
@@ -193,32 +201,41 @@ export class Channel extends Duplex {
    * the RemoteError that closed the channel, ChannelClosedError when it
    * closed normally, TimeoutError after `timeout` seconds.
    */
-  async receive (options: ReceiveOptions = {}): Promise<unknown> {
-    if (this.callback !== null) throw new Error(`cannot receive() on ${this.toString()}: it has a callback`)
-    const deadline = deadlineOf(options.timeout)
-    let waited = false
-    try {
-      for (;;) {
-        // the stream's buffer holds older items than our queue
-        if (this.readableLength > 0) return unwrap(this.read())
-        if (this.queue.length > 0) return unwrap(this.queue.shift())
-        if (this.receiveClosed) {
-          if (this.closeError === null && this.gateway.failure === null) this.endStream()
-          throw this.endError()
-        }
-        if (!waited) {
-          waited = true
-          this.waiters++
-          this.gateway.interestChanged(this)
-        }
-        await this.nextItem(deadline, options.signal, () => `no item after ${String(options.timeout)} seconds`)
-      }
-    } finally {
-      if (waited) {
-        this.waiters--
-        this.gateway.interestChanged(this)
-      }
+  receive (options: ReceiveOptions = {}): Promise<unknown> {
+    if (this.callback !== null) return Promise.reject(new Error(`cannot receive() on ${this.toString()}: it has a callback`))
+    // the stream's buffer holds older items than our queue
+    if (this.readableLength > 0) return Promise.resolve(unwrap(this.read()))
+    if (this.queue.length > 0) return Promise.resolve(unwrap(this.queue.shift()))
+    if (this.receiveClosed) {
+      if (this.closeError === null && this.gateway.failure === null) this.endStream()
+      return Promise.reject(this.endError())
     }
+    let ms: number | null
+    try {
+      ms = timeoutMs(options.timeout)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const signal = options.signal
+    if (signal?.aborted === true) return Promise.reject(signal.reason)
+    return new Promise((resolve, reject) => {
+      const receiver: Receiver = { resolve, reject, timer: undefined, signal, onAbort: undefined }
+      if (ms !== null) {
+        receiver.timer = setTimeout(() => {
+          this.dropReceiver(receiver)
+          reject(new TimeoutError(`no item after ${String(options.timeout)} seconds`))
+        }, ms)
+      }
+      if (signal !== undefined) {
+        receiver.onAbort = () => {
+          this.dropReceiver(receiver)
+          reject(signal.reason)
+        }
+        signal.addEventListener('abort', receiver.onAbort, { once: true })
+      }
+      this.receivers.push(receiver)
+      if (this.receivers.length === 1) this.gateway.interestChanged(this)
+    })
   }
 
   /**
@@ -270,8 +287,15 @@ export class Channel extends Duplex {
       this.invoke(value)
       return
     }
+    // a waiting receive() takes it directly when nothing older is queued
+    if (this.receivers.length > 0 && this.queue.length === 0 && this.readableLength === 0) {
+      const receiver = this.receivers.shift() as Receiver
+      this.settle(receiver)
+      receiver.resolve(value)
+      if (this.receivers.length === 0) this.gateway.interestChanged(this)
+      return
+    }
     this.queue.push(value)
-    this.wake()
     if (this.wanted) this.pump()
   }
 
@@ -315,7 +339,16 @@ export class Channel extends Duplex {
     for (const release of this.closeWaiters) release()
     this.closeWaiters = []
     if (this.callback !== null) this.endCallback()
-    this.wake()
+    if (this.receivers.length > 0) {
+      const receivers = this.receivers
+      this.receivers = []
+      const error = this.endError()
+      if (this.closeError === null && this.gateway.failure === null) this.endStream()
+      for (const receiver of receivers) {
+        this.settle(receiver)
+        receiver.reject(error)
+      }
+    }
     if (this.wanted) this.pump()
     this.gateway.interestChanged(this)
   }
@@ -342,26 +375,19 @@ export class Channel extends Duplex {
     this.push(null)
   }
 
-  private wake (): void {
-    const waiters = this.itemWaiters
-    this.itemWaiters = []
-    for (const release of waiters) release()
+  private settle (receiver: Receiver): void {
+    if (receiver.timer !== undefined) clearTimeout(receiver.timer)
+    if (receiver.onAbort !== undefined) {
+      receiver.signal?.removeEventListener('abort', receiver.onAbort)
+      receiver.onAbort = undefined
+    }
   }
 
-  private async nextItem (deadline: number | null, signal: AbortSignal | undefined, timeoutText: () => string): Promise<void> {
-    let release = (): void => {}
-    const arrived = new Promise<void>((resolve) => {
-      release = resolve
-      this.itemWaiters.push(resolve)
-      signal?.addEventListener('abort', () => { resolve() }, { once: true })
-    })
-    try {
-      await withDeadline(arrived, deadline, timeoutText)
-      signal?.throwIfAborted()
-    } finally {
-      this.itemWaiters = this.itemWaiters.filter((w) => w !== release)
-      signal?.removeEventListener('abort', release)
-    }
+  private dropReceiver (receiver: Receiver): void {
+    const i = this.receivers.indexOf(receiver)
+    if (i !== -1) this.receivers.splice(i, 1)
+    this.settle(receiver)
+    if (this.receivers.length === 0) this.gateway.interestChanged(this)
   }
 
   private invoke (item: unknown): boolean {
@@ -393,6 +419,12 @@ export class Channel extends Duplex {
 
 function unwrap (item: unknown): unknown {
   return item instanceof PyNone ? null : item
+}
+
+function timeoutMs (timeout: number | undefined): number | null {
+  if (timeout === undefined || timeout === null) return null
+  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a number of seconds >= 0, not ${String(timeout)}`)
+  return timeout * 1000
 }
 
 function deadlineOf (timeout: number | undefined): number | null {

@@ -90,7 +90,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private readonly channels = new Map<number, Channel>()
   private readonly interested = new Set<Channel>()
   private readonly encoder = new Encoder()
-  private readonly loaders = new Map<string, Loader>()
+  /** One reusable loader per string coercion (py2strAsPy3str * 2 + py3strAsPy2str). */
+  private readonly loaders: Array<Loader | undefined> = [undefined, undefined, undefined, undefined]
   private readonly loadOptions: LoadOptions
   private nextId = 1
   private exiting = false
@@ -360,11 +361,11 @@ export class Gateway extends EventEmitter implements ChannelHost {
   }
 
   private loaderFor (config: ResolvedStrConfig): Loader {
-    const key = `${Number(config.py2strAsPy3str)}${Number(config.py3strAsPy2str)}`
-    let loader = this.loaders.get(key)
+    const key = (config.py2strAsPy3str ? 2 : 0) + (config.py3strAsPy2str ? 1 : 0)
+    let loader = this.loaders[key]
     if (loader === undefined) {
       loader = new Loader({ ...this.loadOptions, ...config, channelFactory: (id) => this.channelFor(id) }, false)
-      this.loaders.set(key, loader)
+      this.loaders[key] = loader
     }
     return loader
   }

@@ -60,3 +60,25 @@ t.test('execmodel=main_thread_only runs executions one at a time in the main thr
   t.ok(Date.now() - t0 >= 380, 'one after the other')
   t.equal((await gw.remoteStatus()).execmodel, 'main_thread_only')
 })
+
+t.test('receive() honours an AbortSignal and a timeout, and the channel still works after', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+  t.teardown(async () => { await gw.terminate(5) })
+  const ch = gw.remoteExec('for x in channel:\n    channel.send(x)')
+  const controller = new AbortController()
+  const pending = ch.receive({ signal: controller.signal })
+  controller.abort(new Error('stop waiting'))
+  await t.rejects(pending, /stop waiting/)
+  await t.rejects(ch.receive({ signal: AbortSignal.abort(new Error('already')) }), /already/)
+  await t.rejects(ch.receive({ timeout: 0.05 }), { name: 'TimeoutError' })
+  await t.rejects(ch.receive({ timeout: -1 }), TypeError)
+  await ch.send('still here')
+  t.equal(await ch.receive({ timeout: 10 }), 'still here', 'the aborted receives took nothing')
+  // two receives waiting at once get the items in order
+  const both = Promise.all([ch.receive(), ch.receive()])
+  await ch.send(1)
+  await ch.send(2)
+  t.same(await both, [1, 2])
+})
