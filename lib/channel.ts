@@ -33,6 +33,8 @@ export interface ChannelHost {
   sendFrame: (code: number, channelId: number, payload: Buffer[]) => boolean
   /** Call back when the pipe has room again (or the gateway is gone). */
   whenWritable: (callback: () => void) => void
+  /** Why nothing more can be sent (the gateway failed or closed), or null. */
+  readonly sendError: Error | null
   /** The gateway's own error when it ended abnormally, else null. */
   readonly failure: Error | null
   /** Whether the remote side reports its close after a half-close (our worker does, execnet does not). */
@@ -127,7 +129,9 @@ export class Channel extends Duplex {
 
   /** Send one value; resolves when it is handed to the pipe. Rejects with DumpError, leaving the channel usable. */
   async send (value: unknown): Promise<void> {
-    if (this.closedState) throw new ChannelClosedError(`cannot send to ${this.toString()}`)
+    if (this.closedState) throw this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`)
+    const broken = this.gateway.sendError
+    if (broken !== null) throw broken
     const chunks = this.gateway.encode(value)
     await new Promise<void>((resolve, reject) => {
       this.write(new Encoded(chunks), (err) => { err == null ? resolve() : reject(err) })
@@ -139,6 +143,11 @@ export class Channel extends Duplex {
       callback(this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`))
       return
     }
+    const broken = this.gateway.sendError
+    if (broken !== null) {
+      callback(broken)
+      return
+    }
     let chunks: Buffer[]
     try {
       chunks = value instanceof Encoded ? value.chunks : this.gateway.encode(value instanceof PyNone ? null : value)
@@ -147,7 +156,7 @@ export class Channel extends Duplex {
       return
     }
     if (this.gateway.sendFrame(MessageCode.CHANNEL_DATA, this.id, chunks)) callback()
-    else this.gateway.whenWritable(() => { callback() })
+    else this.gateway.whenWritable(() => { callback(this.gateway.sendError) })
   }
 
   /**

@@ -100,6 +100,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private finished = false
   private refHeld = true
   private drainWaiters: Array<() => void> = []
+  private needDrain = false
   private readonly exited: Promise<ExitInfo>
   private rinfoCache: Promise<RInfo> | null = null
 
@@ -125,7 +126,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const pipe = Duplex.from({ writable: proc.stdin, readable: proc.stdout } as unknown as Parameters<typeof Duplex.from>[0])
     this.frames = new pumpify.obj(frameEncoder(), pipe, frameDecoder({ maxFrameSize: options.maxFrameSize })) as unknown as Duplex
     this.frames.on('data', (frame: Frame) => { this.route(frame) })
-    this.frames.on('drain', () => { this.flushDrainWaiters() })
+    this.frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
     this.frames.on('end', () => { this.framesEnded = true; this.onFramesEnded() })
     this.frames.on('error', (err: Error) => { this.fail(err) })
     // the child's own stdin errors (EPIPE when it died) also reach pumpify;
@@ -328,14 +329,27 @@ export class Gateway extends EventEmitter implements ChannelHost {
     return this.encoder.encodeChunks(value, null)
   }
 
+  /** Why nothing more can be sent, or null while frames can go out. */
+  get sendError (): Error | null {
+    if (this.failure !== null) return this.failure
+    if (this.finished || this.exiting || this.framesEnded) return new GatewayClosedError(`gateway ${this.id} is closed`, this.exitInfo ?? undefined)
+    return null
+  }
+
   sendFrame (code: number, channelId: number, payload: Buffer[]): boolean {
-    if (this.failure !== null || this.frames.writableEnded || this.frames.destroyed) return true
-    return this.frames.write({ code, channelId, payload })
+    // a broken pipe: the caller waits (whenWritable) for the gateway's end
+    // and then gets its error; nothing is reported as sent that was not
+    if (this.pipeError !== null || this.frames.writableEnded || this.frames.destroyed) return false
+    const more = this.frames.write({ code, channelId, payload })
+    // pumpify's duplexify (readable-stream 3) has no writableNeedDrain: keep our own
+    if (!more) this.needDrain = true
+    return more
   }
 
   whenWritable (callback: () => void): void {
-    if (this.failure !== null || this.finished || !this.frames.writableNeedDrain) callback()
-    else this.drainWaiters.push(callback)
+    if (this.finished) callback()
+    else if (this.pipeError !== null || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
+    else callback()
   }
 
   forget (channel: Channel): void {
@@ -466,6 +480,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const timer = setTimeout(() => { this.kill() }, EXIT_GRACE_MS)
     timer.unref()
     void this.exited.then(() => { clearTimeout(timer) })
+    this.updateRef()
     this.maybeFinish()
   }
 
