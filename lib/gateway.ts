@@ -189,6 +189,11 @@ export class Gateway extends EventEmitter implements ChannelHost {
     return gateway
   }
 
+  /** Channels this side still routes frames to (for leak checks and status displays). */
+  get channelCount (): number {
+    return this.channels.size
+  }
+
   /** The worker's process id. */
   get pid (): number | undefined {
     return this.proc.child.pid
