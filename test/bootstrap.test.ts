@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { Gateway, BootstrapError, SpecError, dedent } from '../index.js'
 import { pythonLiteral, bootstrapProgram } from '../lib/bootstrap.js'
 import { parseSpec } from '../lib/spec.js'
+import { cpython, require } from './helpers/interpreters.js'
 
 async function startError (spec: string): Promise<{ err: unknown, ms: number }> {
   const t0 = Date.now()
@@ -37,10 +38,12 @@ t.test('not a Python interpreter: what it wrote is named', async (t) => {
   t.equal((err as BootstrapError).received, '-u -c import sys;exec(eval(sys.stdin.readline()))\\n')
 })
 
-t.test('a sitecustomize printing at start-up', async (t) => {
+for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a sitecustomize printing at start-up`, async (t) => {
+  const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
+  if (interp === null) return
   const dir = mkdtempSync(join(tmpdir(), 'execnet-site-'))
   writeFileSync(join(dir, 'sitecustomize.py'), 'print("hello from sitecustomize")\n')
-  const { err, ms } = await startError(`popen//env:PYTHONPATH=${dir}`)
+  const { err, ms } = await startError(`popen//python=${interp.argv[0] as string}//env:PYTHONPATH=${dir}`)
   t.type(err, BootstrapError)
   t.match((err as BootstrapError).received, /hello from sitecustomize/)
   t.ok(ms < 10000, `${ms} ms`)

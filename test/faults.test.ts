@@ -29,8 +29,8 @@ async function gone (pid: number, ms: number): Promise<boolean> {
   return !alive(pid)
 }
 
-t.test('a worker that breaks the protocol: GatewayClosedError, worker killed', async (t) => {
-  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a worker that breaks the protocol: GatewayClosedError, worker killed`, async (t) => {
+  const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
   if (interp === null) return
   const cases: Array<[string, RegExp]> = [
     ['unknown-code', /protocol error.*message code|protocol error.*9/i],
@@ -132,8 +132,8 @@ for (const minor of ['3.12', '2.7']) {
   })
 }
 
-t.test('a Node program ended by SIGTERM leaves no worker behind', async (t) => {
-  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a Node program ended by SIGTERM leaves no worker behind`, async (t) => {
+  const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
   if (interp === null) return
   const stdout = await new Promise<string>((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/leave-gateway-open.ts'), interp.argv[0] as string, 'sigterm'], { timeout: 60000, cwd: repoRoot }, (_err, out) => { resolve(out) })
