@@ -2,12 +2,12 @@
 // as asked (`npm run soak -- [seconds]`, default 180). Every expected error
 // must come as the right type; at the end nothing may be left behind (file
 // descriptors, child processes). Prints the counts as a table.
-import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Gateway, GatewayClosedError, RemoteError, TimeoutError, dumps, loads } from '../index.js'
 import { cpython, repoRoot } from '../test/helpers/interpreters.js'
 import { specFor } from '../test/helpers/targets.js'
 import { fc } from '../test/helpers/fuzz.js'
+import { children, openFds } from '../test/helpers/processes.js'
 
 const seconds = Number(process.argv[2] ?? 180)
 const interps = ['3.12', '2.7', '3.8'].map(cpython).filter((i) => i !== null)
@@ -15,27 +15,13 @@ if (interps.length === 0) throw new Error('no CPython found (pyenv)')
 const values = fc.sample(fc.oneof(fc.integer(), fc.double({ noNaN: true }), fc.string({ maxLength: 30 }), fc.array(fc.integer(), { maxLength: 20 }), fc.boolean(), fc.constant(null)), 5000)
 
 const counts = { gateways: 0, messages: 0, checked: 0, faults: 0, expectedErrors: 0, unexpected: 0 }
-const fds = (): number => readdirSync('/proc/self/fd').length
-function children (): number {
-  let n = 0
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
-      // workers only: tsx keeps an esbuild service as a child of its own
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid &&
-        !readFileSync(`/proc/${e}/cmdline`, 'utf8').includes('esbuild')) n++
-    } catch {}
-  }
-  return n
-}
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)] as T
 function expectError (err: unknown, type: new (...args: never[]) => Error): void {
   if (err instanceof type) counts.expectedErrors++
   else { counts.unexpected++; console.error('unexpected:', err) }
 }
 
-const fdsBefore = fds()
+const fdsBefore = openFds()
 const deadline = Date.now() + seconds * 1000
 while (Date.now() < deadline) {
   const interp = pick(interps)
@@ -79,8 +65,8 @@ while (Date.now() < deadline) {
   if (Date.now() - t0 > 3500) { counts.unexpected++; console.error('terminate took', Date.now() - t0, 'ms') }
 }
 await new Promise((resolve) => setTimeout(resolve, 200))
-const leakedFds = Math.max(0, fds() - fdsBefore)
-const leakedChildren = children()
+const leakedFds = Math.max(0, openFds() - fdsBefore)
+const leakedChildren = children().length
 console.log(`# bench/soak — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${seconds} s, ${interps.map((i) => i.name).join(', ')}`)
 console.log('| gateways started | messages sent | messages checked | faults injected | errors as expected | unexpected | leaked fds | leaked processes |')
 console.log('|---|---|---|---|---|---|---|---|')

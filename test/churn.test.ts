@@ -4,37 +4,18 @@
 // before (within a small bound).
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Gateway } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
+import { children, openFds } from './helpers/processes.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
 const GATEWAYS = Number(process.env.CHURN_GATEWAYS ?? 500)
 const CHANNELS = Number(process.env.CHURN_CHANNELS ?? 10000)
-
-function openFds (): number {
-  return readdirSync('/proc/self/fd').length
-}
-
-function children (): number[] {
-  const mine: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid) mine.push(Number(entry))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return mine
-}
 
 async function settle (): Promise<{ fds: number, heap: number, external: number }> {
   for (let i = 0; i < 3; i++) {

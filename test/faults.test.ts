@@ -16,18 +16,7 @@ import { popen } from '../lib/transports/popen.js'
 import { awaitReady, bootstrapProgram } from '../lib/bootstrap.js'
 import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
-
-function alive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch { return false }
-}
-async function gone (pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return !alive(pid)
-}
+import { gone } from './helpers/processes.js'
 
 for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a worker that breaks the protocol: GatewayClosedError, worker killed`, async (t) => {
   const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)

@@ -7,24 +7,7 @@ import { join } from 'node:path'
 import { Gateway, GatewayClosedError, Group, RemoteError } from '../index.js'
 import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
-
-function alive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-async function gone (pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (!alive(pid)) return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  return !alive(pid)
-}
+import { alive, gone } from './helpers/processes.js'
 
 function runFixture (args: string[]): Promise<{ code: number | null, stdout: string, ms: number }> {
   const t0 = Date.now()
