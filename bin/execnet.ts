@@ -1,0 +1,167 @@
+#!/usr/bin/env node
+/**
+ * The command line: `execnet decode|encode|info ...`. Bad usage is exit
+ * code 2 and one line on stderr; bad input is exit code 1 and the error.
+ */
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import { pipeline } from 'node:stream/promises'
+import { Readable, Writable } from 'node:stream'
+import { decoder } from '../transforms/decoder.js'
+import { encoder } from '../transforms/encoder.js'
+import { toJson, fromJson } from '../lib/cli/json.js'
+import { pyRepr } from '../lib/cli/repr.js'
+import { Group } from '../lib/group.js'
+import { ExecnetError } from '../lib/errors.js'
+import { None } from '../lib/serializer/types.js'
+
+const HELP: Record<string, string> = {
+  main: `usage: execnet <command> [options]
+
+commands:
+  decode [FILE|-]     execnet dumps (a .py23 file, one or many values) to JSON lines
+  encode [FILE|-]     JSON lines to execnet dumps
+  info SPEC...        interpreter, version, platform and pid of each gateway
+
+'execnet <command> --help' tells more.`,
+  decode: `usage: execnet decode [FILE|-] [--repr] [--py2str-as-py3str] [--py3str-as-py2str] [--lossless] [--unversioned]
+
+Reads execnet dumps from FILE (or stdin) and writes one line per value: JSON
+with tags for what JSON lacks ({"$bytes": base64}, {"$tuple": [...]},
+{"$set": [...]}, {"$frozenset": [...]}, {"$dict": [[k, v]...]}, {"$int": "..."},
+{"$float": ...}, {"$complex": [re, im]}), or Python's repr with --repr.`,
+  encode: `usage: execnet encode [FILE|-] [--version 1|2]
+
+Reads JSON lines (with the tags 'execnet decode' writes) from FILE (or stdin)
+and writes one execnet dump per line to stdout (format version 2 unless told).`,
+  info: `usage: execnet info SPEC... 
+
+Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
+a table of their interpreters, versions, platforms and pids.`
+}
+
+class UsageError extends Error {}
+
+interface Parsed { positional: string[], flags: Set<string>, values: Map<string, string> }
+
+function parse (args: string[], flags: string[], valued: string[]): Parsed {
+  const out: Parsed = { positional: [], flags: new Set(), values: new Map() }
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string
+    if (a === '--help' || a === '-h') out.flags.add('help')
+    else if (valued.includes(a)) {
+      const v = args[++i]
+      if (v === undefined) throw new UsageError(`${a} needs a value`)
+      out.values.set(a, v)
+    } else if (flags.includes(a)) out.flags.add(a)
+    else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
+    else out.positional.push(a)
+  }
+  return out
+}
+
+function input (p: Parsed): Readable {
+  if (p.positional.length > 1) throw new UsageError('one input file at most')
+  const file = p.positional[0] ?? '-'
+  return file === '-' ? process.stdin : createReadStream(file)
+}
+
+function lines (show: (value: unknown) => string): Writable {
+  return new Writable({
+    objectMode: true,
+    write (value: unknown, _enc, cb) {
+      if (process.stdout.write(show(value) + '\n')) cb()
+      else process.stdout.once('drain', () => { cb() })
+    }
+  })
+}
+
+async function decode (args: string[]): Promise<void> {
+  const p = parse(args, ['--repr', '--py2str-as-py3str', '--py3str-as-py2str', '--lossless', '--unversioned'], [])
+  if (p.flags.has('help')) { console.log(HELP.decode); return }
+  const source = input(p)
+  const show = p.flags.has('--repr') ? pyRepr : (v: unknown) => JSON.stringify(toJson(v))
+  await pipeline(
+    source,
+    decoder({
+      py2strAsPy3str: p.flags.has('--py2str-as-py3str'),
+      py3strAsPy2str: p.flags.has('--py3str-as-py2str'),
+      lossless: p.flags.has('--lossless'),
+      unversioned: p.flags.has('--unversioned')
+    }),
+    lines(show)
+  )
+}
+
+async function encode (args: string[]): Promise<void> {
+  const p = parse(args, [], ['--version'])
+  if (p.flags.has('help')) { console.log(HELP.encode); return }
+  const version = Number(p.values.get('--version') ?? 2)
+  if (version !== 1 && version !== 2) throw new UsageError('--version must be 1 or 2')
+  const source = input(p)
+  let n = 0
+  async function * values (): AsyncGenerator<unknown> {
+    for await (const line of createInterface({ input: source, crlfDelay: Infinity })) {
+      n++
+      if (line.trim() === '') continue
+      let json: unknown
+      try {
+        json = JSON.parse(line)
+      } catch (err) {
+        throw new ExecnetError(`line ${n}: not JSON: ${(err as Error).message}`)
+      }
+      const value = fromJson(json, `line ${n}`)
+      // an object-mode stream ends at null: Python's None travels as None
+      yield value === null ? None : value
+    }
+  }
+  await pipeline(Readable.from(values()), encoder({ version }), process.stdout)
+}
+
+async function info (args: string[]): Promise<void> {
+  const p = parse(args, [], [])
+  if (p.flags.has('help')) { console.log(HELP.info); return }
+  if (p.positional.length === 0) throw new UsageError('info needs at least one spec')
+  const group = new Group({ stderr: 'pipe' })
+  try {
+    const gateways = await Promise.all(p.positional.map(async (spec) => await group.makeGateway(spec)))
+    const rows = await Promise.all(gateways.map(async (gw) => {
+      const r = await gw.rinfo()
+      return [gw.id, r.executable, r.version_info.slice(0, 3).join('.'), r.platform, String(r.pid)]
+    }))
+    const table = [['id', 'executable', 'version', 'platform', 'pid'], ...rows]
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length)))
+    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd())
+  } finally {
+    await group.terminate(5)
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, info }
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(HELP.main)
+    return command === undefined ? 2 : 0
+  }
+  const run = commands[command]
+  if (run === undefined) {
+    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, info; see --help)\n`)
+    return 2
+  }
+  try {
+    await run(rest)
+    return 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`execnet ${command}: ${err.message} (see execnet ${command} --help)\n`)
+      return 2
+    }
+    const e = err as NodeJS.ErrnoException
+    process.stderr.write(`execnet ${command}: ${e instanceof ExecnetError || e.code !== undefined ? e.message : String(e.stack ?? e)}\n`)
+    return 1
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2))
