@@ -8,7 +8,11 @@ import { repoRoot } from './interpreters.js'
 import type { Node } from './tree.js'
 import type { Test } from 'tap'
 
-export const vectorsDir = resolve(process.env.EXECNET_VECTORS ?? join(repoRoot, '..', 'shared', 'vectors'))
+// beside the checkout (../shared/vectors), or the workplace's shared folder
+// when the checkout lives elsewhere (a CI clone in /tmp)
+export const vectorsDir = resolve(process.env.EXECNET_VECTORS ??
+  [join(repoRoot, '..', 'shared', 'vectors'), '/work/shared/vectors'].find((d) => existsSync(join(d, 'README.md'))) ??
+  join(repoRoot, '..', 'shared', 'vectors'))
 
 export interface VectorCase {
   name: string
