@@ -437,9 +437,8 @@ function timeoutMs (timeout: number | undefined): number | null {
 }
 
 function deadlineOf (timeout: number | undefined): number | null {
-  if (timeout === undefined || timeout === null) return null
-  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a number of seconds >= 0, not ${String(timeout)}`)
-  return Date.now() + timeout * 1000
+  const ms = timeoutMs(timeout)
+  return ms === null ? null : Date.now() + ms
 }
 
 async function withDeadline (promise: Promise<void>, deadline: number | null, text: () => string): Promise<void> {

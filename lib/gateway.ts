@@ -141,6 +141,9 @@ export class Gateway extends EventEmitter implements ChannelHost {
     if (spec.transport !== 'popen') throw new OptionError(`${spec.transport}= gateways are not available yet; use popen`)
     if (spec.via !== undefined) throw new OptionError('via= gateways are not available yet')
     const gatewayId = id ?? spec.id ?? 'gw'
+    // everything that can fail before the worker exists fails here, so no
+    // process is left behind by it
+    const program = bootstrapProgram(spec, gatewayId)
     const proc = popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
@@ -151,7 +154,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const spawnFailure = new Promise<Error>((resolve) => { proc.child.once('error', resolve) })
     const exitEarly = new Promise<ExitInfo>((resolve) => { proc.child.once('exit', (exitCode, signal) => { resolve({ exitCode, signal }) }) })
     proc.stdin.on('error', () => {}) // EPIPE when it dies at start: reported below with its stderr
-    proc.stdin.write(bootstrapProgram(spec, gatewayId))
+    proc.stdin.write(program)
 
     const timeoutMs = options.startTimeout ?? 60000
     let timer: NodeJS.Timeout | undefined
@@ -182,9 +185,14 @@ export class Gateway extends EventEmitter implements ChannelHost {
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options)
     if (spec.nice !== undefined) {
-      const ch = gateway.remoteExec("import os\nn = channel.receive()\nif hasattr(os, 'nice'): os.nice(n)")
-      await ch.send(spec.nice)
-      await ch.waitClose()
+      try {
+        const ch = gateway.remoteExec("import os\nn = channel.receive()\nif hasattr(os, 'nice'): os.nice(n)")
+        await ch.send(spec.nice)
+        await ch.waitClose()
+      } catch (err) {
+        await gateway.terminate(1)
+        throw err
+      }
     }
     return gateway
   }

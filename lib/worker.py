@@ -638,6 +638,7 @@ CHANNEL_CLOSE_ERROR = 6
 CHANNEL_LAST_MESSAGE = 7
 INTERRUPT_TEXT = "keyboard-interrupted"
 FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
+POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
 READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
 
 
@@ -703,6 +704,8 @@ class WorkerGateway(object):
         self._finished = False
         self._error = None
         self._tasks = queue.Queue()
+        self._pool_tasks = queue.Queue()
+        self._pool_idle = 0
         self._mainbusy = False
         self._running = set()
         self._idle = threading.Condition(self._lock)
@@ -997,12 +1000,35 @@ class WorkerGateway(object):
             use_main = not self._mainbusy or self.execmodel == "main_thread_only"
             if use_main:
                 self._mainbusy = True
+            # an idle pool thread takes it, or a new thread starts: starting
+            # a thread per execution made short ones cost milliseconds
+            handoff = not use_main and self._pool_idle > 0
+            if handoff:
+                self._pool_idle -= 1
         if use_main:
             self._tasks.put((channel, task))
+        elif handoff:
+            self._pool_tasks.put((channel, task))
         else:
-            thread = threading.Thread(target=self._execute, args=(channel, task))
+            thread = threading.Thread(target=self._pool_loop, args=((channel, task),))
             thread.daemon = True
             thread.start()
+
+    def _pool_loop(self, item):
+        while True:
+            self._execute(*item)
+            with self._lock:
+                self._pool_idle += 1
+            try:
+                item = self._pool_tasks.get(timeout=POOL_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    # leave only if no execution was handed to the idle
+                    # threads meanwhile (each handoff took one idle slot)
+                    if self._pool_idle > 0:
+                        self._pool_idle -= 1
+                        return
+                item = self._pool_tasks.get()
 
     def serve(self):
         for target in (self._receive_loop, self._flush_loop):

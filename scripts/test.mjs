@@ -7,8 +7,10 @@ import { spawnSync, spawn } from 'node:child_process'
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
 let failedSteps = 0
 
-for (const [label, args] of [['type-check', ['tsc', '-p', 'tsconfig.json', '--noEmit']], ['build', ['tsc', '-p', 'tsconfig.build.json']]]) {
-  const r = spawnSync(npx, args, { stdio: 'inherit' })
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+// the build is the package's own script: it also copies lib/worker.py into dist
+for (const [label, cmd, args] of [['type-check', npx, ['tsc', '-p', 'tsconfig.json', '--noEmit']], ['build', npm, ['run', '-s', 'build']]]) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit' })
   if (r.status !== 0) {
     console.error(`${label} failed`)
     failedSteps++
