@@ -636,6 +636,14 @@ CHANNEL_DATA = 4
 CHANNEL_CLOSE = 5
 CHANNEL_CLOSE_ERROR = 6
 CHANNEL_LAST_MESSAGE = 7
+MESSAGE_NAMES = ("STATUS", "RECONFIGURE", "GATEWAY_TERMINATE", "CHANNEL_EXEC", "CHANNEL_DATA",
+                 "CHANNEL_CLOSE", "CHANNEL_CLOSE_ERROR", "CHANNEL_LAST_MESSAGE")
+
+
+def message_name(code):
+    return MESSAGE_NAMES[code] if 0 <= code < len(MESSAGE_NAMES) else "code %d" % code
+
+
 INTERRUPT_TEXT = "keyboard-interrupted"
 FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
 POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
@@ -785,6 +793,8 @@ class WorkerGateway(object):
     # nothing sent stays behind. Control frames are flushed at once.
 
     def _send(self, code, channelid, data=b"", later=False):
+        if DEBUG:
+            trace("->", message_name(code), "channel=%d size=%d" % (channelid, len(data)))
         frame = HEADER.pack(code, channelid, len(data)) + data
         try:
             with self._sendlock:
@@ -855,7 +865,7 @@ class WorkerGateway(object):
             else:
                 raise LoadError("negative payload length %d" % length)
             if DEBUG:
-                trace("received", code, channelid, length)
+                trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
             with self._receivelock:
                 if code == CHANNEL_DATA and want is not None and channelid == want.id \
                         and want._items is not None and channelid not in self._callbacks:
