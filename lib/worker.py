@@ -261,11 +261,13 @@ def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
             value = stack.pop()
             key = stack.pop()
             stack[-1][key] = value
-        elif op in b"NSMA" and len(op) == 1:
+        elif op in b"NSMAHI" and len(op) == 1:
+            # every opcode with a length-prefixed byte run: strings, bytes,
+            # and long ints as decimal text
             n = unpack_int4(data, pos)[0]
             pos += 4
             if n < 0 or pos + n > end:
-                raise LoadError("string length %d beyond the data" % n)
+                raise LoadError("%r length %d beyond the data" % (op, n))
             raw = data[pos:pos + n]
             pos += n
             if op == b"N":
@@ -276,8 +278,10 @@ def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
                 push(raw.decode("utf-8"))
             elif op == b"M":
                 push(raw.decode("latin-1") if py2str_as_py3str and not PY2 else raw)
-            else:
+            elif op == b"A":
                 push(raw)
+            else:
+                push(long_type(raw) if op == b"I" else int(raw))
         elif op == b"K":
             n = unpack_int4(data, pos)[0]
             pos += 4
@@ -299,14 +303,6 @@ def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
             real, imag = COMPLEX.unpack_from(data, pos)
             pos += 16
             push(complex(real, imag))
-        elif op == b"H" or op == b"I":
-            n = unpack_int4(data, pos)[0]
-            pos += 4
-            if n < 0 or pos + n > end:
-                raise LoadError("long int length %d beyond the data" % n)
-            digits = data[pos:pos + n]
-            pos += n
-            push(long_type(digits) if op == b"I" else int(digits))
         elif op == b"@" or op == b"O" or op == b"E":
             n = unpack_int4(data, pos)[0]
             pos += 4
