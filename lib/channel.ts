@@ -133,6 +133,15 @@ export class Channel extends Duplex {
     const broken = this.gateway.sendError
     if (broken !== null) throw broken
     const chunks = this.gateway.encode(value)
+    if (this.writableLength === 0 && !this.writableEnded && !this.destroyed) {
+      // nothing queued on the stream side: straight to the gateway, in order,
+      // without the Writable's per-write bookkeeping
+      if (this.gateway.sendFrame(MessageCode.CHANNEL_DATA, this.id, chunks)) return
+      await new Promise<void>((resolve) => { this.gateway.whenWritable(resolve) })
+      const error = this.gateway.sendError
+      if (error !== null) throw error
+      return
+    }
     await new Promise<void>((resolve, reject) => {
       this.write(new Encoded(chunks), (err) => { err == null ? resolve() : reject(err) })
     })
