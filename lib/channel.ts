@@ -225,7 +225,7 @@ export class Channel extends Duplex {
     if (this.readableLength > 0) return Promise.resolve(unwrap(this.read()))
     if (this.queue.length > 0) return Promise.resolve(unwrap(this.queue.shift()))
     if (this.receiveClosed) {
-      if (this.closeError === null && this.gateway.failure === null) this.endStream()
+      if (this.failure === null) this.endStream()
       return Promise.reject(this.endError())
     }
     let ms: number | null
@@ -273,7 +273,7 @@ export class Channel extends Duplex {
         this.gateway.interestChanged(this)
       }
     }
-    const error = this.closeError ?? this.gateway.failure
+    const error = this.failure
     if (error !== null) throw error
   }
 
@@ -361,7 +361,7 @@ export class Channel extends Duplex {
       const receivers = this.receivers
       this.receivers = []
       const error = this.endError()
-      if (this.closeError === null && this.gateway.failure === null) this.endStream()
+      if (this.failure === null) this.endStream()
       for (const receiver of receivers) {
         this.settle(receiver)
         receiver.reject(error)
@@ -378,7 +378,7 @@ export class Channel extends Duplex {
       this.wanted = this.push(value === null ? None : value)
     }
     if (this.queue.length === 0 && this.receiveClosed && this.wanted) {
-      const error = this.closeError ?? this.gateway.failure
+      const error = this.failure
       // a stream consumer reads until the end: it gets the error there,
       // after the items still in the stream's buffer
       if (error === null) this.endStream()
@@ -430,8 +430,13 @@ export class Channel extends Duplex {
     }
   }
 
+  /** Why the channel ended abnormally (its remote error, or its gateway's), or null. */
+  private get failure (): Error | null {
+    return this.closeError ?? this.gateway.failure
+  }
+
   private endError (): Error {
-    return this.closeError ?? this.gateway.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
+    return this.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
   }
 }
 

@@ -462,8 +462,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
   // ---- ending ----
 
   private checkOpen (): void {
-    if (this.failure !== null) throw this.failure
-    if (this.exiting || this.framesEnded) throw new GatewayClosedError(`gateway ${this.id} is closed`, this.exitInfo ?? undefined)
+    const error = this.sendError
+    if (error !== null) throw error
   }
 
   /** A protocol or pipe failure: the worker is of no more use. */
