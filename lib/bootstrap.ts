@@ -37,8 +37,12 @@ export function pythonLiteral (text: string): string {
   return out + "'"
 }
 
-/** The line sent after the bootstrap line: the program the worker runs. */
-export function bootstrapProgram (spec: Spec, id: string): string {
+/**
+ * The line sent after the bootstrap line: the program the worker runs.
+ * `window` (bytes per channel and direction) turns on our flow control in
+ * our worker; null leaves it off, as it always is with execnet's.
+ */
+export function bootstrapProgram (spec: Spec, id: string, window: number | null = null): string {
   const workerId = `${id}-worker`
   const source = spec.worker === 'execnet'
     // execnet's bootstrap_import, for an execnet installed remotely
@@ -50,7 +54,7 @@ export function bootstrapProgram (spec: Spec, id: string): string {
         `execmodel = get_execmodel(${pythonLiteral(spec.execmodel ?? 'thread')})`,
         `serve(init_popen_io(execmodel), id=${pythonLiteral(workerId)})`
       ].join('\n')
-    : `${workerSource()}\nmain(${pythonLiteral(workerId)}, ${pythonLiteral(spec.execmodel ?? 'thread')})\n`
+    : `${workerSource()}\nmain(${pythonLiteral(workerId)}, ${pythonLiteral(spec.execmodel ?? 'thread')}, ${window === null ? 'None' : String(window)})\n`
   return pythonLiteral(source) + '\n'
 }
 

@@ -7,7 +7,7 @@
  * through the small ChannelHost interface.
  */
 import { Duplex } from 'readable-stream'
-import { MessageCode } from './frames.js'
+import { CHANNEL_CREDIT, MessageCode } from './frames.js'
 import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
 
@@ -39,6 +39,8 @@ export interface ChannelHost {
   readonly failure: Error | null
   /** Whether the remote side reports its close after a half-close (our worker does, execnet does not). */
   readonly halfClose: boolean
+  /** Flow control's window in bytes per channel and direction, or null when it is off (execnet's workers). */
+  readonly flowWindow: number | null
   /** The channel no longer takes part in routing. */
   forget: (channel: Channel) => void
   /** The channel's wish to keep Node's event loop alive changed. */
@@ -57,12 +59,29 @@ export interface CallbackOptions {
   endMarker?: unknown
 }
 
+/** What a 'progress' event carries: payload bytes so far, each way. */
+export interface Progress {
+  bytesSent: number
+  bytesReceived: number
+}
+
+/** A 'progress' event comes each time this many more bytes have moved. */
+export const PROGRESS_STEP = 1024 * 1024
+
 /** A value encoded ahead of time by send(), so a DumpError rejects send() instead of destroying the stream. */
 class Encoded {
   constructor (readonly chunks: Buffer[]) {}
 }
 
 const NO_MARKER = Symbol('no end marker')
+
+/** A frame waiting for the remote side to grant credit (data), or for the data ahead of it. */
+interface Held {
+  code: number
+  chunks: Buffer[]
+  size: number
+  done: ((error: Error | null) => void) | null
+}
 
 interface Receiver {
   resolve: (value: unknown) => void
@@ -91,12 +110,26 @@ export class Channel extends Duplex {
   private callback: ((item: unknown) => void) | null = null
   private endMarker: unknown = NO_MARKER
   private closeWaiters: Array<() => void> = []
+  /** Sizes of the items in `queue`, and of those pushed into the stream's buffer. */
+  private queueSizes: number[] = []
+  private bufferedSizes: number[] = []
+  // flow control, in payload bytes: what we may still send, and what the
+  // remote side sent, what our consumers took and what we granted back
+  private sendCredit: number
+  private held: Held[] = []
+  private received = 0
+  private consumed = 0
+  private granted = 0
+  private sent = 0
+  private nextProgress = PROGRESS_STEP
+  private releasing = false
 
   constructor (gateway: ChannelHost, id: number) {
     super({ objectMode: true, allowHalfOpen: true, highWaterMark: 16 })
     this.gateway = gateway
     this.id = id
     this.strconfig = gateway.strconfig
+    this.sendCredit = gateway.flowWindow ?? Infinity
     // errors reach receive()/waitClose() and stream consumers' own listeners;
     // this one keeps an unobserved channel error from crashing the process
     this.on('error', () => {})
@@ -114,8 +147,19 @@ export class Channel extends Duplex {
     return this.closedState
   }
 
-  /** Whether this channel wants Node to stay alive: someone waits for what it receives. */
+  /** Payload bytes sent on this channel so far (counted as they go to the pipe). */
+  get bytesSent (): number {
+    return this.sent
+  }
+
+  /** Payload bytes received on this channel so far. */
+  get bytesReceived (): number {
+    return this.received
+  }
+
+  /** Whether this channel wants Node to stay alive: someone waits for what it receives, or for credit to send. */
   get wantsInput (): boolean {
+    if (this.held.length > 0) return true
     if (this.receiveClosed && this.readableLength === 0 && this.queue.length === 0) return false
     return this.receivers.length > 0 || this.callback !== null || this.closeWaiters.length > 0 ||
       this.listenerCount('data') > 0 || this.listenerCount('readable') > 0
@@ -136,10 +180,17 @@ export class Channel extends Duplex {
     if (this.writableLength === 0 && !this.writableEnded && !this.destroyed) {
       // nothing queued on the stream side: straight to the gateway, in order,
       // without the Writable's per-write bookkeeping
-      if (this.gateway.sendFrame(MessageCode.CHANNEL_DATA, this.id, chunks)) return
-      await new Promise<void>((resolve) => { this.gateway.whenWritable(resolve) })
-      const error = this.gateway.sendError
-      if (error !== null) throw error
+      const size = sizeOf(chunks)
+      if (this.held.length === 0 && this.sendCredit > 0) {
+        if (this.handOver(MessageCode.CHANNEL_DATA, chunks, size)) return
+        await new Promise<void>((resolve) => { this.gateway.whenWritable(resolve) })
+        const error = this.gateway.sendError
+        if (error !== null) throw error
+        return
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.output(MessageCode.CHANNEL_DATA, chunks, size, (err) => { err === null ? resolve() : reject(err) })
+      })
       return
     }
     await new Promise<void>((resolve, reject) => {
@@ -164,8 +215,7 @@ export class Channel extends Duplex {
       callback(err as Error)
       return
     }
-    if (this.gateway.sendFrame(MessageCode.CHANNEL_DATA, this.id, chunks)) callback()
-    else this.gateway.whenWritable(() => { callback(this.gateway.sendError) })
+    this.output(MessageCode.CHANNEL_DATA, chunks, sizeOf(chunks), callback)
   }
 
   /**
@@ -177,7 +227,8 @@ export class Channel extends Duplex {
   override _final (callback: (error?: Error | null) => void): void {
     if (!this.closedState) {
       if (this.gateway.halfClose) {
-        if (!this.receiveClosed || this.readableLength > 0) this.gateway.sendFrame(MessageCode.CHANNEL_LAST_MESSAGE, this.id, [])
+        if (!this.receiveClosed || this.readableLength > 0) this.output(MessageCode.CHANNEL_LAST_MESSAGE, [], 0, null)
+        if (this.receiveClosed) this.release()
       } else {
         this.close()
       }
@@ -193,23 +244,24 @@ export class Channel extends Duplex {
   close (error?: string | Error): void {
     if (this.closedState) return
     if (!this.receiveClosed && this.gateway.failure === null) {
+      // after the data still waiting for credit, which it must not overtake
       if (error === undefined) {
-        this.gateway.sendFrame(MessageCode.CHANNEL_CLOSE, this.id, [])
+        this.output(MessageCode.CHANNEL_CLOSE, [], 0, null)
       } else {
         const text = typeof error === 'string' ? error : error instanceof RemoteError ? error.formatted : String(error.stack ?? error)
-        this.gateway.sendFrame(MessageCode.CHANNEL_CLOSE_ERROR, this.id, this.gateway.encode(text))
+        this.output(MessageCode.CHANNEL_CLOSE_ERROR, this.gateway.encode(text), 0, null)
       }
     }
     this.closedState = true
     this.finishReceiving(null)
-    this.gateway.forget(this)
+    this.release()
   }
 
   /** Set the string coercion for this channel (both options; an omitted one takes execnet's default). */
   reconfigure (options: StrConfig = {}): void {
     const config = { py2strAsPy3str: options.py2strAsPy3str ?? true, py3strAsPy2str: options.py3strAsPy2str ?? false }
     this.strconfig = config
-    this.gateway.sendFrame(MessageCode.RECONFIGURE, this.id, this.gateway.encode(tuple(config.py2strAsPy3str, config.py3strAsPy2str)))
+    this.output(MessageCode.RECONFIGURE, this.gateway.encode(tuple(config.py2strAsPy3str, config.py3strAsPy2str)), 0, null)
   }
 
   // ---- receiving ----
@@ -223,7 +275,7 @@ export class Channel extends Duplex {
     if (this.callback !== null) return Promise.reject(new Error(`cannot receive() on ${this.toString()}: it has a callback`))
     // the stream's buffer holds older items than our queue
     if (this.readableLength > 0) return Promise.resolve(unwrap(this.read()))
-    if (this.queue.length > 0) return Promise.resolve(unwrap(this.queue.shift()))
+    if (this.queue.length > 0) return Promise.resolve(unwrap(this.takeQueued()))
     if (this.receiveClosed) {
       if (this.failure === null) this.endStream()
       return Promise.reject(this.endError())
@@ -289,7 +341,9 @@ export class Channel extends Duplex {
     const queued: unknown[] = []
     for (let item: unknown = this.read(); item !== null; item = this.read()) queued.push(unwrap(item))
     for (const item of this.queue) queued.push(item)
+    for (const size of this.queueSizes) this.account(0, size)
     this.queue = []
+    this.queueSizes = []
     this.callback = callback
     this.gateway.interestChanged(this)
     for (const item of queued) if (!this.invoke(item)) return
@@ -298,23 +352,42 @@ export class Channel extends Duplex {
 
   // ---- called by the gateway ----
 
-  /** A value arrived for this channel. */
-  deliver (value: unknown): void {
+  /** A value arrived for this channel, from a payload of `size` bytes. */
+  deliver (value: unknown, size = 0): void {
     if (this.receiveClosed) return
+    this.account(size, 0)
+    this.progress()
     if (this.callback !== null) {
-      this.invoke(value)
+      if (this.invoke(value)) this.account(0, size)
       return
     }
     // a waiting receive() takes it directly when nothing older is queued
     if (this.receivers.length > 0 && this.queue.length === 0 && this.readableLength === 0) {
       const receiver = this.receivers.shift() as Receiver
       this.settle(receiver)
+      this.account(0, size)
       receiver.resolve(value)
       if (this.receivers.length === 0) this.gateway.interestChanged(this)
       return
     }
     this.queue.push(value)
+    this.queueSizes.push(size)
     if (this.wanted) this.pump()
+  }
+
+  /** The remote side granted `bytes` more to send (flow control). */
+  addCredit (bytes: number): void {
+    this.sendCredit += bytes
+    while (this.held.length > 0) {
+      const next = this.held[0] as Held
+      if (next.code === MessageCode.CHANNEL_DATA && this.sendCredit <= 0) break
+      this.held.shift()
+      this.emitHeld(next)
+    }
+    if (this.held.length === 0) {
+      this.gateway.interestChanged(this)
+      if (this.releasing) this.gateway.forget(this)
+    }
   }
 
   /**
@@ -325,11 +398,16 @@ export class Channel extends Duplex {
     if (!sendonly) this.closedState = true
     if (this.closeError === null && error !== null) this.closeError = error
     this.finishReceiving(error)
-    this.gateway.forget(this)
+    const stuck = this.gateway.sendError ?? (sendonly ? null : this.endError())
+    if (stuck !== null) this.failHeld(stuck)
+    // a channel the remote side only stopped sending on still routes the
+    // credit for what we send, until we close or end it too
+    if (stuck !== null || this.closedState || this.writableFinished) this.release()
   }
 
   override read (size?: number): unknown {
     const item: unknown = super.read(size)
+    if (item !== null && this.bufferedSizes.length > 0) this.account(0, this.bufferedSizes.shift() as number)
     if (this.errorAfterDrain !== null && this.readableLength === 0) {
       const error = this.errorAfterDrain
       this.errorAfterDrain = null
@@ -375,7 +453,13 @@ export class Channel extends Duplex {
   private pump (): void {
     while (this.wanted && this.queue.length > 0) {
       const value = this.queue.shift()
+      const size = this.queueSizes.shift() as number
+      const before = this.readableLength
       this.wanted = this.push(value === null ? None : value)
+      // a flowing stream hands an item straight to its 'data' listeners;
+      // a buffered one is consumed when its reader takes it (read())
+      if (this.readableLength > before) this.bufferedSizes.push(size)
+      else this.account(0, size)
     }
     if (this.queue.length === 0 && this.receiveClosed && this.wanted) {
       const error = this.failure
@@ -385,6 +469,85 @@ export class Channel extends Duplex {
       else if (this.readableLength === 0) this.destroy(error)
       else this.errorAfterDrain = error
     }
+  }
+
+  /** Stop routing to this channel, once the frames held for credit have gone (their credit comes through routing). */
+  private release (): void {
+    if (this.held.length > 0) this.releasing = true
+    else this.gateway.forget(this)
+  }
+
+  private takeQueued (): unknown {
+    this.account(0, this.queueSizes.shift() as number)
+    return this.queue.shift()
+  }
+
+  /** Send a frame of this channel now, or after the data held back for credit. */
+  private output (code: number, chunks: Buffer[], size: number, done: ((error: Error | null) => void) | null): void {
+    if (this.held.length > 0 || (code === MessageCode.CHANNEL_DATA && this.sendCredit <= 0)) {
+      this.held.push({ code, chunks, size, done })
+      if (this.held.length === 1) {
+        this.gateway.interestChanged(this)
+        // blocked: grant the remote side all we hold, so that two sides
+        // that both send before reading buffer instead of deadlocking
+        this.account(0, 0)
+      }
+      return
+    }
+    this.emitHeld({ code, chunks, size, done })
+  }
+
+  private emitHeld (frame: Held): void {
+    const more = this.handOver(frame.code, frame.chunks, frame.size)
+    const done = frame.done
+    if (done === null) return
+    if (more) done(null)
+    else this.gateway.whenWritable(() => { done(this.gateway.sendError) })
+  }
+
+  /** Hand one frame to the gateway; false when the pipe wants a pause. */
+  private handOver (code: number, chunks: Buffer[], size: number): boolean {
+    if (code === MessageCode.CHANNEL_DATA) {
+      this.sendCredit -= size
+      this.sent += size
+      this.progress()
+    }
+    return this.gateway.sendFrame(code, this.id, chunks)
+  }
+
+  private failHeld (error: Error): void {
+    const held = this.held
+    if (held.length === 0) return
+    this.held = []
+    for (const frame of held) frame.done?.(error)
+    this.gateway.interestChanged(this)
+  }
+
+  /**
+   * Count bytes received and consumed, and grant the remote side what is
+   * due: what our consumers took, in steps of half the window; or, while our
+   * own sending waits for credit, everything received.
+   */
+  private account (received: number, consumed: number): void {
+    this.received += received
+    this.consumed += consumed
+    const window = this.gateway.flowWindow
+    if (window === null || this.receiveClosed) return
+    const blocked = this.held.length > 0
+    const target = blocked ? this.received : this.consumed
+    const grant = target - this.granted
+    if (grant <= 0 || (grant < window / 2 && !blocked)) return
+    this.granted = target
+    const payload = Buffer.allocUnsafe(8)
+    payload.writeUInt32BE(Math.floor(grant / 0x100000000), 0)
+    payload.writeUInt32BE(grant % 0x100000000, 4)
+    this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [payload])
+  }
+
+  private progress (): void {
+    if (this.sent + this.received < this.nextProgress) return
+    this.nextProgress = this.sent + this.received + PROGRESS_STEP
+    if (this.listenerCount('progress') > 0) this.emit('progress', { bytesSent: this.sent, bytesReceived: this.received } satisfies Progress)
   }
 
   private endStream (): void {
@@ -438,6 +601,12 @@ export class Channel extends Duplex {
   private endError (): Error {
     return this.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
   }
+}
+
+function sizeOf (chunks: readonly Buffer[]): number {
+  let size = 0
+  for (const c of chunks) size += c.length
+  return size
 }
 
 function unwrap (item: unknown): unknown {

@@ -14,8 +14,16 @@ export const MessageCode = {
   CHANNEL_LAST_MESSAGE: 7
 } as const
 
+/**
+ * Our one extension to execnet's protocol: the receiver of a channel's data
+ * grants its sender more bytes (payload: the count as a big-endian uint64).
+ * It is used only when both ends are ours and agreed on it at bootstrap;
+ * execnet has no such message and would stop at it.
+ */
+export const CHANNEL_CREDIT = 8
+
 export type MessageCodeName = keyof typeof MessageCode
-export type MessageCodeValue = (typeof MessageCode)[MessageCodeName]
+export type MessageCodeValue = (typeof MessageCode)[MessageCodeName] | typeof CHANNEL_CREDIT
 
 export const HEADER_SIZE = 9
 
@@ -30,12 +38,14 @@ export interface Frame {
 
 const codeNames: readonly string[] = Object.keys(MessageCode)
 
-export function isMessageCode (code: number): code is MessageCodeValue {
-  return Number.isInteger(code) && code >= 0 && code < codeNames.length
+/** Whether `code` is one of execnet's message codes, or (with `extensions`) our CHANNEL_CREDIT too. */
+export function isMessageCode (code: number, extensions = false): code is MessageCodeValue {
+  return Number.isInteger(code) && code >= 0 && (code < codeNames.length || (extensions && code === CHANNEL_CREDIT))
 }
 
 /** execnet's name for a message code, e.g. 'CHANNEL_DATA'. */
 export function messageCodeName (code: number): string {
+  if (code === CHANNEL_CREDIT) return 'CHANNEL_CREDIT'
   return codeNames[code] ?? `unknown message code ${code}`
 }
 

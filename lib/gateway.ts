@@ -12,7 +12,7 @@ import { Duplex, type Readable } from 'readable-stream'
 import pumpify from 'pumpify'
 import { frameEncoder } from '../transforms/frame-encoder.js'
 import { frameDecoder } from '../transforms/frame-decoder.js'
-import { MessageCode, messageCodeName, type Frame } from './frames.js'
+import { CHANNEL_CREDIT, MessageCode, messageCodeName, type Frame } from './frames.js'
 import { Encoder } from './serializer/dumps.js'
 import { Loader, type LoadOptions } from './serializer/loads.js'
 import { Tuple, tuple } from './serializer/types.js'
@@ -41,7 +41,17 @@ export interface GatewayOptions {
   maxDepth?: number
   /** Dicts from the worker as Maps (default) or as plain objects when all keys are strings. */
   dict?: 'map' | 'object'
+  /**
+   * Flow control with our worker: the bytes a channel's sender may have
+   * ahead of its receiver's consumer, each way (default 4 MiB). Infinity
+   * turns it off: sends never wait, as in execnet, and memory is unbounded.
+   * execnet's own workers have no flow control, whatever this says.
+   */
+  window?: number
 }
+
+/** Flow control's default window per channel and direction. */
+export const DEFAULT_WINDOW = 4 * 1024 * 1024
 
 /** What remoteStatus() reports, as execnet's RemoteStatus. */
 export interface RemoteStatus {
@@ -84,6 +94,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   readonly frames: Duplex
   strconfig: ResolvedStrConfig = { py2strAsPy3str: true, py3strAsPy2str: false }
   readonly halfClose: boolean
+  readonly flowWindow: number | null
   failure: Error | null = null
   private pipeError: Error | null = null
 
@@ -105,12 +116,13 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private readonly exited: Promise<ExitInfo>
   private rinfoCache: Promise<RInfo> | null = null
 
-  private constructor (spec: Spec, id: string, proc: WorkerProcess, rest: Buffer, options: GatewayOptions) {
+  private constructor (spec: Spec, id: string, proc: WorkerProcess, rest: Buffer, options: GatewayOptions, window: number | null) {
     super()
     this.spec = spec
     this.id = id
     this.proc = proc
     this.halfClose = spec.worker === 'ours'
+    this.flowWindow = window
     this.stderr = proc.stderr as unknown as Readable
     this.loadOptions = { maxValueSize: options.maxValueSize, maxDepth: options.maxDepth, dict: options.dict }
     this.exited = new Promise((resolve) => {
@@ -125,7 +137,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
     if (rest.length > 0) proc.stdout.unshift(rest)
     // node:stream pipes and readable-stream are the same protocol, typed apart
     const pipe = Duplex.from({ writable: proc.stdin, readable: proc.stdout } as unknown as Parameters<typeof Duplex.from>[0])
-    this.frames = new pumpify.obj(frameEncoder(), pipe, frameDecoder({ maxFrameSize: options.maxFrameSize })) as unknown as Duplex
+    const extensions = window !== null
+    this.frames = new pumpify.obj(frameEncoder({ extensions }), pipe, frameDecoder({ maxFrameSize: options.maxFrameSize, extensions })) as unknown as Duplex
     this.frames.on('data', (frame: Frame) => { this.route(frame) })
     this.frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
     this.frames.on('end', () => { this.framesEnded = true; this.onFramesEnded() })
@@ -144,7 +157,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const gatewayId = id ?? spec.id ?? 'gw'
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
-    const program = bootstrapProgram(spec, gatewayId)
+    const window = flowWindowOf(spec, options.window)
+    const program = bootstrapProgram(spec, gatewayId, window)
     const proc = popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
@@ -185,7 +199,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     } else {
       for (const part of stderrParts.reverse()) proc.stderr.unshift(part)
     }
-    const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options)
+    const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
     if (trace !== null) trace(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
     if (spec.nice !== undefined) {
       try {
@@ -419,7 +433,14 @@ export class Gateway extends EventEmitter implements ChannelHost {
         case MessageCode.CHANNEL_DATA: {
           const channel = this.channels.get(channelId)
           // execnet drops data for a channel nobody holds any more
-          if (channel !== undefined) channel.deliver(this.decode(frame.payload, channel.strconfig, `CHANNEL_DATA for channel ${channelId}`))
+          if (channel !== undefined) channel.deliver(this.decode(frame.payload, channel.strconfig, `CHANNEL_DATA for channel ${channelId}`), frame.payload.length)
+          break
+        }
+        case CHANNEL_CREDIT: {
+          if (this.flowWindow === null) throw new DataFormatError('unexpected CHANNEL_CREDIT frame from the worker: flow control is off', 0)
+          const payload = frame.payload
+          if (payload.length !== 8) throw new DataFormatError(`CHANNEL_CREDIT payload of ${payload.length} bytes, not 8`, 0)
+          this.channels.get(channelId)?.addCredit(payload.readUInt32BE(0) * 0x100000000 + payload.readUInt32BE(4))
           break
         }
         case MessageCode.CHANNEL_CLOSE:
@@ -557,6 +578,15 @@ export class Gateway extends EventEmitter implements ChannelHost {
     if (want) this.proc.child.ref()
     else this.proc.child.unref()
   }
+}
+
+function flowWindowOf (spec: Spec, window: number | undefined): number | null {
+  if (window === undefined) return spec.worker === 'ours' ? DEFAULT_WINDOW : null
+  if (window === Infinity) return null
+  if (typeof window !== 'number' || !Number.isSafeInteger(window) || window < 1) {
+    throw new OptionError(`window must be a whole number of bytes >= 1, or Infinity, not ${String(window)}`)
+  }
+  return spec.worker === 'ours' ? window : null
 }
 
 function describeExit (info: ExitInfo): string {

@@ -8,13 +8,14 @@ export {
 export { OP, opcodeName, type FormatVersion } from './serializer/opcodes.js'
 export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE } from './serializer/limits.js'
 export {
-  MessageCode, messageCodeName, isMessageCode, HEADER_SIZE, DEFAULT_MAX_FRAME_SIZE,
+  MessageCode, CHANNEL_CREDIT, messageCodeName, isMessageCode, HEADER_SIZE, DEFAULT_MAX_FRAME_SIZE,
   type Frame, type MessageCodeName, type MessageCodeValue
 } from './frames.js'
 export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'
 export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
-export { Channel, type StrConfig, type ReceiveOptions, type CallbackOptions } from './channel.js'
-export { Gateway, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
+export { Channel, PROGRESS_STEP, type StrConfig, type ReceiveOptions, type CallbackOptions, type Progress } from './channel.js'
+export { Gateway, DEFAULT_WINDOW, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
 export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type ChannelItem } from './group.js'
 export { dedent } from './source.js'
+export { dtypeOf, toNumpy, fromNumpy, type TypedArray } from './arrays.js'

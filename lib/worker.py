@@ -13,7 +13,10 @@ Where it differs from execnet's gateway_base.py, on purpose:
   being thrown away in /dev/null;
 - a channel half-closed by the master (CHANNEL_LAST_MESSAGE) still reports
   its own close when its code finishes, so the master's side can end;
-- ints outside int32 are written as long ints both ways instead of failing.
+- ints outside int32 are written as long ints both ways instead of failing;
+- flow control, when the master asks for it at bootstrap: each channel has
+  a window of bytes per direction, granted back (CHANNEL_CREDIT) as the
+  receiver consumes, so a fast sender cannot fill a slow receiver's memory.
 
 The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
 """
@@ -359,20 +362,22 @@ NO_ENDMARKER_WANTED = object()
 
 
 class Items(object):
-    """A channel's received items: one lock and a deque, several times
-    cheaper per item than queue.Queue, which matters for small messages."""
+    """A channel's received items, each with its size in bytes (what flow
+    control grants back once it is consumed): one lock and a deque, several
+    times cheaper per item than queue.Queue, which matters for small
+    messages."""
 
     def __init__(self):
         self._items = collections.deque()
         self._cond = threading.Condition(threading.Lock())
 
-    def put(self, item):
+    def put(self, item, size=0):
         with self._cond:
-            self._items.append(item)
+            self._items.append((item, size))
             self._cond.notify()
 
     def take(self):
-        """The next item, or NOTHING without waiting."""
+        """The next (item, size), or NOTHING without waiting."""
         if self._items:
             try:
                 return self._items.popleft()
@@ -381,8 +386,8 @@ class Items(object):
         return NOTHING
 
     def get(self, timeout=None):
-        """The next item; waits up to timeout seconds (forever for None),
-        then raises queue.Empty."""
+        """The next (item, size); waits up to timeout seconds (forever for
+        None), then raises queue.Empty."""
         with self._cond:
             if timeout is None:
                 while not self._items:
@@ -401,6 +406,23 @@ NOTHING = object()
 FINISHED = object()
 
 
+class Flow(object):
+    """One channel's flow-control counters, in payload bytes. The sender may
+    send while credit > 0 (a message may overdraw it, so any size goes
+    through); the receiver grants back what it has consumed, or, while its
+    own sending on the channel is blocked, all it has received: two sides
+    that each send before they read then buffer instead of deadlocking."""
+
+    __slots__ = ("credit", "received", "consumed", "granted", "sendblocked", "__weakref__")
+
+    def __init__(self, window):
+        self.credit = window
+        self.received = 0
+        self.consumed = 0
+        self.granted = 0
+        self.sendblocked = 0
+
+
 class Channel(object):
     RemoteError = RemoteError
     TimeoutError = TimeoutError
@@ -415,6 +437,7 @@ class Channel(object):
         self._receiveclosed = threading.Event()
         self._remoteerrors = []
         self._waiter = None  # a thread blocked in receive(), to hand the reading role to
+        self._flow = gateway._new_flow(id)
 
     def __repr__(self):
         return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
@@ -436,7 +459,19 @@ class Channel(object):
     def send(self, item):
         if self._closed:
             raise IOError("cannot send to %r" % (self,))
-        self.gateway._send(CHANNEL_DATA, self.id, dumps(item), True)
+        gateway = self.gateway
+        if type(item) in BULK_TYPES and len(item) >= BULK:
+            # a large bytes value goes out without being copied into a dump
+            if len(item) > INT32_MAX - 6:
+                raise DumpError("string is too long")
+            parts = (b"A" + INT4.pack(len(item)), item, b"Q")
+            size = len(item) + 6
+        else:
+            parts = (dumps(item),)
+            size = len(parts[0])
+        if self._flow is not None:
+            gateway._spend(self, size)
+        gateway._send_parts(CHANNEL_DATA, self.id, parts, size, True)
 
     def receive(self, timeout=None):
         items = self._items
@@ -444,15 +479,17 @@ class Channel(object):
             raise IOError("cannot receive(), channel has receiver callback")
         try:
             if timeout is None:
-                item = self._receive_reading(items)
+                item, size = self._receive_reading(items)
             else:
                 self.gateway._flush()
-                item = items.get(timeout=timeout)
+                item, size = items.get(timeout=timeout)
         except queue.Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
         if item is ENDMARKER:
             items.put(item)  # for other receivers
             raise self._getremoteerror() or EOFError()
+        if self._flow is not None:
+            self.gateway._account(self.id, self._flow, 0, size)
         return item
 
     def _receive_reading(self, items):
@@ -514,6 +551,7 @@ class Channel(object):
         if self._items is not None:
             self._items.put(ENDMARKER)
         self.gateway._forget(self.id)
+        self.gateway._wake_senders()
 
     def waitclose(self, timeout=None):
         self.gateway._flush()
@@ -532,17 +570,20 @@ class Channel(object):
                 raise IOError("%r has callback already registered" % (self,))
             self._items = None
             while True:
-                item = items.take()
-                if item is NOTHING:
+                pair = items.take()
+                if pair is NOTHING:
                     if not (self._closed or self._receiveclosed.is_set()):
-                        gateway._callbacks[self.id] = (callback, endmarker, self._strconfig)
+                        gateway._callbacks[self.id] = (callback, endmarker, self._strconfig, self._flow)
                     break
+                item, size = pair
                 if item is ENDMARKER:
                     items.put(item)
                     if endmarker is not NO_ENDMARKER_WANTED:
                         callback(endmarker)
                     break
                 callback(item)
+                if self._flow is not None:
+                    gateway._account(self.id, self._flow, 0, size)
 
     def makefile(self, mode="w", proxyclose=False):
         if mode == "w":
@@ -632,8 +673,12 @@ CHANNEL_DATA = 4
 CHANNEL_CLOSE = 5
 CHANNEL_CLOSE_ERROR = 6
 CHANNEL_LAST_MESSAGE = 7
+CHANNEL_CREDIT = 8  # ours, only when the master asked for flow control
 MESSAGE_NAMES = ("STATUS", "RECONFIGURE", "GATEWAY_TERMINATE", "CHANNEL_EXEC", "CHANNEL_DATA",
-                 "CHANNEL_CLOSE", "CHANNEL_CLOSE_ERROR", "CHANNEL_LAST_MESSAGE")
+                 "CHANNEL_CLOSE", "CHANNEL_CLOSE_ERROR", "CHANNEL_LAST_MESSAGE", "CHANNEL_CREDIT")
+CREDIT = struct.Struct("!Q")
+BULK = 65536  # data frames from this size on skip a copy each way
+BULK_TYPES = (bytearray,) if PY2 else (bytes, bytearray)
 
 
 def message_name(code):
@@ -694,9 +739,14 @@ class WorkerGateway(object):
 
     id = "<worker>"
 
-    def __init__(self, pipe, id, execmodel="thread"):
+    def __init__(self, pipe, id, execmodel="thread", window=None):
         self.id = id
         self.execmodel = execmodel
+        # flow control: bytes per channel and direction, or None (off)
+        self._window = window
+        self._grant_step = max(1, (window or 0) // 2)
+        self._flows = weakref.WeakValueDictionary()
+        self._creditcond = threading.Condition(threading.Lock())
         self._pipe = pipe
         self._strconfig = (True, False)
         self._channels = weakref.WeakValueDictionary()
@@ -741,6 +791,12 @@ class WorkerGateway(object):
                 channel = self._channels[id] = Channel(self, id)
             return channel
 
+    def _new_flow(self, id):
+        if self._window is None:
+            return None
+        flow = self._flows[id] = Flow(self._window)
+        return flow
+
     def _forget(self, id):
         self._channels.pop(id, None)
         entry = self._callbacks.pop(id, None)
@@ -761,24 +817,92 @@ class WorkerGateway(object):
         self._forget(id)
         if not sendonly:
             channel._closed = True
+            self._wake_senders()
         channel._receiveclosed.set()
 
-    def _local_receive(self, id, data):
+    def _local_receive(self, id, data, size, value=NOTHING):
+        """Data for channel `id`: its payload, or the value already read
+        from it (a bulk bytes frame)."""
         entry = self._callbacks.get(id)
         if entry is None:
             channel = self._channels.get(id)
             if channel is not None and channel._items is not None:
-                channel._items.put(loads(data, channel._strconfig, self._channel))
+                if value is NOTHING:
+                    value = loads(data, channel._strconfig, self._channel)
+                channel._items.put(value, size)
+                if channel._flow is not None:
+                    self._account(id, channel._flow, size, 0)
                 if channel._waiter is not None:
                     self._give_reading(get_ident(), channel)
             return
-        callback, _, strconfig = entry
+        callback, _, strconfig, flow = entry
         try:
-            callback(loads(data, strconfig, self._channel))
+            callback(loads(data, strconfig, self._channel) if value is NOTHING else value)
         except Exception:
             text = format_error()
             self._send_quietly(CHANNEL_CLOSE_ERROR, id, dumps(text))
             self._local_close(id, RemoteError(text))
+            return
+        if flow is not None:
+            self._account(id, flow, size, size)
+
+    # flow control
+
+    def _account(self, id, flow, received, consumed):
+        """Count bytes received and consumed on a channel, and grant its
+        sender what is due: consumed bytes, in steps of half the window;
+        everything received, at once, while our own send on it waits."""
+        with self._creditcond:
+            flow.received += received
+            flow.consumed += consumed
+            target = flow.received if flow.sendblocked else flow.consumed
+            grant = target - flow.granted
+            if grant <= 0 or (grant < self._grant_step and not flow.sendblocked):
+                return
+            flow.granted = target
+        self._send_quietly(CHANNEL_CREDIT, id, CREDIT.pack(grant))
+
+    def _spend(self, channel, size):
+        """Take `size` bytes of the channel's send credit, waiting for the
+        master to grant more while it has none."""
+        flow = channel._flow
+        cond = self._creditcond
+        with cond:
+            if flow.credit > 0:
+                flow.credit -= size
+                return
+            flow.sendblocked += 1
+        try:
+            self._account(channel.id, flow, 0, 0)  # grant all we hold
+            self._flush()  # the master may be waiting for what we sent
+            me = get_ident()
+            while True:
+                with cond:
+                    if flow.credit > 0:
+                        flow.credit -= size
+                        return
+                    if self._finished or channel._closed:
+                        raise IOError("cannot send to %r: it was closed while waiting for the master to take more" % (channel,))
+                # read the master's frames ourselves when nobody else does:
+                # the credit we wait for is among them
+                if self._take_reading(me, None):
+                    try:
+                        while self._reader == me and flow.credit <= 0 and not channel._closed:
+                            if self._read_one() is FINISHED:
+                                break
+                    finally:
+                        self._pause_reading(me)
+                else:
+                    with cond:
+                        if flow.credit <= 0 and not self._finished and not channel._closed:
+                            cond.wait(READ_GRACE)
+        finally:
+            with cond:
+                flow.sendblocked -= 1
+
+    def _wake_senders(self):
+        with self._creditcond:
+            self._creditcond.notify_all()
 
     # frames
 
@@ -789,12 +913,23 @@ class WorkerGateway(object):
     # nothing sent stays behind. Control frames are flushed at once.
 
     def _send(self, code, channelid, data=b"", later=False):
+        self._send_parts(code, channelid, (data,), len(data), later)
+
+    def _send_parts(self, code, channelid, parts, size, later=False):
         if DEBUG:
-            trace("->", message_name(code), "channel=%d size=%d" % (channelid, len(data)))
-        frame = HEADER.pack(code, channelid, len(data)) + data
+            trace("->", message_name(code), "channel=%d size=%d" % (channelid, size))
+        header = HEADER.pack(code, channelid, size)
+        if size < BULK:
+            parts = (header + b"".join(parts),)
+        else:
+            # the large part is written from where it is, not copied
+            parts = (header + parts[0],) + tuple(parts[1:])
         try:
             with self._sendlock:
-                self._pipe.write(frame, not later)
+                for part in parts:
+                    self._pipe.write(part, False)
+                if not later:
+                    self._pipe.flush()
                 self._dirty = later
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
@@ -843,7 +978,7 @@ class WorkerGateway(object):
     # frames for others keep flowing while that thread computes.
 
     def _read_one(self, want=None, unpack_header=HEADER.unpack):
-        """Read one frame and act on it. Returns the item itself when it is
+        """Read one frame and act on it. Returns (item, size) when it is
         data for the channel `want` (saving a trip through its queue),
         FINISHED once the gateway is done, NOTHING otherwise."""
         if self._finished:
@@ -854,7 +989,10 @@ class WorkerGateway(object):
             pipe = self._pipe
             header = pipe.read(9)
             code, channelid, length = unpack_header(header)
-            if length > 0:
+            value = NOTHING
+            if length >= BULK and code == CHANNEL_DATA:
+                data, value = self._read_bulk(length)
+            elif length > 0:
                 data = pipe.read(length)
             elif length == 0:
                 data = b""
@@ -863,10 +1001,17 @@ class WorkerGateway(object):
             if DEBUG:
                 trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
             with self._receivelock:
-                if code == CHANNEL_DATA and want is not None and channelid == want.id \
-                        and want._items is not None and channelid not in self._callbacks:
-                    return loads(data, want._strconfig, self._channel)
-                self._dispatch(code, channelid, data)
+                if code != CHANNEL_DATA:
+                    self._dispatch(code, channelid, data)
+                elif want is not None and channelid == want.id and want._items is not None \
+                        and channelid not in self._callbacks:
+                    if value is NOTHING:
+                        value = loads(data, want._strconfig, self._channel)
+                    if want._flow is not None:
+                        self._account(channelid, want._flow, length, 0)
+                    return value, length
+                else:
+                    self._local_receive(channelid, data, length, value)
             return NOTHING
         except GatewayReceivedTerminate:
             trace("terminate requested")
@@ -883,9 +1028,22 @@ class WorkerGateway(object):
         self._finish()
         return FINISHED
 
+    def _read_bulk(self, length):
+        """A large data frame: when it holds one bytes value, read the value
+        straight from the pipe (one copy less than reading the payload and
+        slicing it); returns (payload, NOTHING) or (None, value)."""
+        pipe = self._pipe
+        head = pipe.read(5)
+        if head[0:1] == b"A" and INT4.unpack(head[1:5])[0] == length - 6:
+            value = pipe.read(length - 6)
+            if pipe.read(1) != b"Q":
+                raise LoadError("a bytes value not followed by the end of its dump")
+            return None, value
+        return head + pipe.read(length - 5), NOTHING
+
     def _take_reading(self, me, channel):
         """Become the reader if the role is ours or free; otherwise ask to
-        be handed it with the next item for `channel`."""
+        be handed it with the next item for `channel` (if any)."""
         with self._readlock:
             if self._finished:
                 return False
@@ -894,7 +1052,8 @@ class WorkerGateway(object):
                 self._reader = me
                 self._reader_busy = True
                 return True
-            channel._waiter = me
+            if channel is not None:
+                channel._waiter = me
             return False
 
     def _pause_reading(self, me):
@@ -956,7 +1115,14 @@ class WorkerGateway(object):
 
     def _dispatch(self, code, channelid, data):
         if code == CHANNEL_DATA:
-            self._local_receive(channelid, data)
+            self._local_receive(channelid, data, len(data))
+        elif code == CHANNEL_CREDIT and self._window is not None:
+            grant = CREDIT.unpack(data)[0]
+            flow = self._flows.get(channelid)
+            if flow is not None:
+                with self._creditcond:
+                    flow.credit += grant
+                    self._creditcond.notify_all()
         elif code == CHANNEL_EXEC:
             self._schedule(self._channel(channelid), loads(data))
         elif code == CHANNEL_CLOSE:
@@ -989,6 +1155,7 @@ class WorkerGateway(object):
                 return
             self._finished = True
         self._flusher_wake.set()
+        self._wake_senders()
         for id in list(self._channels.keys()):
             self._local_close(id, sendonly=True)
         for id in list(self._callbacks):
@@ -1142,10 +1309,10 @@ def take_stdio():
     return Pipe(infile, outfile)
 
 
-def main(id="worker", execmodel="thread"):
+def main(id="worker", execmodel="thread", window=None):
     pipe = take_stdio()
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
-    gateway = WorkerGateway(pipe, id, execmodel)
+    gateway = WorkerGateway(pipe, id, execmodel, window)
     trace("serving as", id)
     gateway.serve()
 

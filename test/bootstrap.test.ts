@@ -69,7 +69,8 @@ t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) =>
   const program = bootstrapProgram(parseSpec('popen'), 'gw9')
   t.ok(program.endsWith("'\n"))
   t.notOk(program.slice(0, -1).includes('\n'), 'one line')
-  t.ok(program.includes("main(\\'gw9-worker\\', \\'thread\\')"), 'calls main with the id and execmodel')
+  t.ok(program.includes("main(\\'gw9-worker\\', \\'thread\\', None)"), 'calls main with the id and execmodel, flow control off')
+  t.ok(bootstrapProgram(parseSpec('popen'), 'gw9', 65536).includes("main(\\'gw9-worker\\', \\'thread\\', 65536)"), 'and with a window')
   t.match(bootstrapProgram(parseSpec('popen//worker=execnet'), 'gw1'), /from execnet.gateway_base import serve/)
 })
 

@@ -34,3 +34,14 @@ t.test('Jython: a java.util.Vector iterated back', async (t) => {
   if (jy === null) return
   t.equal(run('jython.ts', 'jython'), 'aaa\nbbb\n')
 })
+
+t.test('bulk: a file through a numpy worker and back with backpressure, and a typed array', async (t) => {
+  const venv = require(t, venvPython(), 'the test venv with numpy')
+  if (venv === null) return
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'bulk.ts'), venv.argv[0] as string, '32'], { cwd: repoRoot, encoding: 'utf8', timeout: 120000, stdio: ['ignore', 'pipe', 'pipe'] })
+  const [sums, product] = out.trimEnd().split('\n')
+  const match = /^32 chunks, byte sum (\d+) \(expected (\d+)\)$/.exec(sums ?? '')
+  t.ok(match !== null, sums ?? '')
+  t.equal(match?.[1], match?.[2], 'numpy summed every byte of the file')
+  t.equal(product, 'a @ a.T = [ 14, 32, 32, 77 ]')
+})

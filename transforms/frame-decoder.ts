@@ -12,6 +12,8 @@ import { checkSizeOption } from '../lib/serializer/limits.js'
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes (default 512 MiB); a larger header is a DataFormatError. */
   maxFrameSize?: number
+  /** Accept our CHANNEL_CREDIT frames too (only between our own master and worker). */
+  extensions?: boolean
 }
 
 interface Partial {
@@ -26,6 +28,7 @@ interface Partial {
 /** Splits a byte stream into frames; one per execnet message. */
 export class FrameReader {
   private readonly maxFrameSize: number
+  private readonly extensions: boolean
   private header: Buffer | null = null
   private partial: Partial | null = null
   private consumed = 0
@@ -33,6 +36,7 @@ export class FrameReader {
 
   constructor (options: FrameDecoderOptions = {}) {
     this.maxFrameSize = checkSizeOption(options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE, 'maxFrameSize')
+    this.extensions = options.extensions === true
   }
 
   /** Bytes consumed so far. */
@@ -111,7 +115,7 @@ export class FrameReader {
       const code = head.readInt8(at)
       const channelId = head.readInt32BE(at + 1)
       const length = head.readInt32BE(at + 5)
-      if (!isMessageCode(code)) {
+      if (!isMessageCode(code, this.extensions)) {
         throw new DataFormatError(`unknown message code ${code} in frame header ${head.subarray(at, at + HEADER_SIZE).toString('hex')}`, offset)
       }
       if (length < 0) throw new DataFormatError(`${messageCodeName(code)} frame with negative length ${length}`, offset)

@@ -19,9 +19,9 @@ const INLINE = 16 * 1024
 const INT32_MAX = 2147483647
 
 /** Checks a frame and returns the list of its payload chunks. */
-function chunksOf (frame: OutgoingFrame): readonly Uint8Array[] {
+function chunksOf (frame: OutgoingFrame, extensions: boolean): readonly Uint8Array[] {
   if (frame === null || typeof frame !== 'object') throw new OptionError('a frame must be an object {code, channelId, payload}')
-  if (!isMessageCode(frame.code)) throw new OptionError(`frame code must be one of execnet's message codes 0..7, not ${String(frame.code)}`)
+  if (!isMessageCode(frame.code, extensions)) throw new OptionError(`frame code must be one of execnet's message codes 0..7, not ${String(frame.code)}`)
   if (!Number.isInteger(frame.channelId) || frame.channelId < -INT32_MAX - 1 || frame.channelId > INT32_MAX) {
     throw new OptionError(`frame channelId must be an int32, not ${String(frame.channelId)}`)
   }
@@ -30,9 +30,9 @@ function chunksOf (frame: OutgoingFrame): readonly Uint8Array[] {
   throw new OptionError('frame payload must be a Buffer/Uint8Array or an array of them')
 }
 
-/** Encode one frame as the buffers to write, header first. */
-export function encodeFrame (frame: OutgoingFrame): Buffer[] {
-  const chunks = chunksOf(frame)
+/** Encode one frame as the buffers to write, header first. With `extensions`, our CHANNEL_CREDIT is allowed too. */
+export function encodeFrame (frame: OutgoingFrame, extensions = false): Buffer[] {
+  const chunks = chunksOf(frame, extensions)
   let length = 0
   for (const c of chunks) length += c.length
   if (length > INT32_MAX) throw new OptionError(`frame payload of ${length} bytes exceeds execnet's int32 length`)
@@ -61,7 +61,13 @@ const COALESCE_LIMIT = 64 * 1024
  * the pipe one write, and the worker one read, instead of one each. Large
  * payloads are pushed as they are, without a copy.
  */
-export function frameEncoder (): Transform {
+export interface FrameEncoderOptions {
+  /** Allow our CHANNEL_CREDIT frames (only between our own master and worker). */
+  extensions?: boolean
+}
+
+export function frameEncoder (options: FrameEncoderOptions = {}): Transform {
+  const extensions = options.extensions === true
   let pending: Buffer[] = []
   let size = 0
   let scheduled = false
@@ -76,7 +82,7 @@ export function frameEncoder (): Transform {
   return transform({ writableObjectMode: true, readableObjectMode: false }, function (this: Transform, frame: OutgoingFrame, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     let out: Buffer[]
     try {
-      out = encodeFrame(frame)
+      out = encodeFrame(frame, extensions)
     } catch (err) {
       callback(err as Error)
       return
