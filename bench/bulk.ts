@@ -4,6 +4,7 @@
 // (5 ms per chunk) for the memory bound. Beside ours: the real execnet
 // (Python master) and the raw limit (the same bytes between Node and a
 // bare Python child on its stdin/stdout, readinto and numpy, no protocol).
+// Each measurement is preceded by one uncounted run of the same (warm-up).
 // Run with `npm run bench:bulk`; BENCH_PYTHON picks the interpreter (default:
 // the test venv's, which has execnet and numpy); BULK_MIB the size per run.
 import { execFileSync, spawn } from 'node:child_process'
@@ -45,7 +46,8 @@ async function ours (): Promise<Map<string, Result>> {
     const rates: number[] = []
     let masterPeak = 0
     let workerPeak = 0
-    for (let r = 0; r < (sleep > 0 ? 1 : REPS); r++) {
+    // one more than REPS: the first warms up the JIT and is not counted
+    for (let r = 0; r <= (sleep > 0 ? 1 : REPS); r++) {
       resetPeak()
       const start = peakRss()
       let t0: number
@@ -71,6 +73,7 @@ async function ours (): Promise<Map<string, Result>> {
         if (n !== count * chunk) throw new Error(`lost bytes: ${n}`)
         ends = await ch.receive() as number[]
       }
+      if (r === 0) continue
       rates.push(count * chunk / (now() - t0))
       masterPeak = Math.max(masterPeak, peakRss() - start)
       workerPeak = Math.max(workerPeak, (ends[1] as number) - (ends[0] as number))
@@ -95,7 +98,7 @@ async function raw (): Promise<Map<string, Result>> {
     if (sleep > 0) continue
     const count = TOTAL / chunk
     const rates: number[] = []
-    for (let r = 0; r < REPS; r++) {
+    for (let r = 0; r <= REPS; r++) {
       if (direction === 'to') {
         const child = spawn(python, [pythonSide, 'raw-in', String(chunk)], { stdio: ['pipe', 'pipe', 'inherit'] })
         let out = ''
@@ -108,7 +111,7 @@ async function raw (): Promise<Map<string, Result>> {
         }
         child.stdin.end()
         await once(child, 'exit')
-        rates.push(count * chunk / (now() - t0))
+        if (r > 0) rates.push(count * chunk / (now() - t0))
         if (Number(out.split(' ')[0]) !== count * chunk) throw new Error(`raw lost bytes: ${out}`)
       } else {
         const child = spawn(python, [pythonSide, 'raw-out', String(chunk), String(count)], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -117,7 +120,7 @@ async function raw (): Promise<Map<string, Result>> {
         child.stdout.on('data', (b: Buffer) => { if (n === 0) t0 = now(); n += b.length })
         await once(child.stdout, 'end')
         // timed from the first byte, so numpy's import is not counted
-        rates.push(n / (now() - t0))
+        if (r > 0) rates.push(n / (now() - t0))
         if (n !== count * chunk) throw new Error(`raw lost bytes: ${n}`)
       }
     }

@@ -488,7 +488,7 @@ class Channel(object):
         if item is ENDMARKER:
             items.put(item)  # for other receivers
             raise self._getremoteerror() or EOFError()
-        if self._flow is not None:
+        if size and self._flow is not None:
             self.gateway._account(self.id, self._flow, 0, size)
         return item
 
@@ -678,6 +678,8 @@ MESSAGE_NAMES = ("STATUS", "RECONFIGURE", "GATEWAY_TERMINATE", "CHANNEL_EXEC", "
                  "CHANNEL_CLOSE", "CHANNEL_CLOSE_ERROR", "CHANNEL_LAST_MESSAGE", "CHANNEL_CREDIT")
 CREDIT = struct.Struct("!Q")
 BULK = 65536  # data frames from this size on skip a copy each way
+HANDOFF = 256 << 10  # data frames from this size on go out through the writer thread
+OUT_LIMIT = 8 << 20  # bytes of large frames that may wait for the writer thread
 BULK_TYPES = (bytearray,) if PY2 else (bytes, bytearray)
 
 
@@ -746,7 +748,9 @@ class WorkerGateway(object):
         self._window = window
         self._grant_step = max(1, (window or 0) // 2)
         self._flows = weakref.WeakValueDictionary()
-        self._creditcond = threading.Condition(threading.Lock())
+        # the lock itself where nobody waits: cheaper than the Condition's with
+        self._creditlock = threading.Lock()
+        self._creditcond = threading.Condition(self._creditlock)
         self._pipe = pipe
         self._strconfig = (True, False)
         self._channels = weakref.WeakValueDictionary()
@@ -754,6 +758,12 @@ class WorkerGateway(object):
         self._count = 2  # the worker's channel ids are even, the master's odd
         self._lock = threading.Lock()
         self._sendlock = threading.Lock()
+        # large frames go out through a writer thread (see _send_parts)
+        self._outq = collections.deque()
+        self._outqueued = 0
+        self._outcond = threading.Condition(self._sendlock)
+        self._writer = None
+        self._write_error = None
         self._receivelock = threading.RLock()
         self._finished = False
         self._error = None
@@ -852,7 +862,7 @@ class WorkerGateway(object):
         """Count bytes received and consumed on a channel, and grant its
         sender what is due: consumed bytes, in steps of half the window;
         everything received, at once, while our own send on it waits."""
-        with self._creditcond:
+        with self._creditlock:
             flow.received += received
             flow.consumed += consumed
             target = flow.received if flow.sendblocked else flow.consumed
@@ -911,6 +921,12 @@ class WorkerGateway(object):
     # worker waits for anything (receive, waitclose, the end of an
     # execution), and by the flusher thread within FLUSH_DELAY otherwise, so
     # nothing sent stays behind. Control frames are flushed at once.
+    # Large frames (HANDOFF) are handed to a writer thread, so the code that
+    # sent one computes its next while this one drains into the pipe; frames
+    # sent while any wait there queue behind them, in order. At most
+    # OUT_LIMIT bytes wait (more blocks the sender), flow control or not.
+    # Smaller frames are not worth the thread switch (and the GIL's: a busy
+    # sender can keep the writer waiting for its switch interval).
 
     def _send(self, code, channelid, data=b"", later=False):
         self._send_parts(code, channelid, (data,), len(data), later)
@@ -926,6 +942,11 @@ class WorkerGateway(object):
             parts = (header + parts[0],) + tuple(parts[1:])
         try:
             with self._sendlock:
+                if self._write_error is not None:
+                    raise IOError(self._write_error)
+                if size >= HANDOFF or self._outq:
+                    self._enqueue(parts, size)
+                    return
                 for part in parts:
                     self._pipe.write(part, False)
                 if not later:
@@ -935,6 +956,56 @@ class WorkerGateway(object):
             raise IOError("cannot send (already closed?)")
         if later and self._flusher_sleeping:
             self._flusher_wake.set()
+
+    def _enqueue(self, parts, size):
+        # called with _sendlock held
+        while self._outqueued > OUT_LIMIT and self._write_error is None:
+            self._outcond.wait()
+        self._outq.append((parts, size))
+        self._outqueued += size
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_loop)
+            self._writer.daemon = True
+            self._writer.start()
+        self._outcond.notify_all()
+
+    def _write_loop(self):
+        pipe = self._pipe
+        cond = self._outcond
+        while True:
+            with cond:
+                while not self._outq:
+                    cond.wait()
+                parts, size = self._outq[0]
+            # outside the lock: nobody else writes while the queue is not
+            # empty, and senders must not wait for the pipe
+            try:
+                for part in parts:
+                    pipe.write(part, False)
+                with cond:
+                    self._outq.popleft()
+                    self._outqueued -= size
+                    if not self._outq:
+                        pipe.flush()
+                        self._dirty = False
+                    cond.notify_all()
+            except (IOError, OSError, ValueError):
+                with cond:
+                    self._write_error = "cannot send (the master is gone)"
+                    self._outq.clear()
+                    self._outqueued = 0
+                    cond.notify_all()
+                return
+
+    def _drain_output(self, timeout):
+        """Wait until the writer thread has written all it holds."""
+        deadline = time.time() + timeout
+        with self._outcond:
+            while self._outq and self._write_error is None:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return
+                self._outcond.wait(remaining)
 
     def _flush(self):
         if self._dirty:
@@ -1008,8 +1079,9 @@ class WorkerGateway(object):
                     if value is NOTHING:
                         value = loads(data, want._strconfig, self._channel)
                     if want._flow is not None:
-                        self._account(channelid, want._flow, length, 0)
-                    return value, length
+                        # received and, by the receive() it returns to, consumed
+                        self._account(channelid, want._flow, length, length)
+                    return value, 0
                 else:
                     self._local_receive(channelid, data, length, value)
             return NOTHING
@@ -1219,6 +1291,7 @@ class WorkerGateway(object):
         except KeyboardInterrupt:
             pass
         self._wait_for_tasks(5.0)
+        self._drain_output(5.0)
         self._pipe.close()
 
     def _wait_for_tasks(self, timeout):
@@ -1283,6 +1356,18 @@ def format_error(skip=0):
 # Bootstrap: take the protocol pipe, then serve.
 # ---------------------------------------------------------------------------
 
+def enlarge_pipe(fd):
+    """Linux pipes hold 64 KiB: a writer then waits for each 64 KiB to be
+    read, and a bulk transfer becomes a ping-pong of wake-ups. 1 MiB (the
+    unprivileged maximum) lets both sides run. Elsewhere, or for a socket,
+    nothing happens."""
+    try:
+        import fcntl
+        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+    except Exception:
+        pass
+
+
 def take_stdio():
     """Move the protocol to private descriptors, so that remote code that
     prints, even from C with os.write(1, ...), cannot corrupt it. Its output
@@ -1296,6 +1381,8 @@ def take_stdio():
     # buffered writer finishes partial pipe writes; each frame is flushed
     infile = os.fdopen(os.dup(0), "rb", 65536) if PY2 else open(os.dup(0), "rb", buffering=65536)
     outfile = os.fdopen(os.dup(1), "wb", 65536) if PY2 else open(os.dup(1), "wb", buffering=65536)
+    for f in (infile, outfile):
+        enlarge_pipe(f.fileno())
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
