@@ -701,6 +701,13 @@ class Pipe(object):
         self._outfile = outfile
         self._write = getattr(outfile, "write")
         self._infile = infile
+        # a gather write puts a large frame's parts in the pipe with one
+        # system call and no copy (Python 3.3+ on POSIX)
+        self._writev = getattr(os, "writev", None)
+        try:
+            self._fd = outfile.fileno()
+        except Exception:
+            self._writev = None
 
     def read(self, n):
         data = self._read(n)
@@ -723,6 +730,20 @@ class Pipe(object):
 
     def flush(self):
         self._outfile.flush()
+
+    def write_parts(self, parts):
+        """Write a large frame's parts, after what is buffered."""
+        if self._writev is None:
+            for part in parts:
+                self._write(part)
+            return
+        self._outfile.flush()
+        total = sum(len(part) for part in parts)
+        done = self._writev(self._fd, parts)
+        if done < total:  # a pipe may take only part of it: write the rest
+            rest = memoryview(b"".join(parts))[done:]
+            while rest:
+                rest = rest[os.write(self._fd, rest):]
 
     def close(self):
         for f in (self._infile, self._outfile):
@@ -947,8 +968,11 @@ class WorkerGateway(object):
                 if size >= HANDOFF or self._outq:
                     self._enqueue(parts, size)
                     return
-                for part in parts:
-                    self._pipe.write(part, False)
+                if size >= BULK:
+                    self._pipe.write_parts(parts)
+                    self._dirty = False
+                    return
+                self._pipe.write(parts[0], False)
                 if not later:
                     self._pipe.flush()
                 self._dirty = later
@@ -980,8 +1004,7 @@ class WorkerGateway(object):
             # outside the lock: nobody else writes while the queue is not
             # empty, and senders must not wait for the pipe
             try:
-                for part in parts:
-                    pipe.write(part, False)
+                pipe.write_parts(parts)
                 with cond:
                     self._outq.popleft()
                     self._outqueued -= size
