@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
- * The command line: `execnet decode|encode|info ...`. Bad usage is exit
+ * The command line: `execnet decode|encode|exec|info ...`. Bad usage is exit
  * code 2 and one line on stderr; bad input is exit code 1 and the error.
  */
-import { createReadStream } from 'node:fs'
+import { createReadStream, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream/promises'
 import { Readable, Writable } from 'node:stream'
@@ -12,7 +12,9 @@ import { encoder } from '../transforms/encoder.js'
 import { toJson, fromJson } from '../lib/cli/json.js'
 import { pyRepr } from '../lib/cli/repr.js'
 import { Group } from '../lib/group.js'
-import { ExecnetError } from '../lib/errors.js'
+import { Gateway } from '../lib/gateway.js'
+import { ProgressBar, wantProgress } from '../lib/cli/progress.js'
+import { ExecnetError, SpecError } from '../lib/errors.js'
 import { None } from '../lib/serializer/types.js'
 
 const HELP: Record<string, string> = {
@@ -21,19 +23,32 @@ const HELP: Record<string, string> = {
 commands:
   decode [FILE|-]     execnet dumps (a .py23 file, one or many values) to JSON lines
   encode [FILE|-]     JSON lines to execnet dumps
+  exec SCRIPT.py      run a Python file in a gateway: what it sends to stdout, stdin to it
   info SPEC...        interpreter, version, platform and pid of each gateway
 
 'execnet <command> --help' tells more.`,
-  decode: `usage: execnet decode [FILE|-] [--repr] [--py2str-as-py3str] [--py3str-as-py2str] [--lossless] [--unversioned]
+  decode: `usage: execnet decode [FILE|-] [--repr] [--py2str-as-py3str] [--py3str-as-py2str] [--lossless] [--unversioned] [--progress|--no-progress]
 
 Reads execnet dumps from FILE (or stdin) and writes one line per value: JSON
 with tags for what JSON lacks ({"$bytes": base64}, {"$tuple": [...]},
 {"$set": [...]}, {"$frozenset": [...]}, {"$dict": [[k, v]...]}, {"$int": "..."},
-{"$float": ...}, {"$complex": [re, im]}), or Python's repr with --repr.`,
-  encode: `usage: execnet encode [FILE|-] [--version 1|2]
+{"$float": ...}, {"$complex": [re, im]}), or Python's repr with --repr.
+A progress bar goes to stderr when it is a terminal (or with --progress).`,
+  encode: `usage: execnet encode [FILE|-] [--version 1|2] [--progress|--no-progress]
 
 Reads JSON lines (with the tags 'execnet decode' writes) from FILE (or stdin)
-and writes one execnet dump per line to stdout (format version 2 unless told).`,
+and writes one execnet dump per line to stdout (format version 2 unless told).
+A progress bar goes to stderr when it is a terminal (or with --progress).`,
+  exec: `usage: execnet exec SCRIPT.py [--spec SPEC] [--json-input] [--repr] [--progress|--no-progress]
+
+Starts a gateway (SPEC, default popen: the python3 on PATH) and runs SCRIPT.py
+there with a 'channel' global, as remote_exec does. Each line of stdin is sent
+to it as a str (with --json-input: as the value of a JSON line, with the tags
+'execnet decode' writes); the end of stdin ends its 'for line in channel'
+loop. What it sends is written to stdout as JSON lines (--repr: Python's
+repr). What it prints goes to stderr. Exit code 1, with the remote traceback,
+when the script raises. A progress bar of the bytes moved goes to stderr
+when it is a terminal (or with --progress).`,
   info: `usage: execnet info SPEC... 
 
 Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
@@ -60,10 +75,23 @@ function parse (args: string[], flags: string[], valued: string[]): Parsed {
   return out
 }
 
-function input (p: Parsed): Readable {
+function input (p: Parsed, label: string): Readable {
   if (p.positional.length > 1) throw new UsageError('one input file at most')
   const file = p.positional[0] ?? '-'
-  return file === '-' ? process.stdin : createReadStream(file)
+  const source = file === '-' ? process.stdin : createReadStream(file)
+  if (wantProgress(p.flags)) {
+    let total: number | undefined
+    try {
+      total = file === '-' ? undefined : statSync(file).size
+    } catch {
+      // the read itself reports a missing file
+    }
+    const bar = new ProgressBar({ label, total })
+    let done = 0
+    source.on('data', (chunk: Buffer) => { done += chunk.length; bar.update(done) })
+    source.on('end', () => { bar.finish() })
+  }
+  return source
 }
 
 function lines (show: (value: unknown) => string): Writable {
@@ -77,9 +105,9 @@ function lines (show: (value: unknown) => string): Writable {
 }
 
 async function decode (args: string[]): Promise<void> {
-  const p = parse(args, ['--repr', '--py2str-as-py3str', '--py3str-as-py2str', '--lossless', '--unversioned'], [])
+  const p = parse(args, ['--repr', '--py2str-as-py3str', '--py3str-as-py2str', '--lossless', '--unversioned', '--progress', '--no-progress'], [])
   if (p.flags.has('help')) { console.log(HELP.decode); return }
-  const source = input(p)
+  const source = input(p, 'decode')
   const show = p.flags.has('--repr') ? pyRepr : (v: unknown) => JSON.stringify(toJson(v))
   await pipeline(
     source,
@@ -94,11 +122,11 @@ async function decode (args: string[]): Promise<void> {
 }
 
 async function encode (args: string[]): Promise<void> {
-  const p = parse(args, [], ['--version'])
+  const p = parse(args, ['--progress', '--no-progress'], ['--version'])
   if (p.flags.has('help')) { console.log(HELP.encode); return }
   const version = Number(p.values.get('--version') ?? 2)
   if (version !== 1 && version !== 2) throw new UsageError('--version must be 1 or 2')
-  const source = input(p)
+  const source = input(p, 'encode')
   let n = 0
   async function * values (): AsyncGenerator<unknown> {
     for await (const line of createInterface({ input: source, crlfDelay: Infinity })) {
@@ -116,6 +144,54 @@ async function encode (args: string[]): Promise<void> {
     }
   }
   await pipeline(Readable.from(values()), encoder({ version }), process.stdout)
+}
+
+async function exec (args: string[]): Promise<void> {
+  const p = parse(args, ['--repr', '--json-input', '--progress', '--no-progress'], ['--spec'])
+  if (p.flags.has('help')) { console.log(HELP.exec); return }
+  if (p.positional.length !== 1) throw new UsageError('exec needs one script file')
+  const script = p.positional[0] as string
+  statSync(script) // a missing script fails here, before anything starts
+  const gateway = await Gateway.start(p.values.get('--spec') ?? 'popen', { stderr: 'inherit' })
+  const show = p.flags.has('--repr') ? pyRepr : (v: unknown) => JSON.stringify(toJson(v))
+  const json = p.flags.has('--json-input')
+  const lineReader = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  try {
+    const channel = gateway.remoteExec({ path: script })
+    const bar = wantProgress(p.flags) ? new ProgressBar({ label: 'exec' }) : null
+    if (bar !== null) channel.on('progress', () => { bar.update(channel.bytesSent + channel.bytesReceived) })
+    // stdin feeds the script while its output is written; a script that
+    // stops reading early just leaves the rest of stdin unread
+    const feeding = (async () => {
+      let n = 0
+      for await (const line of lineReader) {
+        n++
+        let value: unknown = line
+        if (json) {
+          if (line.trim() === '') continue
+          try {
+            value = fromJson(JSON.parse(line), `stdin line ${n}`)
+          } catch (err) {
+            channel.close(`bad input on stdin line ${n}`)
+            throw new ExecnetError(`stdin line ${n}: ${(err as Error).message}`)
+          }
+        }
+        if (channel.isClosed) return
+        await channel.send(value)
+      }
+      if (!channel.isClosed) channel.end()
+    })()
+    feeding.catch(() => {}) // its error is reported below, after the output
+    const out = lines(show)
+    await pipeline(channel, out)
+    bar?.finish()
+    lineReader.close()
+    process.stdin.destroy()
+    await Promise.race([feeding, Promise.resolve()])
+  } finally {
+    lineReader.close()
+    await gateway.terminate(5)
+  }
 }
 
 async function info (args: string[]): Promise<void> {
@@ -137,7 +213,7 @@ async function info (args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, info }
+const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info }
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -147,14 +223,15 @@ async function main (argv: string[]): Promise<number> {
   }
   const run = commands[command]
   if (run === undefined) {
-    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, info; see --help)\n`)
+    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info; see --help)\n`)
     return 2
   }
   try {
     await run(rest)
     return 0
   } catch (err) {
-    if (err instanceof UsageError) {
+    // a bad spec is bad usage too: the command line named it
+    if (err instanceof UsageError || err instanceof SpecError) {
       process.stderr.write(`execnet ${command}: ${err.message} (see execnet ${command} --help)\n`)
       return 2
     }

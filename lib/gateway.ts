@@ -96,6 +96,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   readonly halfClose: boolean
   readonly flowWindow: number | null
   failure: Error | null = null
+  private forwardsStderr = false
   private pipeError: Error | null = null
 
   private readonly proc: WorkerProcess
@@ -114,6 +115,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private drainWaiters: Array<() => void> = []
   private needDrain = false
   private readonly exited: Promise<ExitInfo>
+  /** Resolves when the worker's stderr has ended (all it printed was forwarded or is readable). */
+  private readonly stderrEnded: Promise<void>
   private rinfoCache: Promise<RInfo> | null = null
 
   private constructor (spec: Spec, id: string, proc: WorkerProcess, rest: Buffer, options: GatewayOptions, window: number | null) {
@@ -124,6 +127,11 @@ export class Gateway extends EventEmitter implements ChannelHost {
     this.halfClose = spec.worker === 'ours'
     this.flowWindow = window
     this.stderr = proc.stderr as unknown as Readable
+    this.stderrEnded = new Promise((resolve) => {
+      if (proc.stderr.readableEnded || proc.stderr.destroyed) resolve()
+      proc.stderr.once('end', resolve)
+      proc.stderr.once('close', resolve)
+    })
     this.loadOptions = { maxValueSize: options.maxValueSize, maxDepth: options.maxDepth, dict: options.dict }
     this.exited = new Promise((resolve) => {
       const done = (exitCode: number | null, signal: NodeJS.Signals | null): void => {
@@ -200,6 +208,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
       for (const part of stderrParts.reverse()) proc.stderr.unshift(part)
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
+    gateway.forwardsStderr = options.stderr !== 'pipe'
     if (trace !== null) trace(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
     if (spec.nice !== undefined) {
       try {
@@ -341,6 +350,14 @@ export class Gateway extends EventEmitter implements ChannelHost {
     }
     const info = await this.exited
     await this.finishedPromise()
+    // what the worker printed last is still in its stderr pipe: it must
+    // reach process.stderr before the program goes on (and maybe exits);
+    // a grandchild holding the pipe open must not hold us, hence the bound
+    if (this.forwardsStderr) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([this.stderrEnded, new Promise((resolve) => { timer = setTimeout(resolve, 1000) })])
+      clearTimeout(timer)
+    }
     return info
   }
 

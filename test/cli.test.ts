@@ -11,7 +11,7 @@ import { cpython, repoRoot, require, venvPython } from './helpers/interpreters.j
 
 const bin = join(repoRoot, 'dist', 'bin', 'execnet.js')
 function run (args: string[], input?: string | Buffer): { code: number | null, stdout: string, stderr: string, raw: Buffer } {
-  const r = spawnSync(process.execPath, [bin, ...args], { input, timeout: 120000, cwd: repoRoot })
+  const r = spawnSync(process.execPath, [bin, ...args], { input, timeout: 120000, cwd: repoRoot, maxBuffer: 64 << 20 })
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout }
 }
 const dir = mkdtempSync(join(tmpdir(), 'execnet-cli-'))
@@ -73,7 +73,7 @@ t.test('bad usage: exit code 2 and one line', async (t) => {
     t.equal(r.code, 2, `execnet ${args.join(' ')}`)
     if (args.length > 0) t.equal(r.stderr.trimEnd().split('\n').length, 1, `one line: ${r.stderr.trim()}`)
   }
-  for (const cmd of ['decode', 'encode', 'info']) {
+  for (const cmd of ['decode', 'encode', 'exec', 'info']) {
     const r = run([cmd, '--help'])
     t.equal(r.code, 0)
     t.match(r.stdout, new RegExp(`^usage: execnet ${cmd}`))
@@ -94,6 +94,59 @@ t.test('bad input: exit code 1 and the error', async (t) => {
   t.equal(r4.code, 1)
   t.match(r4.stderr, /unknown tag \$nope/)
   const r5 = run(['info', 'popen//pyhton=x'])
-  t.equal(r5.code, 1)
+  t.equal(r5.code, 2, 'a bad spec is bad usage')
   t.match(r5.stderr, /unknown key "pyhton"/)
+})
+
+t.test('exec: stdin lines to a script, what it sends to stdout as JSON lines, its prints on stderr', async (t) => {
+  const script = join(dir, 'upper.py')
+  writeFileSync(script, 'for line in channel:\n    channel.send((line.upper(), len(line)))\nchannel.send(b"\\x00\\xff")\nprint("finished")\n')
+  const r = run(['exec', script], 'hello\nworld\n')
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout, '{"$tuple":["HELLO",5]}\n{"$tuple":["WORLD",5]}\n{"$bytes":"AP8="}\n')
+  t.match(r.stderr, /^finished$/m, 'the last print reached stderr before the exit')
+
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  if (py27 === null) return
+  const echo = join(dir, 'echo.py')
+  writeFileSync(echo, 'import sys\nfor item in channel:\n    channel.send((item, sys.version_info[0]))\n')
+  const r2 = run(['exec', echo, '--spec', `popen//python=${py27.argv[0] as string}`, '--json-input', '--repr'], '{"$bytes":"AAE="}\n[1, {"$int": "123456789012345678901"}]\n\n"text"\n')
+  t.equal(r2.code, 0, r2.stderr)
+  t.equal(r2.stdout, "('\\x00\\x01', 2)\n([1, 123456789012345678901], 2)\n('text', 2)\n", 'tagged JSON in, Python 2 values back as repr')
+})
+
+t.test('exec: errors', async (t) => {
+  const failing = join(dir, 'failing.py')
+  writeFileSync(failing, 'channel.send(1)\nraise ValueError("no good")\n')
+  const r = run(['exec', failing], '')
+  t.equal(r.code, 1)
+  t.equal(r.stdout, '1\n', 'what came before the error is written')
+  t.match(r.stderr, /Traceback[\s\S]*failing\.py", line 2[\s\S]*ValueError: no good/)
+  const missing = run(['exec', join(dir, 'nope.py')])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /ENOENT/)
+  for (const args of [['exec'], ['exec', failing, '--spec', 'popen//pyhton=x'], ['exec', 'a.py', 'b.py'], ['exec', failing, '--spec']]) {
+    const bad = run(args, '')
+    t.equal(bad.code, 2, `execnet ${args.join(' ')}`)
+    t.equal(bad.stderr.trimEnd().split('\n').length, 1, `one line: ${bad.stderr.trim()}`)
+  }
+  const help = run(['exec', '--help'])
+  t.equal(help.code, 0)
+  t.match(help.stdout, /^usage: execnet exec/)
+})
+
+t.test('progress bars on stderr: with --progress, never on stdout', async (t) => {
+  const file = join(dir, 'progress.py23')
+  writeFileSync(file, Buffer.concat(Array.from({ length: 64 }, (_, i) => dumps(Buffer.alloc(65536, i)))))
+  const r = run(['decode', file, '--progress'])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout.trimEnd().split('\n').length, 64, 'stdout has only the values')
+  t.match(r.stderr, /decode \[=+\] 100% 4\.0 MiB\/4\.0 MiB/)
+  const quiet = run(['decode', file])
+  t.equal(quiet.stderr, '', 'no bar when stderr is not a terminal')
+  const script = join(dir, 'flood.py')
+  writeFileSync(script, 'for i in range(48):\n    channel.send(b"x" * 65536)\n')
+  const r2 = run(['exec', script, '--progress'], '')
+  t.equal(r2.code, 0, r2.stderr)
+  t.match(r2.stderr, /exec \d+\.\d MiB/)
 })
