@@ -43,3 +43,9 @@ export function jython (): string | null {
   const p = process.env.JYTHON ?? 'jython'
   return works(p) ? p : null
 }
+
+/** PyPy3: $PYPY3 or pypy3 on PATH. */
+export function pypy3 (): string | null {
+  const p = process.env.PYPY3 ?? 'pypy3'
+  return works(p) ? p : null
+}

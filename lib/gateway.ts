@@ -22,7 +22,7 @@ import { parseSpec, type Spec } from './spec.js'
 import { popen, type WorkerProcess } from './transports/popen.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
-import { trace } from './debug.js'
+import { traceFrames, traceGateway } from './debug.js'
 
 export interface GatewayOptions {
   /**
@@ -197,7 +197,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
       else if (outcome === 'timeout') reason = `${command} did not answer within ${timeoutMs} ms`
       else if (received === '') reason = `${command} exited before it was ready (${describeExit(exit)})`
       else reason = `${command} wrote ${JSON.stringify(received)} instead of execnet's ready byte '1': something printed on stdout before the worker took the pipe (a sitecustomize, a shell profile, a banner), or this is not a Python interpreter`
-      if (trace !== null) trace(`${gatewayId} failed to start: ${reason}`)
+      if (traceGateway !== null) traceGateway(`${gatewayId} failed to start: ${reason}`)
       throw new BootstrapError(reason, { stderr: stderrText(), received, ...exit })
     }
     proc.stderr.off('data', collect)
@@ -209,7 +209,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
     gateway.forwardsStderr = options.stderr !== 'pipe'
-    if (trace !== null) trace(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
+    if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
     if (spec.nice !== undefined) {
       try {
         const ch = gateway.remoteExec("import os\nn = channel.receive()\nif hasattr(os, 'nice'): os.nice(n)")
@@ -325,7 +325,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** Ask the worker to finish: it stops receiving, lets running code end, and exits. */
   exit (): void {
     if (this.exiting) return
-    if (trace !== null) trace(`${this.id} exit requested`)
+    if (traceGateway !== null) traceGateway(`${this.id} exit requested`)
     this.exiting = true
     this.updateRef()
     if (this.failure === null && !this.framesEnded) {
@@ -388,7 +388,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     // a broken pipe: the caller waits (whenWritable) for the gateway's end
     // and then gets its error; nothing is reported as sent that was not
     if (this.pipeError !== null || this.frames.writableEnded || this.frames.destroyed) return false
-    if (trace !== null) trace(`${this.id} -> ${messageCodeName(code)} channel=${channelId} size=${payload.reduce((n, c) => n + c.length, 0)}`)
+    if (traceFrames !== null) traceFrames(`${this.id} -> ${messageCodeName(code)} channel=${channelId} size=${payload.reduce((n, c) => n + c.length, 0)}`)
     const more = this.frames.write({ code, channelId, payload })
     // pumpify's duplexify (readable-stream 3) has no writableNeedDrain: keep our own
     if (!more) this.needDrain = true
@@ -443,7 +443,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   }
 
   private route (frame: Frame): void {
-    if (trace !== null) trace(`${this.id} <- ${messageCodeName(frame.code)} channel=${frame.channelId} size=${frame.payload.length}`)
+    if (traceFrames !== null) traceFrames(`${this.id} <- ${messageCodeName(frame.code)} channel=${frame.channelId} size=${frame.payload.length}`)
     try {
       const { code, channelId } = frame
       switch (code) {
@@ -554,7 +554,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
       this.failure = new GatewayClosedError(`${this.failure.message} (the worker ${describeExit(info)})`, info)
       this.failure.cause = cause
     }
-    if (trace !== null) trace(`${this.id} ended: ${describeExit(info)}${this.failure !== null ? ` (${this.failure.message})` : ''}`)
+    if (traceGateway !== null) traceGateway(`${this.id} ended: ${describeExit(info)}${this.failure !== null ? ` (${this.failure.message})` : ''}`)
     this.closeChannels()
     this.flushDrainWaiters()
     this.interested.clear()

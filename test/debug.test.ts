@@ -7,11 +7,40 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cpython, repoRoot, require } from './helpers/interpreters.js'
+import { debugEnabled } from '../lib/debug.js'
 
-function run (python: string, debug: string | undefined): { stdout: string, stderr: string, pid: number | undefined } {
+t.test('DEBUG patterns as the debug package reads them', async (t) => {
+  t.ok(debugEnabled('execnet:frames', 'execnet:*'))
+  t.ok(debugEnabled('execnet:frames', 'other,execnet:frames'))
+  t.ok(debugEnabled('execnet:gateway', '*'))
+  t.notOk(debugEnabled('execnet:frames', 'execnet:*,-execnet:frames'))
+  t.notOk(debugEnabled('execnet:frames', 'execnet:gateway execnet:worker'))
+  t.notOk(debugEnabled('execnet:frames', ''))
+  t.notOk(debugEnabled('execnet:frames', 'execnet'))
+})
+
+t.test('DEBUG namespaces: frames, gateway, worker, each on its own', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  const python = interp.argv[0] as string
+  const frames = run(python, undefined, 'execnet:frames')
+  t.equal(frames.stdout, '1\n')
+  t.match(frames.stderr, /^execnet:frames \[master \d+\] gw0 <- CHANNEL_DATA channel=1 size=6$/m)
+  t.notMatch(frames.stderr, /started|\[worker/, 'only frames')
+  const rest = run(python, undefined, 'execnet:*,-execnet:frames')
+  t.match(rest.stderr, /^execnet:gateway \[master \d+\] gw0 started /m)
+  t.match(rest.stderr, /^execnet:gateway \[master \d+\] gw0 ended: exited with code 0$/m)
+  t.match(rest.stderr, /\[worker \d+\] <- CHANNEL_EXEC channel=1/, 'the worker traces with execnet:worker')
+  t.notMatch(rest.stderr, /execnet:frames/)
+  t.equal(run(python, undefined, 'other:*').stderr, '', 'nothing for other namespaces')
+})
+
+function run (python: string, debug: string | undefined, namespaces?: string): { stdout: string, stderr: string, pid: number | undefined } {
   const env = { ...process.env }
   delete env.EXECNET_DEBUG
+  delete env.DEBUG
   if (debug !== undefined) env.EXECNET_DEBUG = debug
+  if (namespaces !== undefined) env.DEBUG = namespaces
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/debug-run.ts'), `popen//python=${python}`], { cwd: repoRoot, env, timeout: 60000 })
   return { stdout: r.stdout.toString(), stderr: r.stderr.toString(), pid: r.pid }
 }

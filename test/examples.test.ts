@@ -45,3 +45,20 @@ t.test('bulk: a file through a numpy worker and back with backpressure, and a ty
   t.equal(match?.[1], match?.[2], 'numpy summed every byte of the file')
   t.equal(product, 'a @ a.T = [ 14, 32, 32, 77 ]')
 })
+
+t.test('pipeline: file -> decoder -> channel -> Python -> channel -> encoder -> file', async (t) => {
+  for (const [label, find] of [['CPython 3.12', () => cpython('3.12')], ['CPython 2.7', () => cpython('2.7')]] as const) {
+    const interp = require(t, find(), `${label} (pyenv)`)
+    if (interp === null) continue
+    const lines = run('pipeline.ts', interp.argv[0] as string).trimEnd().split('\n')
+    t.same(lines, [`1000 records through Python ${label.slice(8)}`, 'first: Hello, Ada #0', 'last:  Hello, Ken #999'], label)
+  }
+})
+
+t.test('fanout: one task on several interpreters, results as they arrive', async (t) => {
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py27 === null || py312 === null) return
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'fanout.ts'), py27.argv[0] as string, py312.argv[0] as string], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
+  t.equal(out, '30 items on 2 interpreters\n  cpython 2.7: 15\n  cpython 3.12: 15\nitem 0: f5201cf555e7 | item 29: de19ec37690e\n', 'sha256 of "item 0" and "item 29", as Node computes them')
+})

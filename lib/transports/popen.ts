@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream'
 import type { Spec } from '../spec.js'
 import { splitCommand } from '../spec.js'
 import { BOOTSTRAP_LINE } from '../bootstrap.js'
+import { workerDebugEnv } from '../debug.js'
 
 /** A started worker process with its three pipes. */
 export interface WorkerProcess {
@@ -37,7 +38,7 @@ export function popen (spec: Spec): WorkerProcess {
   const child = spawn(program, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: spec.chdir,
-    env: { ...process.env, ...spec.env },
+    env: { ...process.env, ...workerDebugEnv(), ...spec.env },
     windowsHide: true
   })
   const { stdin, stdout, stderr } = child
