@@ -8,6 +8,7 @@ import { endianness } from 'node:os'
 import { DataFormatError, OptionError } from './errors.js'
 import { Tuple, tuple } from './serializer/types.js'
 
+/** The typed arrays numpy has a dtype for. */
 export type TypedArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array

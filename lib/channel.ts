@@ -19,6 +19,7 @@ export interface StrConfig {
   py3strAsPy2str?: boolean
 }
 
+/** Both string-coercion options, resolved. */
 export interface ResolvedStrConfig {
   readonly py2strAsPy3str: boolean
   readonly py3strAsPy2str: boolean
@@ -48,12 +49,14 @@ export interface ChannelHost {
   strconfig: ResolvedStrConfig
 }
 
+/** Options of Channel.receive(). */
 export interface ReceiveOptions {
   /** Seconds to wait, as in execnet (fractions allowed); no limit when omitted. */
   timeout?: number
   signal?: AbortSignal
 }
 
+/** Options of Channel.setCallback(). */
 export interface CallbackOptions {
   /** Passed to the callback once when the channel closes. */
   endMarker?: unknown
@@ -91,6 +94,7 @@ interface Receiver {
   onAbort: (() => void) | undefined
 }
 
+/** One execnet channel, master side: an object-mode Duplex (write sends, what the remote sends is readable, end() half-closes) with execnet's promise API beside it: send, receive, waitClose, close, setCallback, reconfigure. Flow-controlled with our worker; counts bytes and emits 'progress'. */
 export class Channel extends Duplex {
   readonly id: number
   readonly gateway: ChannelHost
@@ -198,6 +202,7 @@ export class Channel extends Duplex {
     })
   }
 
+  /** Stream internals: sends one written value. */
   override _write (value: unknown, _encoding: string, callback: (error?: Error | null) => void): void {
     if (this.closedState) {
       callback(this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`))
@@ -405,6 +410,7 @@ export class Channel extends Duplex {
     if (stuck !== null || this.closedState || this.writableFinished) this.release()
   }
 
+  /** Stream internals: Readable's read(), counting what a stream consumer takes (flow control). */
   override read (size?: number): unknown {
     const item: unknown = super.read(size)
     if (item !== null && this.bufferedSizes.length > 0) this.account(0, this.bufferedSizes.shift() as number)
@@ -416,11 +422,13 @@ export class Channel extends Duplex {
     return item
   }
 
+  /** Stream internals: the consumer wants more. */
   override _read (): void {
     this.wanted = true
     this.pump()
   }
 
+  /** Stream internals: closes the channel. */
   override _destroy (error: Error | null, callback: (error: Error | null) => void): void {
     if (!this.closedState) this.close()
     this.gateway.interestChanged(this)

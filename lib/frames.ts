@@ -22,14 +22,18 @@ export const MessageCode = {
  */
 export const CHANNEL_CREDIT = 8
 
+/** execnet's message names, e.g. 'CHANNEL_DATA'. */
 export type MessageCodeName = keyof typeof MessageCode
+/** A message code: 0..7, or our CHANNEL_CREDIT (8). */
 export type MessageCodeValue = (typeof MessageCode)[MessageCodeName] | typeof CHANNEL_CREDIT
 
+/** Bytes in a frame header ('!bii'). */
 export const HEADER_SIZE = 9
 
 /** Largest payload the frame decoder accepts by default (512 MiB); execnet's int32 length allows 2 GiB - 1. */
 export const DEFAULT_MAX_FRAME_SIZE = 512 * 1024 * 1024
 
+/** A decoded frame: its message code, channel id and payload. */
 export interface Frame {
   code: MessageCodeValue
   channelId: number

@@ -8,6 +8,7 @@ import type { Channel, ReceiveOptions } from './channel.js'
 import { parseSpec, withId } from './spec.js'
 import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
 
+/** A set of gateways, as execnet's Group: ids, lookup, remoteExec on all, terminate all. */
 export class Group implements Iterable<Gateway> {
   /** The spec used when makeGateway gets none. */
   defaultSpec = 'popen'
@@ -46,14 +47,17 @@ export class Group implements Iterable<Gateway> {
     return gateway
   }
 
+  /** Whether a gateway with this id is in the group. */
   has (id: string): boolean {
     return this.gateways.some((g) => g.id === id)
   }
 
+  /** How many gateways the group holds. */
   get size (): number {
     return this.gateways.length
   }
 
+  /** The gateways, in the order they were made. */
   [Symbol.iterator] (): Iterator<Gateway> {
     return [...this.gateways][Symbol.iterator]()
   }
@@ -84,6 +88,7 @@ export class Group implements Iterable<Gateway> {
 /** A (channel, item) pair from MultiChannel's receive queue. */
 export type ChannelItem = [Channel, unknown]
 
+/** Channels to several gateways, as execnet's MultiChannel. */
 export class MultiChannel implements Iterable<Channel> {
   readonly channels: readonly Channel[]
   private queue: ReceiveQueue | null = null
@@ -92,14 +97,17 @@ export class MultiChannel implements Iterable<Channel> {
     this.channels = channels
   }
 
+  /** How many channels. */
   get length (): number {
     return this.channels.length
   }
 
+  /** The channels, in gateway order. */
   [Symbol.iterator] (): Iterator<Channel> {
     return this.channels[Symbol.iterator]()
   }
 
+  /** Send the same value on every channel. */
   async sendEach (value: unknown): Promise<void> {
     await Promise.all(this.channels.map(async (c) => { await c.send(value) }))
   }
@@ -142,16 +150,19 @@ export class ReceiveQueue implements AsyncIterable<ChannelItem> {
   private readonly items: ChannelItem[] = []
   private readonly waiters: Array<(item: ChannelItem) => void> = []
 
+  /** Add an item (done by the channels' callbacks). */
   put (item: ChannelItem): void {
     const waiter = this.waiters.shift()
     if (waiter !== undefined) waiter(item)
     else this.items.push(item)
   }
 
+  /** Items waiting to be taken. */
   get size (): number {
     return this.items.length
   }
 
+  /** The next item; rejects with TimeoutError after `timeout` seconds. */
   async get (timeout?: number): Promise<ChannelItem> {
     const item = this.items.shift()
     if (item !== undefined) return item
@@ -169,6 +180,7 @@ export class ReceiveQueue implements AsyncIterable<ChannelItem> {
     })
   }
 
+  /** Every item as it arrives (end the loop yourself, e.g. at an end marker). */
   async * [Symbol.asyncIterator] (): AsyncIterator<ChannelItem> {
     for (;;) yield await this.get()
   }

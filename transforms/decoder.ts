@@ -8,6 +8,7 @@ import type { Transform } from 'readable-stream'
 import { Loader, type LoadOptions } from '../lib/serializer/loads.js'
 import { None } from '../lib/serializer/types.js'
 
+/** Options of decoder(): those of loads(), and whether the dumps are unversioned. */
 export interface DecoderOptions extends LoadOptions {
   /** Read unversioned dumps (the payloads inside execnet frames). Default false. */
   unversioned?: boolean

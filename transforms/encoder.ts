@@ -8,6 +8,7 @@ import type { Transform } from 'readable-stream'
 import { Encoder } from '../lib/serializer/dumps.js'
 import type { FormatVersion } from '../lib/serializer/opcodes.js'
 
+/** Options of encoder(). */
 export interface EncoderOptions {
   /** Format version byte: 2 (execnet 2.x, the default) or 1 (execnet 1.x). */
   version?: FormatVersion

@@ -9,6 +9,7 @@ import { DataFormatError } from '../lib/errors.js'
 import { DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, isMessageCode, messageCodeName, type Frame, type MessageCodeValue } from '../lib/frames.js'
 import { checkSizeOption } from '../lib/serializer/limits.js'
 
+/** Options of frameDecoder() and FrameReader. */
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes (default 512 MiB); a larger header is a DataFormatError. */
   maxFrameSize?: number
@@ -49,6 +50,7 @@ export class FrameReader {
     return this.header === null && this.partial === null
   }
 
+  /** Feed bytes (cut anywhere); each complete frame goes to emit. Throws DataFormatError on a malformed header. */
   write (chunk: Buffer, emit: (frame: Frame) => void): void {
     if (this.failed !== null) throw this.failed
     try {
@@ -59,6 +61,7 @@ export class FrameReader {
     }
   }
 
+  /** The input ended: throws DataFormatError when it ended inside a frame. */
   end (): void {
     if (this.failed !== null) throw this.failed
     if (this.partial !== null) {

@@ -7,6 +7,7 @@ import type { Transform } from 'readable-stream'
 import { HEADER_SIZE, isMessageCode, writeHeader } from '../lib/frames.js'
 import { OptionError } from '../lib/errors.js'
 
+/** A frame to write: message code, channel id, payload. */
 export interface OutgoingFrame {
   code: number
   channelId: number
@@ -54,6 +55,12 @@ export function encodeFrame (frame: OutgoingFrame, extensions = false): Buffer[]
 /** Small frames written in one tick are joined up to this size before they are pushed. */
 const COALESCE_LIMIT = 64 * 1024
 
+/** Options of frameEncoder(). */
+export interface FrameEncoderOptions {
+  /** Allow our CHANNEL_CREDIT frames (only between our own master and worker). */
+  extensions?: boolean
+}
+
 /**
  * An object-mode-in, bytes-out Transform writing execnet frames. Small
  * frames written in the same tick leave as one chunk, pushed on the next
@@ -61,11 +68,6 @@ const COALESCE_LIMIT = 64 * 1024
  * the pipe one write, and the worker one read, instead of one each. Large
  * payloads are pushed as they are, without a copy.
  */
-export interface FrameEncoderOptions {
-  /** Allow our CHANNEL_CREDIT frames (only between our own master and worker). */
-  extensions?: boolean
-}
-
 export function frameEncoder (options: FrameEncoderOptions = {}): Transform {
   const extensions = options.extensions === true
   let pending: Buffer[] = []

@@ -11,6 +11,7 @@ import { OP, INT32_MAX, INT32_MIN, type FormatVersion } from './opcodes.js'
 import { Tuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode, PyNone, channelId, type ChannelLike } from './types.js'
 import { DEFAULT_MAX_DEPTH, checkDepthOption } from './limits.js'
 
+/** Options of dumps() and Encoder. */
 export interface DumpOptions {
   /** Format version byte: 2 (execnet 2.x, the default) or 1 (execnet 1.x). */
   version?: FormatVersion
@@ -72,6 +73,7 @@ function isHashable (value: unknown): boolean {
   return !isPlainObject(value)
 }
 
+/** A reusable dumps(): one growing buffer for many values, and `encodeChunks` for frames (large byte values as their own chunks, uncopied). */
 export class Encoder {
   private buf: Buffer
   private pos = 0

@@ -17,6 +17,7 @@ import { adoptAsTuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from '
 import { decodeUtf8, decodeKey } from './utf8.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
+/** Options of loads(), Loader and decoder(): execnet's string coercion, limits, dict shape. */
 export interface LoadOptions {
   /** Python 2 str (M) becomes a string decoded as latin-1 instead of a Buffer. Default false, as execnet.loads. */
   py2strAsPy3str?: boolean
@@ -72,8 +73,10 @@ interface Collecting {
   parts: Buffer[]
 }
 
+/** Receives each value a Loader completes. */
 export type Emit = (value: unknown) => void
 
+/** A resumable reader of execnet dumps: write() bytes cut anywhere, values come out through emit; readOne() reads one whole unversioned payload. */
 export class Loader {
   private readonly py2strAsPy3str: boolean
   private readonly py3strAsPy2str: boolean

@@ -12,6 +12,7 @@
  * arrays, because the result is no longer the tuple that was received.
  */
 export class Tuple<T = unknown> extends Array<T> {
+  /** Array methods (map, filter...) on a Tuple give plain arrays. */
   static override get [Symbol.species] (): ArrayConstructor {
     return Array
   }
@@ -63,6 +64,7 @@ export class FrozenSet<T = unknown> extends Set<T> {
     throw new TypeError('a FrozenSet cannot be changed')
   }
 
+  /** FrozenSet is immutable: throws. */
   override clear (): void {
     throw new TypeError('a FrozenSet cannot be changed')
   }
@@ -72,6 +74,7 @@ export class FrozenSet<T = unknown> extends Set<T> {
 export class Complex {
   constructor (readonly re: number, readonly im: number) {}
 
+  /** How it prints. */
   toString (): string {
     return `(${this.re}${this.im < 0 || Object.is(this.im, -0) ? '-' : '+'}${Math.abs(this.im)}j)`
   }
@@ -91,10 +94,12 @@ export class Float {
     this.nanBits = Number.isNaN(value) ? nanBits : undefined
   }
 
+  /** The number it stands for, for arithmetic. */
   valueOf (): number {
     return this.value
   }
 
+  /** How it prints. */
   toString (): string {
     return Number.isInteger(this.value) ? this.value.toFixed(1) : String(this.value)
   }
@@ -117,10 +122,12 @@ export class Long {
     this.value = BigInt(value)
   }
 
+  /** The number it stands for, for arithmetic. */
   valueOf (): bigint {
     return this.value
   }
 
+  /** How it prints. */
   toString (): string {
     return `${this.value}L`
   }
@@ -137,6 +144,7 @@ export class Py2Str {
     this.bytes = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes)
   }
 
+  /** How it prints. */
   toString (): string {
     return this.bytes.toString('latin1')
   }
@@ -149,6 +157,7 @@ export class Py2Str {
 export class Unicode {
   constructor (readonly value: string) {}
 
+  /** How it prints. */
   toString (): string {
     return this.value
   }
@@ -186,10 +195,12 @@ export class PyNone {
     Object.freeze(this)
   }
 
+  /** How it prints. */
   toString (): string {
     return 'None'
   }
 
+  /** JSON null. */
   toJSON (): null {
     return null
   }
