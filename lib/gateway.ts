@@ -20,10 +20,12 @@ import { BootstrapError, DataFormatError, GatewayClosedError, OptionError, Remot
 import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } from './channel.js'
 import { parseSpec, type Spec } from './spec.js'
 import { popen, type WorkerProcess } from './transports/popen.js'
+import { ssh } from './transports/ssh.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
 
+/** Options of Gateway.start(), makeGateway() and Group.makeGateway(). */
 export interface GatewayOptions {
   /**
    * Where the worker's stderr (and what remote code prints) goes: 'inherit'
@@ -69,6 +71,7 @@ export interface RInfo {
   pid: number
 }
 
+/** Options of remoteExec(). */
 export interface RemoteExecOptions {
   /** The function to call with (channel, **kwargs) after running the source (default: the one `def name(channel, ...)` in it, when kwargs are given). */
   call?: string
@@ -160,14 +163,14 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** Start a worker for a spec and bootstrap it. */
   static async start (specText: string, options: GatewayOptions = {}, id?: string): Promise<Gateway> {
     const spec = parseSpec(specText)
-    if (spec.transport !== 'popen') throw new OptionError(`${spec.transport}= gateways are not available yet; use popen`)
+    if (spec.transport === 'socket') throw new OptionError('socket= gateways are not available yet; use popen or ssh')
     if (spec.via !== undefined) throw new OptionError('via= gateways are not available yet')
     const gatewayId = id ?? spec.id ?? 'gw'
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window)
-    const proc = popen(spec)
+    const proc = spec.transport === 'ssh' ? ssh(spec) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

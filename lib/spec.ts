@@ -8,6 +8,7 @@ import { SpecError } from './errors.js'
 /** Which remote side the master bootstraps. */
 export type WorkerKind = 'ours' | 'execnet'
 
+/** A parsed XSpec (see parseSpec). */
 export interface Spec {
   /** The spec text as given. */
   readonly text: string

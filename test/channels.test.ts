@@ -9,13 +9,20 @@ import {
   Gateway, Channel, RemoteError, TimeoutError, ChannelClosedError, tuple, Tuple, FrozenSet, Complex, Float, None, dumps, loads
 } from '../index.js'
 import { require } from './helpers/interpreters.js'
-import { execnetTargets, oursTargets, specFor, type Target } from './helpers/targets.js'
+import { execnetTargets, oursTargets, specFor, sshTargets, type Target } from './helpers/targets.js'
+import { startSshd } from './helpers/sshd.js'
 
-for (const target of [...oursTargets(), ...execnetTargets()]) {
+// the ssh targets run the same suite through a real sshd on 127.0.0.1
+const sshd = await startSshd()
+t.teardown(async () => { await sshd?.stop() })
+
+for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets()]) {
   t.test(target.label, async (t) => {
     const interp = require(t, target.find(), target.what)
     if (interp === null) return
-    const gw = await Gateway.start(specFor(interp, target.worker), { stderr: 'pipe' })
+    if (target.ssh === true && require(t, sshd, 'sshd (Debian openssh-server)') === null) return
+    const to = target.ssh === true && sshd !== null ? { host: sshd.host, config: sshd.config } : undefined
+    const gw = await Gateway.start(specFor(interp, target.worker, '', to), { stderr: 'pipe' })
     t.teardown(async () => { await gw.terminate(5) })
     const stderr: Buffer[] = []
     gw.stderr.on('data', (c: Buffer) => stderr.push(c))
@@ -25,7 +32,8 @@ for (const target of [...oursTargets(), ...execnetTargets()]) {
 
     t.test('rinfo names the interpreter', async (t) => {
       t.equal(info.version_info[0], interp.major)
-      t.equal(info.pid, gw.pid === undefined ? info.pid : (interp.name === 'jython' ? info.pid : gw.pid))
+      // over ssh, gw.pid is the local ssh client's
+      if (target.ssh !== true) t.equal(info.pid, gw.pid === undefined ? info.pid : (interp.name === 'jython' ? info.pid : gw.pid))
       t.type(info.executable, 'string')
       t.type(info.cwd, 'string')
       t.equal(await gw.rinfo(), await gw.rinfo(), 'cached')
@@ -230,8 +238,9 @@ for (const target of [...oursTargets(), ...execnetTargets()]) {
 
 // the targets are listed so a wrong label or a lost one is visible
 t.test('the suite covers every worker kind', async (t) => {
-  const labels = [...oursTargets(), ...execnetTargets()].map((x: Target) => x.label)
+  const labels = [...oursTargets(), ...execnetTargets(), ...sshTargets()].map((x: Target) => x.label)
   t.ok(labels.some((l) => l.includes('Jython')))
+  t.ok(labels.some((l) => l.includes('over ssh on CPython 2.7')))
   t.ok(labels.some((l) => l.includes('execnet 1.9')))
   t.equal(new Set(labels).size, labels.length)
 })

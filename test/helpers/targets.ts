@@ -12,11 +12,17 @@ export interface Target {
   what: string
   find: () => Interpreter | null
   worker: 'ours' | 'execnet'
+  /** Over ssh to the test sshd (test/helpers/sshd.ts) instead of popen. */
+  ssh?: boolean
 }
 
+/** Where an ssh target connects: the test sshd's host alias and ssh_config. */
+export interface SshTo { host: string, config: string }
+
 /** The spec that starts `interp` with the given worker. */
-export function specFor (interp: Interpreter, worker: 'ours' | 'execnet' = 'ours', extra = ''): string {
-  const parts = ['popen', `python=${interp.argv.map(quote).join(' ')}`]
+export function specFor (interp: Interpreter, worker: 'ours' | 'execnet' = 'ours', extra = '', ssh?: SshTo): string {
+  const transport = ssh === undefined ? ['popen'] : [`ssh=${ssh.host}`, `ssh_config=${ssh.config}`]
+  const parts = [...transport, `python=${interp.argv.map(quote).join(' ')}`]
   for (const [k, v] of Object.entries(interp.env)) parts.push(`env:${k}=${v}`)
   if (worker === 'execnet') parts.push('worker=execnet')
   if (extra !== '') parts.push(extra)
@@ -40,4 +46,9 @@ export function execnetTargets (): Target[] {
     { label: 'real execnet 2.x worker (venv)', what: 'the venv with execnet 2.x (.ci/run makes it)', find: venvPython, worker: 'execnet' },
     { label: 'real execnet 1.9 worker on CPython 2.7', what: 'CPython 2.7 with Debian python3-execnet', find: () => withExecnet19(cpython('2.7')), worker: 'execnet' }
   ]
+}
+
+/** Our worker over ssh (the test sshd on 127.0.0.1), CPython 3 and 2.7. */
+export function sshTargets (): Target[] {
+  return ['3.12', '2.7'].map((m): Target => ({ label: `ours over ssh on CPython ${m}`, what: `CPython ${m} (pyenv)`, find: () => cpython(m), worker: 'ours', ssh: true }))
 }

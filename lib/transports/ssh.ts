@@ -1,0 +1,49 @@
+/**
+ * The ssh transport: the system's OpenSSH client starts the interpreter on
+ * the remote host, and the session's stdin/stdout carry the protocol, as
+ * execnet's ssh gateways do. The worker is sent over that stdin at
+ * bootstrap, so nothing needs installing remotely; what it prints comes
+ * back on ssh's stderr.
+ */
+import { spawn } from 'node:child_process'
+import type { Spec } from '../spec.js'
+import { splitCommand } from '../spec.js'
+import { BOOTSTRAP_LINE } from '../bootstrap.js'
+import { workerDebugEnv } from '../debug.js'
+import { interpreterCommand, type WorkerProcess } from './popen.js'
+
+/** One word for a POSIX shell, quoted when it needs it. */
+export function shellQuote (word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`
+}
+
+/**
+ * The local command: ssh, its options, the destination, and the remote
+ * command line (env and chdir applied there by the remote shell).
+ */
+export function sshCommand (spec: Spec): string[] {
+  // BatchMode: a password or host-key prompt has no terminal to answer it
+  // and would hang; ssh fails at once instead, with its own message
+  const args = ['-o', 'BatchMode=yes']
+  if (spec.sshConfig !== undefined) args.push('-F', spec.sshConfig)
+  // as in execnet, the value may carry ssh options: ssh=-p 2222 host
+  args.push(...splitCommand(spec.ssh ?? '', spec.text, `ssh=${spec.ssh ?? ''}`))
+  const python = [...interpreterCommand(spec), '-u']
+  if (spec.dontWriteBytecode) python.push('-B')
+  python.push('-c', BOOTSTRAP_LINE)
+  let command = python.map(shellQuote).join(' ')
+  const env = { ...workerDebugEnv(), ...spec.env }
+  const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
+  if (assignments.length > 0) command = `env ${assignments.join(' ')} ${command}`
+  if (spec.chdir !== undefined) command = `mkdir -p ${shellQuote(spec.chdir)} && cd ${shellQuote(spec.chdir)} && exec ${command}`
+  else command = `exec ${command}`
+  return ['ssh', ...args, command]
+}
+
+export function ssh (spec: Spec): WorkerProcess {
+  const [program, ...args] = sshCommand(spec) as [string, ...string[]]
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true })
+  const { stdin, stdout, stderr } = child
+  if (stdin === null || stdout === null || stderr === null) throw new Error('spawn gave no stdio pipes')
+  return { child, stdin, stdout, stderr, command: [program, ...args] }
+}
