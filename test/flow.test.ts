@@ -208,6 +208,45 @@ for (const minor of ['3.12', '2.7']) {
   })
 }
 
+t.test('credit is granted whichever way the items are consumed', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  // a small window: each transfer below needs many grants
+  const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', window: 65536 })
+  t.teardown(() => gw.terminate(5))
+  const COUNT = 512
+  const flood = `for i in range(${COUNT}):\n    channel.send(b"f" * 16384)\nchannel.send("end")`
+
+  // master side: a callback
+  let got = 0
+  await new Promise<void>((resolve) => {
+    gw.remoteExec(flood).setCallback((item) => { if (item === 'end') resolve(); else got += (item as Buffer).length })
+  })
+  t.equal(got, COUNT * 16384, 'setCallback consumes')
+
+  // master side: receive with a timeout, and async iteration
+  const a = gw.remoteExec(flood)
+  let n = 0
+  while (await a.receive({ timeout: 10 }) !== 'end') n++
+  t.equal(n, COUNT, 'receive({timeout}) consumes')
+  let m = 0
+  for await (const item of gw.remoteExec(flood)) if (item !== 'end') m++
+  t.equal(m, COUNT, 'for await consumes')
+
+  // worker side: a callback, receive(timeout), makefile('r')
+  const chunk = Buffer.alloc(16384, 7)
+  for (const [how, source] of [
+    ['setcallback', 'import threading\ndone = threading.Event()\ncount = [0]\ndef on(item):\n    if item is None:\n        done.set()\n    else:\n        count[0] += len(item)\nchannel.setcallback(on, endmarker=None)\ndone.wait(30)\n'],
+    ['receive(timeout)', 'count = [0]\nwhile True:\n    try:\n        item = channel.receive(timeout=10)\n    except EOFError:\n        break\n    count[0] += len(item)\n'],
+    ["makefile('r')", 'f = channel.makefile("r")\ncount = [0]\nwhile True:\n    data = f.read(16384)\n    if not data:\n        break\n    count[0] += len(data)\n']
+  ] as const) {
+    const worker = gw.remoteExec(`${source}channel.send(count[0])\n`)
+    for (let i = 0; i < COUNT; i++) await worker.send(chunk)
+    worker.end()
+    t.equal(await worker.receive({ timeout: 30 }), COUNT * 16384, `the worker consumed all by ${how}`)
+  }
+})
+
 t.test('close() after sends still waiting for credit: they arrive first, then the close', async (t) => {
   const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
   if (interp === null) return
