@@ -4,6 +4,8 @@
  * code 2 and one line on stderr; bad input is exit code 1 and the error.
  */
 import { createReadStream, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { pipeline } from 'node:stream/promises'
 import { Readable, Writable } from 'node:stream'
@@ -25,6 +27,7 @@ commands:
   encode [FILE|-]     JSON lines to execnet dumps
   exec SCRIPT.py      run a Python file in a gateway: what it sends to stdout, stdin to it
   info SPEC...        interpreter, version, platform and pid of each gateway
+  socketserver        serve workers on a socket, only to clients holding its secret
 
 'execnet <command> --help' tells more.`,
   decode: `usage: execnet decode [FILE|-] [--repr] [--py2str-as-py3str] [--py3str-as-py2str] [--lossless] [--unversioned] [--progress|--no-progress]
@@ -49,6 +52,14 @@ loop. What it sends is written to stdout as JSON lines (--repr: Python's
 repr). What it prints goes to stderr. Exit code 1, with the remote traceback,
 when the script raises. A progress bar of the bytes moved goes to stderr
 when it is a terminal (or with --progress).`,
+  socketserver: `usage: execnet socketserver --secret-file FILE [--host 127.0.0.1] [--port 8888] [--python PYTHON]
+
+Runs lib/socketserver.py with PYTHON (default python3): it listens on HOST:PORT
+(127.0.0.1 unless told otherwise; port 0 picks a free one and prints it) and
+starts a worker for each client that proves it holds the secret (the file's
+content, or EXECNET_SECRET). Connect with the spec socket=HOST:PORT and
+GatewayOptions.secret (or EXECNET_SECRET). Unlike execnet's socketserver.py,
+it executes nothing for a client without the secret.`,
   info: `usage: execnet info SPEC... 
 
 Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
@@ -194,6 +205,29 @@ async function exec (args: string[]): Promise<void> {
   }
 }
 
+async function socketserver (args: string[]): Promise<void> {
+  const p = parse(args, [], ['--secret-file', '--host', '--port', '--python'])
+  if (p.flags.has('help')) { console.log(HELP.socketserver); return }
+  if (p.positional.length > 0) throw new UsageError(`unexpected ${p.positional[0] as string}`)
+  const python = p.values.get('--python') ?? 'python3'
+  const forward: string[] = []
+  for (const key of ['--secret-file', '--host', '--port']) {
+    const value = p.values.get(key)
+    if (value !== undefined) forward.push(key, value)
+  }
+  const script = fileURLToPath(new URL('../lib/socketserver.py', import.meta.url))
+  const server = spawn(python, [script, ...forward, '--python', python], { stdio: 'inherit' })
+  const stop = (): void => { server.kill('SIGTERM') }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    server.once('error', reject)
+    server.once('exit', resolve)
+  })
+  if (code === 2) throw new UsageError('the socket server refused its options (see its message above)')
+  if (code !== 0 && code !== null) throw new ExecnetError(`the socket server exited with code ${code}`)
+}
+
 async function info (args: string[]): Promise<void> {
   const p = parse(args, [], [])
   if (p.flags.has('help')) { console.log(HELP.info); return }
@@ -213,7 +247,7 @@ async function info (args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info }
+const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info, socketserver }
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -223,7 +257,7 @@ async function main (argv: string[]): Promise<number> {
   }
   const run = commands[command]
   if (run === undefined) {
-    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info; see --help)\n`)
+    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info, socketserver; see --help)\n`)
     return 2
   }
   try {

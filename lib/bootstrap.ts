@@ -96,6 +96,7 @@ export function awaitReady (stdout: Readable): Promise<ReadyResult> {
     stdout.on('data', onData)
     stdout.once('end', onEnd)
     stdout.once('close', onEnd)
+    stdout.resume() // a socket paused after its handshake
   })
 }
 

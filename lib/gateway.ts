@@ -21,6 +21,7 @@ import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } fro
 import { parseSpec, type Spec } from './spec.js'
 import { popen, type WorkerProcess } from './transports/popen.js'
 import { ssh } from './transports/ssh.js'
+import { socketWorker } from './transports/socket.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
@@ -50,6 +51,8 @@ export interface GatewayOptions {
    * execnet's own workers have no flow control, whatever this says.
    */
   window?: number
+  /** The socket server's secret, for socket= specs (default: the EXECNET_SECRET environment variable). */
+  secret?: string
 }
 
 /** Flow control's default window per channel and direction. */
@@ -163,14 +166,13 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** Start a worker for a spec and bootstrap it. */
   static async start (specText: string, options: GatewayOptions = {}, id?: string): Promise<Gateway> {
     const spec = parseSpec(specText)
-    if (spec.transport === 'socket') throw new OptionError('socket= gateways are not available yet; use popen or ssh')
     if (spec.via !== undefined) throw new OptionError('via= gateways are not available yet')
     const gatewayId = id ?? spec.id ?? 'gw'
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window)
-    const proc = spec.transport === 'ssh' ? ssh(spec) : popen(spec)
+    const proc = spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

@@ -10,9 +10,23 @@ import { splitCommand } from '../spec.js'
 import { BOOTSTRAP_LINE } from '../bootstrap.js'
 import { workerDebugEnv } from '../debug.js'
 
+/**
+ * What the gateway needs of the worker's process: a ChildProcess, or for a
+ * socket worker the connection standing in for it.
+ */
+export interface WorkerHandle {
+  readonly pid?: number | undefined
+  readonly exitCode: number | null
+  readonly signalCode: NodeJS.Signals | null
+  kill: (signal?: NodeJS.Signals) => boolean
+  ref: () => void
+  unref: () => void
+  once: ((event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void) => unknown) & ((event: 'error', listener: (err: Error) => void) => unknown)
+}
+
 /** A started worker process with its three pipes. */
 export interface WorkerProcess {
-  readonly child: ChildProcess
+  readonly child: WorkerHandle | ChildProcess
   readonly stdin: Writable
   readonly stdout: Readable
   readonly stderr: Readable

@@ -14,6 +14,8 @@ export interface Target {
   worker: 'ours' | 'execnet'
   /** Over ssh to the test sshd (test/helpers/sshd.ts) instead of popen. */
   ssh?: boolean
+  /** Through our socket server (test/helpers/socketserver.ts) running this interpreter. */
+  socket?: boolean
 }
 
 /** Where an ssh target connects: the test sshd's host alias and ssh_config. */
@@ -51,4 +53,9 @@ export function execnetTargets (): Target[] {
 /** Our worker over ssh (the test sshd on 127.0.0.1), CPython 3 and 2.7. */
 export function sshTargets (): Target[] {
   return ['3.12', '2.7'].map((m): Target => ({ label: `ours over ssh on CPython ${m}`, what: `CPython ${m} (pyenv)`, find: () => cpython(m), worker: 'ours', ssh: true }))
+}
+
+/** Our worker through our socket server (started with the interpreter itself), CPython 3 and 2.7. */
+export function socketTargets (): Target[] {
+  return ['3.12', '2.7'].map((m): Target => ({ label: `ours through the socket server on CPython ${m}`, what: `CPython ${m} (pyenv)`, find: () => cpython(m), worker: 'ours', socket: true }))
 }

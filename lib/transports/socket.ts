@@ -1,0 +1,101 @@
+/**
+ * The socket transport: a connection to our socket server
+ * (lib/socketserver.py), which starts a worker with the connection as its
+ * stdin and stdout once the client proved it holds the server's secret
+ * (HMAC-SHA256 of the server's nonce). From then on the connection is
+ * bootstrapped and used exactly as a pipe.
+ */
+import { createHmac } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { connect, type Socket } from 'node:net'
+import { PassThrough } from 'node:stream'
+import { BootstrapError } from '../errors.js'
+import type { Spec } from '../spec.js'
+import type { WorkerHandle, WorkerProcess } from './popen.js'
+
+const HANDSHAKE_MS = 10000
+
+/** The process side of a socket worker: it "exits" when the connection closes. */
+class SocketHandle extends EventEmitter implements WorkerHandle {
+  exitCode: number | null = null
+  signalCode: NodeJS.Signals | null = null
+  readonly pid = undefined
+  constructor (private readonly socket: Socket) {
+    super()
+    socket.once('close', (hadError: boolean) => {
+      if (this.signalCode === null) this.exitCode = hadError ? 1 : 0
+      this.emit('exit', this.exitCode, this.signalCode)
+    })
+  }
+
+  kill (): boolean {
+    if (this.exitCode !== null || this.signalCode !== null) return false
+    // the server's worker sees the end of its input and exits
+    this.signalCode = 'SIGKILL'
+    this.socket.destroy()
+    return true
+  }
+
+  ref (): void { this.socket.ref() }
+  unref (): void { this.socket.unref() }
+}
+
+function readLine (socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk])
+      const end = got.indexOf(0x0a)
+      if (end === -1 && got.length < 256) return
+      cleanup()
+      if (end === -1) { reject(new Error('no line from the socket server')); return }
+      if (end + 1 < got.length) socket.unshift(got.subarray(end + 1))
+      resolve(got.subarray(0, end).toString('latin1'))
+    }
+    const onEnd = (): void => { cleanup(); reject(new Error('the socket server closed the connection')) }
+    const onError = (err: Error): void => { cleanup(); reject(err) }
+    const cleanup = (): void => {
+      socket.off('data', onData)
+      socket.off('end', onEnd)
+      socket.off('error', onError)
+      socket.pause()
+    }
+    socket.on('data', onData)
+    socket.once('end', onEnd)
+    socket.once('error', onError)
+    socket.resume()
+  })
+}
+
+/** Connect, prove the secret, and hand the connection over as a worker's stdio. */
+export async function socketWorker (spec: Spec, secret: string | undefined): Promise<WorkerProcess> {
+  const [host, portText] = (spec.socket ?? '').split(/:(?=\d+$)/) as [string, string]
+  const where = `${host}:${portText}`
+  const command = [`socket=${where}`]
+  const key = secret ?? process.env.EXECNET_SECRET
+  if (key === undefined || key === '') {
+    throw new BootstrapError(`no secret for the socket server at ${where}: pass GatewayOptions.secret or set EXECNET_SECRET`, { stderr: '', received: '', exitCode: null, signal: null })
+  }
+  const socket = connect({ host: host === '' ? '127.0.0.1' : host, port: Number(portText) })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) }),
+      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer within ${HANDSHAKE_MS} ms`)) }, HANDSHAKE_MS) })
+    ])
+    const challenge = /^EXECNET-AUTH 1 ([0-9a-f]+)$/.exec(await readLine(socket))
+    if (challenge === null) throw new Error('not our socket server (no EXECNET-AUTH challenge); for execnet\'s own socketserver.py, which runs anything sent to it, there is no compatibility mode yet')
+    socket.write(createHmac('sha256', key).update(challenge[1] as string).digest('hex') + '\n')
+    const verdict = await readLine(socket)
+    if (verdict !== 'OK') throw new Error('the socket server refused the secret')
+  } catch (err) {
+    socket.destroy()
+    throw new BootstrapError(`cannot start a worker at ${where}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
+  } finally {
+    clearTimeout(timer)
+  }
+  // the worker's stderr stays on the server's side
+  const stderr = new PassThrough()
+  stderr.end()
+  return { child: new SocketHandle(socket), stdin: socket, stdout: socket, stderr, command }
+}

@@ -1,0 +1,86 @@
+// Our socket server (lib/socketserver.py): a client must prove it holds the
+// secret before anything runs; it listens on 127.0.0.1 by default; gateways
+// through it work (the channel suite also runs through it); the CLI starts it.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BootstrapError, Gateway } from '../index.js'
+import { cpython, repoRoot, require } from './helpers/interpreters.js'
+import { startSocketServer } from './helpers/socketserver.js'
+import { gone } from './helpers/processes.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'execnet-socket-'))
+
+/** Talk to the server as a hostile client would: send `lines`, return all it answered before closing. */
+async function raw (address: string, lines: string[]): Promise<string> {
+  const [host, port] = address.split(':') as [string, string]
+  return await new Promise((resolve) => {
+    let answer = ''
+    const socket = connect({ host, port: Number(port) }, () => { for (const l of lines) socket.write(l + '\n') })
+    socket.on('data', (c: Buffer) => { answer += c.toString('latin1') })
+    socket.on('close', () => { resolve(answer) })
+    socket.on('error', () => {})
+    setTimeout(() => { socket.destroy() }, 3000)
+  })
+}
+
+for (const minor of ['3.12', '2.7']) {
+  t.test(`CPython ${minor}: nothing runs for a client without the secret`, async (t) => {
+    const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
+    if (interp === null) return
+    const server = await startSocketServer(interp.argv[0] as string)
+    t.teardown(() => server.stop())
+    t.match(server.address, /^127\.0\.0\.1:\d+$/, 'loopback unless told otherwise')
+    const marker = join(dir, `executed-${minor}`)
+    const program = JSON.stringify(`open(${JSON.stringify(marker)}, 'w').write('pwned')`)
+    // execnet's own socketserver would run this bootstrap line at once
+    const noAuth = await raw(server.address, ['import sys;exec(eval(sys.stdin.readline()))', program])
+    t.match(noAuth, /^EXECNET-AUTH 1 [0-9a-f]{32}\nREFUSED\n$/, 'a client that does not answer the challenge is refused')
+    const wrong = await Gateway.start(`socket=${server.address}`, { secret: 'not-the-secret' }).catch((e: unknown) => e)
+    t.type(wrong, BootstrapError)
+    t.match((wrong as Error).message, /refused the secret/)
+    const none = await Gateway.start(`socket=${server.address}`, { secret: '' }).catch((e: unknown) => e)
+    t.match((none as Error).message, /no secret .* EXECNET_SECRET/)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.notOk(existsSync(marker), 'nothing was executed')
+    t.match(server.log(), /refused 127\.0\.0\.1:\d+: it did not prove it holds the secret/)
+
+    const gw = await Gateway.start(`socket=${server.address}`, { secret: server.secret, stderr: 'pipe' })
+    const info = await gw.rinfo()
+    t.equal(info.version_info.slice(0, 2).join('.'), minor, 'the server starts its own interpreter')
+    const ch = gw.remoteExec('channel.send(channel.receive() * 2)')
+    await ch.send(21)
+    t.equal(await ch.receive(), 42)
+    gw.kill()
+    await gw.waitExit()
+    t.ok(await gone(info.pid, 10000), 'a killed gateway\'s worker exits (its connection ended)')
+  })
+}
+
+t.test('the server refuses to start without a secret; the CLI starts it', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  const env = { ...process.env }
+  delete env.EXECNET_SECRET
+  const bare = spawn(interp.argv[0] as string, [join(repoRoot, 'lib', 'socketserver.py'), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let err = ''
+  bare.stderr.on('data', (c: Buffer) => { err += c.toString() })
+  const code = await new Promise((resolve) => bare.once('exit', resolve))
+  t.equal(code, 2)
+  t.match(err, /no secret/)
+
+  const secretFile = join(dir, 'cli-secret')
+  writeFileSync(secretFile, 'cli secret\n')
+  const cli = spawn(process.execPath, [join(repoRoot, 'dist', 'bin', 'execnet.js'), 'socketserver', '--port', '0', '--secret-file', secretFile, '--python', interp.argv[0] as string], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { cli.kill('SIGTERM') })
+  const address = await new Promise<string>((resolve) => {
+    let out = ''
+    cli.stdout.on('data', (c: Buffer) => { out += c.toString(); const m = /listening on (\S+:\d+)/.exec(out); if (m !== null) resolve(m[1] as string) })
+  })
+  const gw = await Gateway.start(`socket=${address}`, { secret: 'cli secret', stderr: 'pipe' })
+  t.equal(await gw.remoteExec('import sys; channel.send(sys.version_info[0])').receive(), 3)
+  await gw.terminate(5)
+})
