@@ -73,7 +73,7 @@ t.test('bad usage: exit code 2 and one line', async (t) => {
     t.equal(r.code, 2, `execnet ${args.join(' ')}`)
     if (args.length > 0) t.equal(r.stderr.trimEnd().split('\n').length, 1, `one line: ${r.stderr.trim()}`)
   }
-  for (const cmd of ['decode', 'encode', 'exec', 'info']) {
+  for (const cmd of ['decode', 'encode', 'exec', 'info', 'socketserver']) {
     const r = run([cmd, '--help'])
     t.equal(r.code, 0)
     t.match(r.stdout, new RegExp(`^usage: execnet ${cmd}`))
