@@ -1,5 +1,6 @@
 /** Process checks for the lifecycle tests and the soak: is a pid alive, which workers are ours. */
-import { readdirSync, readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 
 export function alive (pid: number): boolean {
   try {
@@ -41,4 +42,14 @@ export function children (): number[] {
 
 export function openFds (): number {
   return readdirSync('/proc/self/fd').length
+}
+
+/** Stop a server the tests started: SIGTERM, wait for its exit, remove its directory. */
+export async function stopServer (server: ChildProcess, dir: string): Promise<void> {
+  if (server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((resolve) => server.once('exit', resolve))
+    server.kill('SIGTERM')
+    await exited
+  }
+  rmSync(dir, { recursive: true, force: true })
 }

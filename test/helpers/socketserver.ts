@@ -1,9 +1,10 @@
 /** Our socket server (lib/socketserver.py) for the tests: 127.0.0.1, a free port, a secret made per run. */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stopServer } from './processes.js'
 import { repoRoot } from './interpreters.js'
 
 export interface SocketServer {
@@ -34,13 +35,6 @@ export async function startSocketServer (python: string): Promise<SocketServer> 
     address,
     secret,
     log: () => log,
-    stop: async () => {
-      if (server.exitCode === null && server.signalCode === null) {
-        const exited = new Promise((resolve) => server.once('exit', resolve))
-        server.kill('SIGTERM')
-        await exited
-      }
-      rmSync(dir, { recursive: true, force: true })
-    }
+    stop: async () => { await stopServer(server, dir) }
   }
 }

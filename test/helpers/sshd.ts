@@ -4,10 +4,11 @@
  * and an ssh_config naming it `execnet-test`. Stopped by stop().
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
+import { stopServer } from './processes.js'
 
 export interface Sshd {
   /** The ssh_config file that makes `execnet-test` reach this server. */
@@ -79,13 +80,6 @@ export async function startSshd (): Promise<Sshd | null> {
     config,
     host: 'execnet-test',
     port,
-    stop: async () => {
-      if (server.exitCode === null && server.signalCode === null) {
-        const exited = new Promise((resolve) => server.once('exit', resolve))
-        server.kill('SIGTERM')
-        await exited
-      }
-      rmSync(dir, { recursive: true, force: true })
-    }
+    stop: async () => { await stopServer(server, dir) }
   }
 }
