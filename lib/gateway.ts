@@ -22,6 +22,7 @@ import { parseSpec, type Spec } from './spec.js'
 import { popen, type WorkerProcess } from './transports/popen.js'
 import { ssh } from './transports/ssh.js'
 import { socketWorker } from './transports/socket.js'
+import { viaWorker, type ViaHost } from './transports/via.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
@@ -53,6 +54,8 @@ export interface GatewayOptions {
   window?: number
   /** The socket server's secret, for socket= specs (default: the EXECNET_SECRET environment variable). */
   secret?: string
+  /** The gateway a via= spec goes through (Group.makeGateway fills it in from the spec's via=). */
+  via?: ViaHost
 }
 
 /** Flow control's default window per channel and direction. */
@@ -166,13 +169,15 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** Start a worker for a spec and bootstrap it. */
   static async start (specText: string, options: GatewayOptions = {}, id?: string): Promise<Gateway> {
     const spec = parseSpec(specText)
-    if (spec.via !== undefined) throw new OptionError('via= gateways are not available yet')
+    if (spec.via !== undefined && options.via === undefined) throw new OptionError(`via=${spec.via} needs the group that has gateway ${spec.via}: use Group.makeGateway`)
     const gatewayId = id ?? spec.id ?? 'gw'
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window)
-    const proc = spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret) : popen(spec)
+    const proc = options.via !== undefined
+      ? await viaWorker(spec, options.via)
+      : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

@@ -31,7 +31,8 @@ export class Group implements Iterable<Gateway> {
     }
     this.starting.add(id)
     try {
-      const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options }, id)
+      const via = parsed.via === undefined ? undefined : this.get(parsed.via)
+      const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options, ...(via === undefined ? {} : { via }) }, id)
       this.gateways.push(gateway)
       gateway.once('exit', () => { this.remove(gateway) })
       return gateway

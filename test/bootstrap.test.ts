@@ -59,7 +59,7 @@ t.test('a silent hang at start times out', async (t) => {
 
 t.test('bad specs are refused before anything starts', async (t) => {
   await t.rejects(Gateway.start('popen//pyton=x'), SpecError)
-  await t.rejects(Gateway.start('popen//via=gw0'), /not available yet/)
+  await t.rejects(Gateway.start('popen//via=gw0'), /via=gw0 needs the group that has gateway gw0/)
 })
 
 t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) => {

@@ -1,0 +1,74 @@
+// via= gateways: made through another gateway, their frames travelling in a
+// channel of the first (popen via popen, ssh via popen), as execnet's
+// `popen//via=master`.
+import t from 'tap'
+import { BootstrapError, Gateway, Group, OptionError } from '../index.js'
+import { cpython, require } from './helpers/interpreters.js'
+import { startSshd } from './helpers/sshd.js'
+import { gone } from './helpers/processes.js'
+
+const sshd = await startSshd()
+t.teardown(async () => { await sshd?.stop() })
+
+t.test('popen via popen: CPython 3.12 starts and relays a 2.7 worker', async (t) => {
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  if (py312 === null || py27 === null) return
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(() => group.terminate(5))
+  const master = await group.makeGateway(`popen//id=master//python=${py312.argv[0] as string}`)
+  const gw = await group.makeGateway(`popen//via=master//python=${py27.argv[0] as string}//env:VIA=yes`)
+  const info = await gw.rinfo()
+  t.equal(info.version_info.slice(0, 2).join('.'), '2.7')
+  t.not(info.pid, (await master.rinfo()).pid, 'a process of its own')
+  t.equal(await gw.remoteExec('import os; channel.send(os.environ["VIA"])').receive(), 'yes', 'env applies')
+  const stderr: Buffer[] = []
+  gw.stderr.on('data', (c: Buffer) => stderr.push(c))
+  const echo = gw.remoteExec('import sys\nfor x in channel:\n    channel.send(x)\nsys.stderr.write("relayed-stderr\\n")')
+  const values = [1, 'two', [3, 4], new Map([['five', 5]])]
+  for (const v of values) {
+    await echo.send(v)
+    t.same(await echo.receive(), v)
+  }
+  echo.end()
+  await echo.waitClose(10)
+  const big = gw.remoteExec('n = 0\nfor c in channel:\n    n += len(c)\nchannel.send(n)')
+  for (let i = 0; i < 64; i++) await big.send(Buffer.alloc(1 << 20, i))
+  big.end()
+  t.equal(await big.receive(), 64 << 20, '64 MiB through the relay')
+  t.same(await gw.terminate(5), { exitCode: 0, signal: null })
+  t.match(Buffer.concat(stderr).toString(), /relayed-stderr/, "the relayed worker's stderr reaches its gateway")
+  t.ok(await gone(info.pid, 5000), 'the relayed worker is gone')
+
+  const killed = await group.makeGateway(`popen//via=master//python=${py27.argv[0] as string}`)
+  const pid = (await killed.rinfo()).pid
+  killed.kill()
+  t.ok(await gone(pid, 5000), 'kill() reaches the relayed worker')
+})
+
+t.test('ssh via popen', async (t) => {
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py312 === null || require(t, sshd, 'sshd (Debian openssh-server)') === null || sshd === null) return
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(() => group.terminate(5))
+  await group.makeGateway(`popen//id=jump//python=${py312.argv[0] as string}`)
+  const gw = await group.makeGateway(`ssh=${sshd.host}//ssh_config=${sshd.config}//via=jump//python=${py312.argv[0] as string}`)
+  t.equal((await gw.rinfo()).version_info[0], 3)
+  const ch = gw.remoteExec('channel.send(channel.receive() * 3)')
+  await ch.send(14)
+  t.equal(await ch.receive(), 42)
+  t.same(await gw.terminate(5), { exitCode: 0, signal: null })
+})
+
+t.test('via= errors', async (t) => {
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py312 === null) return
+  await t.rejects(Gateway.start('popen//via=master'), OptionError, 'outside a group')
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(() => group.terminate(5))
+  await t.rejects(group.makeGateway('popen//via=nobody'), /no gateway "nobody" in the group/)
+  await group.makeGateway(`popen//id=master//python=${py312.argv[0] as string}`)
+  const missing = await group.makeGateway('popen//via=master//python=/no/such/python').catch((e: unknown) => e)
+  t.type(missing, BootstrapError)
+  t.match((missing as Error).message, /through gateway master: cannot start \/no\/such\/python/)
+})
