@@ -105,7 +105,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
   readonly halfClose: boolean
   readonly flowWindow: number | null
   failure: Error | null = null
-  private forwardsStderr = false
+  /** Whether the worker's stderr is copied to process.stderr (stderr: 'inherit'). */
+  private readonly forwardsStderr: boolean
   private pipeError: Error | null = null
 
   private readonly proc: WorkerProcess
@@ -135,6 +136,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     this.proc = proc
     this.halfClose = spec.worker === 'ours'
     this.flowWindow = window
+    this.forwardsStderr = options.stderr !== 'pipe'
     this.stderr = proc.stderr as unknown as Readable
     this.stderrEnded = new Promise((resolve) => {
       if (proc.stderr.readableEnded || proc.stderr.destroyed) resolve()
@@ -218,7 +220,6 @@ export class Gateway extends EventEmitter implements ChannelHost {
       for (const part of stderrParts.reverse()) proc.stderr.unshift(part)
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
-    gateway.forwardsStderr = options.stderr !== 'pipe'
     if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
     if (spec.nice !== undefined) {
       try {
