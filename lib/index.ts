@@ -20,3 +20,4 @@ export { Gateway, DEFAULT_WINDOW, type GatewayOptions, type RemoteStatus, type R
 export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type ChannelItem } from './group.js'
 export { dedent } from './source.js'
 export { dtypeOf, toNumpy, fromNumpy, type TypedArray } from './arrays.js'
+export { RSync, type RSyncOptions, type RSyncTargetOptions, type RSyncResult, type RSyncEvent } from './rsync.js'
