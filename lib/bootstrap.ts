@@ -43,18 +43,33 @@ export function pythonLiteral (text: string): string {
  * our worker; null leaves it off, as it always is with execnet's.
  */
 export function bootstrapProgram (spec: Spec, id: string, window: number | null = null): string {
-  const workerId = `${id}-worker`
-  const source = spec.worker === 'execnet'
-    // execnet's bootstrap_import, for an execnet installed remotely
-    ? [
-        'import sys',
-        'from execnet.gateway_base import serve, init_popen_io, get_execmodel',
-        "sys.stdout.write('1')",
-        'sys.stdout.flush()',
-        `execmodel = get_execmodel(${pythonLiteral(spec.execmodel ?? 'thread')})`,
-        `serve(init_popen_io(execmodel), id=${pythonLiteral(workerId)})`
-      ].join('\n')
-    : `${workerSource()}\nmain(${pythonLiteral(workerId)}, ${pythonLiteral(spec.execmodel ?? 'thread')}, ${window === null ? 'None' : String(window)})\n`
+  const workerId = pythonLiteral(`${id}-worker`)
+  const execmodel = pythonLiteral(spec.execmodel ?? 'thread')
+  // execnet's socketserver.py runs the program in itself, with the
+  // connection as `clientsock`; everywhere else the program has stdio
+  const hosted = spec.transport === 'socket' && spec.server === 'execnet'
+  let source: string
+  if (spec.worker === 'execnet') {
+    // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely
+    source = hosted
+      ? [
+          'from execnet.gateway_base import serve, get_execmodel',
+          'from execnet.gateway_socket import SocketIO',
+          `io = SocketIO(clientsock, get_execmodel(${execmodel}))`,
+          "io.write('1'.encode('ascii'))",
+          `serve(io, id=${workerId})`
+        ].join('\n')
+      : [
+          'import sys',
+          'from execnet.gateway_base import serve, init_popen_io, get_execmodel',
+          "sys.stdout.write('1')",
+          'sys.stdout.flush()',
+          `execmodel = get_execmodel(${execmodel})`,
+          `serve(init_popen_io(execmodel), id=${workerId})`
+        ].join('\n')
+  } else {
+    source = `${workerSource()}\nmain(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})\n`
+  }
   return pythonLiteral(source) + '\n'
 }
 

@@ -179,7 +179,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const program = bootstrapProgram(spec, gatewayId, window)
     const proc = options.via !== undefined
       ? await viaWorker(spec, options.via)
-      : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret) : popen(spec)
+      : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

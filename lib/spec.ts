@@ -42,11 +42,17 @@ export interface Spec {
    * extension; the default is `ours`.
    */
   readonly worker: WorkerKind
+  /**
+   * server=execnet (with socket=): the server is execnet's own
+   * socketserver.py, which runs whatever a client sends, with no secret.
+   * Our extension, an explicit opt-in; the default is `ours`.
+   */
+  readonly server: 'ours' | 'execnet'
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
-const VALUE_KEYS = new Set(['ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker'])
-const KNOWN = 'popen, ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker='
+const VALUE_KEYS = new Set(['ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
+const KNOWN = 'popen, ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
 
 /** Parse an XSpec string; throws SpecError naming the bad part. */
 export function parseSpec (text: string): Spec {
@@ -102,6 +108,9 @@ export function parseSpec (text: string): Spec {
   if (worker !== 'ours' && worker !== 'execnet') throw new SpecError(`worker must be ours or execnet, not ${JSON.stringify(worker)}`, text, partOf('worker'))
   const socket = str('socket')
   if (socket !== undefined && !/^[^:]*:\d+$/.test(socket)) throw new SpecError('socket must be host:port', text, partOf('socket'))
+  const server = str('server') ?? 'ours'
+  if (server !== 'ours' && server !== 'execnet') throw new SpecError(`server must be ours or execnet, not ${JSON.stringify(server)}`, text, partOf('server'))
+  if (str('server') !== undefined && transport !== 'socket') throw new SpecError('server= needs socket=', text, partOf('server'))
   if (str('ssh_config') !== undefined && transport !== 'ssh') throw new SpecError('ssh_config needs ssh=', text, partOf('ssh_config'))
   const python = str('python')
   if (python !== undefined) splitCommand(python, text, partOf('python'))
@@ -120,7 +129,8 @@ export function parseSpec (text: string): Spec {
     id: str('id'),
     execmodel,
     via: str('via'),
-    worker
+    worker,
+    server
   }
 }
 

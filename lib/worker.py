@@ -696,7 +696,8 @@ READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while bu
 class Pipe(object):
     """The protocol's byte streams: exact reads, whole writes."""
 
-    def __init__(self, infile, outfile):
+    def __init__(self, infile, outfile, sock=None):
+        self._sock = sock
         self._read = infile.read
         self._outfile = outfile
         self._write = getattr(outfile, "write")
@@ -751,6 +752,14 @@ class Pipe(object):
                 f.close()
             except Exception:
                 pass
+        if self._sock is not None:
+            # the host keeps its reference to the connection: only a
+            # shutdown tells the master that we are done
+            try:
+                self._sock.shutdown(2)
+                self._sock.close()
+            except Exception:
+                pass
 
 
 class GatewayReceivedTerminate(Exception):
@@ -762,8 +771,11 @@ class WorkerGateway(object):
 
     id = "<worker>"
 
-    def __init__(self, pipe, id, execmodel="thread", window=None):
+    def __init__(self, pipe, id, execmodel="thread", window=None, hosted=False):
         self.id = id
+        # in a process that is not ours (execnet's socketserver.py): never
+        # interrupt its main thread or exit it
+        self._hosted = hosted
         self.execmodel = execmodel
         # flow control: bytes per channel and direction, or None (off)
         self._window = window
@@ -1196,6 +1208,9 @@ class WorkerGateway(object):
         self._wait_for_tasks(5.0)
         if not self._running:
             return
+        if self._hosted:
+            trace("execution still running 5 s after the end; left to finish in its host")
+            return
         trace("execution still running 5 s after the end; interrupting")
         try:
             import thread as _thread
@@ -1419,10 +1434,22 @@ def take_stdio():
     return Pipe(infile, outfile)
 
 
-def main(id="worker", execmodel="thread", window=None):
-    pipe = take_stdio()
+def socket_pipe(sock):
+    """The protocol on a connection, in a process that is not ours
+    (execnet's socketserver.py runs what it is sent in itself): its stdio
+    is left alone."""
+    try:
+        import socket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except Exception:
+        pass
+    return Pipe(sock.makefile("rb", 65536), sock.makefile("wb", 65536), sock)
+
+
+def main(id="worker", execmodel="thread", window=None, sock=None):
+    pipe = take_stdio() if sock is None else socket_pipe(sock)
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
-    gateway = WorkerGateway(pipe, id, execmodel, window)
+    gateway = WorkerGateway(pipe, id, execmodel, window, hosted=sock is not None)
     trace("serving as", id)
     gateway.serve()
 

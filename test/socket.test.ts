@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BootstrapError, Gateway } from '../index.js'
-import { cpython, repoRoot, require } from './helpers/interpreters.js'
-import { startSocketServer } from './helpers/socketserver.js'
+import { BootstrapError, Gateway, parseSpec, SpecError } from '../index.js'
+import { cpython, repoRoot, require, venvPython, withExecnet19 } from './helpers/interpreters.js'
+import { startExecnetSocketServer, startSocketServer } from './helpers/socketserver.js'
 import { gone } from './helpers/processes.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'execnet-socket-'))
@@ -83,4 +83,54 @@ t.test('the server refuses to start without a secret; the CLI starts it', async 
   const gw = await Gateway.start(`socket=${address}`, { secret: 'cli secret', stderr: 'pipe' })
   t.equal(await gw.remoteExec('import sys; channel.send(sys.version_info[0])').receive(), 3)
   await gw.terminate(5)
+})
+
+// execnet's own socketserver.py, asked for explicitly (server=execnet): it
+// runs our worker (or execnet's) in its own process on the connection
+const execnetServers = [
+  { label: "execnet 2.x's socketserver.py (venv)", what: 'the venv with execnet 2.x (.ci/run makes it)', find: venvPython },
+  { label: "execnet 1.9's socketserver.py on CPython 2.7", what: 'CPython 2.7 with Debian python3-execnet', find: () => withExecnet19(cpython('2.7')) }
+]
+for (const { label, what, find } of execnetServers) {
+  t.test(`compatibility mode: ${label}`, async (t) => {
+    const interp = require(t, find(), what)
+    if (interp === null) return
+    const server = await startExecnetSocketServer(interp.argv[0] as string, interp.env)
+    t.teardown(() => server.stop())
+    for (const worker of ['ours', 'execnet']) {
+      const gw = await Gateway.start(`socket=${server.address}//server=execnet//worker=${worker}`, { stderr: 'pipe' })
+      const info = await gw.rinfo()
+      t.equal(info.pid, server.pid, `${worker} worker: runs inside the server's process, as execnet's bootstrap_socket does`)
+      const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+      const values = [1, 'two', [3, 4.5], new Map([['k', null]])]
+      for (const v of values) {
+        await echo.send(v)
+        t.same(await echo.receive(), v)
+      }
+      echo.end()
+      // a None ends it: end() is close() with execnet's worker
+      const big = gw.remoteExec('n = 0\nfor c in iter(channel.receive, None):\n    n += len(c)\nchannel.send(n)')
+      for (let i = 0; i < 16; i++) await big.send(Buffer.alloc(1 << 20, i))
+      await big.send(null)
+      t.equal(await big.receive(), 16 << 20, `${worker} worker: 16 MiB through the connection`)
+      t.same(await gw.terminate(5), { exitCode: 0, signal: null }, `${worker} worker: terminate closes the connection`)
+    }
+    const lived = /finished executing code[\s\S]*finished executing code[\s\S]*Entering Accept loop/
+    for (let i = 0; i < 50 && !lived.test(server.output()); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    t.match(server.output(), lived, 'the server lived on and accepts the next client')
+  })
+}
+
+t.test("compatibility mode is explicit: execnet's server without server=execnet fails in bounded time", async (t) => {
+  const interp = require(t, venvPython(), 'the venv with execnet 2.x (.ci/run makes it)')
+  if (interp === null) return
+  const server = await startExecnetSocketServer(interp.argv[0] as string, interp.env)
+  t.teardown(() => server.stop())
+  const started = Date.now()
+  const err = await Gateway.start(`socket=${server.address}`, { secret: 'ours', startTimeout: 1500 }).catch((e: unknown) => e)
+  t.type(err, BootstrapError)
+  t.match((err as Error).message, /not our socket server\? .*needs \/\/server=execnet/)
+  t.ok(Date.now() - started < 5000, 'within the start timeout')
+  t.throws(() => parseSpec('popen//server=execnet'), SpecError)
+  t.throws(() => parseSpec('socket=h:1//server=other'), SpecError)
 })

@@ -4,6 +4,11 @@
  * stdin and stdout once the client proved it holds the server's secret
  * (HMAC-SHA256 of the server's nonce). From then on the connection is
  * bootstrapped and used exactly as a pipe.
+ *
+ * With `server=execnet`, an explicit opt-in, the server is execnet's own
+ * socketserver.py: no challenge (it runs whatever any client sends, in its
+ * own process), and the bootstrap program runs our worker on its
+ * `clientsock`.
  */
 import { createHmac } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -67,35 +72,47 @@ function readLine (socket: Socket): Promise<string> {
   })
 }
 
-/** Connect, prove the secret, and hand the connection over as a worker's stdio. */
-export async function socketWorker (spec: Spec, secret: string | undefined): Promise<WorkerProcess> {
+/**
+ * Connect, prove the secret, and hand the connection over as a worker's
+ * stdio. With `server=execnet`, execnet's socketserver.py: no secret, it
+ * runs the bootstrap program it is sent in itself.
+ */
+export async function socketWorker (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<WorkerProcess> {
+  const deadline = Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
   const [host, portText] = (spec.socket ?? '').split(/:(?=\d+$)/) as [string, string]
   const where = `${host}:${portText}`
   const command = [`socket=${where}`]
   const key = secret ?? process.env.EXECNET_SECRET
-  if (key === undefined || key === '') {
+  if (spec.server !== 'execnet' && (key === undefined || key === '')) {
     throw new BootstrapError(`no secret for the socket server at ${where}: pass GatewayOptions.secret or set EXECNET_SECRET`, { stderr: '', received: '', exitCode: null, signal: null })
   }
   const socket = connect({ host: host === '' ? '127.0.0.1' : host, port: Number(portText) })
-  let timer: NodeJS.Timeout | undefined
+  // one deadline for connecting and the challenge: the read fails with it
+  const timer = setTimeout(() => {
+    socket.destroy(new Error(`no ${spec.server === 'execnet' ? 'connection' : 'challenge'} within ${deadline} ms` +
+      (spec.server === 'execnet' ? '' : ": not our socket server? (execnet's own socketserver.py, which runs anything sent to it, needs //server=execnet)")))
+  }, deadline)
   try {
-    await Promise.race([
-      new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) }),
-      new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`no answer within ${HANDSHAKE_MS} ms`)) }, HANDSHAKE_MS) })
-    ])
-    const challenge = /^EXECNET-AUTH 1 ([0-9a-f]+)$/.exec(await readLine(socket))
-    if (challenge === null) throw new Error('not our socket server (no EXECNET-AUTH challenge); for execnet\'s own socketserver.py, which runs anything sent to it, there is no compatibility mode yet')
-    socket.write(createHmac('sha256', key).update(challenge[1] as string).digest('hex') + '\n')
-    const verdict = await readLine(socket)
-    if (verdict !== 'OK') throw new Error('the socket server refused the secret')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    if (spec.server !== 'execnet') await authenticate(socket, key as string)
   } catch (err) {
     socket.destroy()
     throw new BootstrapError(`cannot start a worker at ${where}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
   } finally {
     clearTimeout(timer)
   }
+  socket.setNoDelay(true)
   // the worker's stderr stays on the server's side
   const stderr = new PassThrough()
   stderr.end()
   return { child: new SocketHandle(socket), stdin: socket, stdout: socket, stderr, command }
+}
+
+/** Our server's challenge: an HMAC of its nonce with the secret. */
+async function authenticate (socket: Socket, key: string): Promise<void> {
+  const challenge = /^EXECNET-AUTH 1 ([0-9a-f]+)$/.exec(await readLine(socket))
+  if (challenge === null) throw new Error("not our socket server (no EXECNET-AUTH challenge); execnet's own socketserver.py, which runs anything sent to it, needs //server=execnet")
+  socket.write(createHmac('sha256', key).update(challenge[1] as string).digest('hex') + '\n')
+  const verdict = await readLine(socket)
+  if (verdict !== 'OK') throw new Error('the socket server refused the secret')
 }
