@@ -178,7 +178,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window)
     const proc = options.via !== undefined
-      ? await viaWorker(spec, options.via)
+      ? await viaWorker(spec, options.via, options.secret, options.startTimeout)
       : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0

@@ -3,7 +3,8 @@
 // `popen//via=master`.
 import t from 'tap'
 import { BootstrapError, Gateway, Group, OptionError } from '../index.js'
-import { cpython, require } from './helpers/interpreters.js'
+import { cpython, require, venvPython } from './helpers/interpreters.js'
+import { startExecnetSocketServer, startSocketServer } from './helpers/socketserver.js'
 import { startSshd } from './helpers/sshd.js'
 import { gone } from './helpers/processes.js'
 
@@ -58,6 +59,49 @@ t.test('ssh via popen', async (t) => {
   await ch.send(14)
   t.equal(await ch.receive(), 42)
   t.same(await gw.terminate(5), { exitCode: 0, signal: null })
+})
+
+t.test('socket via popen: our server (secret answered through the relay) and execnet\'s', async (t) => {
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  const venv = require(t, venvPython(), 'the venv with execnet 2.x (.ci/run makes it)')
+  if (py312 === null || venv === null) return
+  const server = await startSocketServer(py312.argv[0] as string)
+  t.teardown(() => server.stop())
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(() => group.terminate(5))
+  await group.makeGateway(`popen//id=jump//python=${py312.argv[0] as string}`)
+  const gw = await group.makeGateway(`socket=${server.address}//via=jump`, { secret: server.secret })
+  t.equal(gw.pid, undefined, 'a relayed connection has no process of its own')
+  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+  for (const v of [1, 'two', [3, 4]]) {
+    await echo.send(v)
+    t.same(await echo.receive(), v)
+  }
+  echo.end()
+  const big = gw.remoteExec('n = 0\nfor c in channel:\n    n += len(c)\nchannel.send(n)')
+  for (let i = 0; i < 32; i++) await big.send(Buffer.alloc(1 << 20, i))
+  big.end()
+  t.equal(await big.receive(), 32 << 20, '32 MiB through the relayed connection')
+  t.same(await gw.terminate(5), { exitCode: 0, signal: null })
+
+  const refused = await group.makeGateway(`socket=${server.address}//via=jump`, { secret: 'wrong' }).catch((e: unknown) => e)
+  t.type(refused, BootstrapError)
+  t.match((refused as Error).message, /refused the secret/)
+  const nobody = await group.makeGateway('socket=127.0.0.1:1//via=jump', { secret: 'x' }).catch((e: unknown) => e)
+  t.type(nobody, BootstrapError)
+  t.match((nobody as Error).message, /through gateway jump: cannot connect to 127\.0\.0\.1:1/)
+
+  const killed = await group.makeGateway(`socket=${server.address}//via=jump`, { secret: server.secret })
+  const pid = (await killed.rinfo()).pid
+  killed.kill()
+  t.same(await killed.waitExit(), { exitCode: null, signal: 'SIGKILL' })
+  t.ok(await gone(pid, 5000), "kill() closes the relayed connection: the server's worker ends")
+
+  const execnetServer = await startExecnetSocketServer(venv.argv[0] as string, venv.env)
+  t.teardown(() => execnetServer.stop())
+  const compat = await group.makeGateway(`socket=${execnetServer.address}//server=execnet//via=jump`)
+  t.equal((await compat.rinfo()).pid, execnetServer.pid, "execnet's socketserver.py through the relay")
+  t.same(await compat.terminate(5), { exitCode: 0, signal: null })
 })
 
 t.test('via= errors', async (t) => {

@@ -13,12 +13,13 @@
 import { createHmac } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
-import { PassThrough } from 'node:stream'
+import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { BootstrapError } from '../errors.js'
 import type { Spec } from '../spec.js'
 import type { WorkerHandle, WorkerProcess } from './popen.js'
 
-const HANDSHAKE_MS = 10000
+/** How long connecting and the challenge may take at most. */
+export const HANDSHAKE_MS = 10000
 
 /** The process side of a socket worker: it "exits" when the connection closes. */
 class SocketHandle extends EventEmitter implements WorkerHandle {
@@ -45,7 +46,7 @@ class SocketHandle extends EventEmitter implements WorkerHandle {
   unref (): void { this.socket.unref() }
 }
 
-function readLine (socket: Socket): Promise<string> {
+function readLine (socket: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {
@@ -79,14 +80,10 @@ function readLine (socket: Socket): Promise<string> {
  */
 export async function socketWorker (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<WorkerProcess> {
   const deadline = Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
-  const [host, portText] = (spec.socket ?? '').split(/:(?=\d+$)/) as [string, string]
-  const where = `${host}:${portText}`
+  const { host, port, where } = socketAddress(spec)
   const command = [`socket=${where}`]
-  const key = secret ?? process.env.EXECNET_SECRET
-  if (spec.server !== 'execnet' && (key === undefined || key === '')) {
-    throw new BootstrapError(`no secret for the socket server at ${where}: pass GatewayOptions.secret or set EXECNET_SECRET`, { stderr: '', received: '', exitCode: null, signal: null })
-  }
-  const socket = connect({ host: host === '' ? '127.0.0.1' : host, port: Number(portText) })
+  const key = socketSecret(spec, secret, where)
+  const socket = connect({ host, port })
   // one deadline for connecting and the challenge: the read fails with it
   const timer = setTimeout(() => {
     socket.destroy(new Error(`no ${spec.server === 'execnet' ? 'connection' : 'challenge'} within ${deadline} ms` +
@@ -94,7 +91,7 @@ export async function socketWorker (spec: Spec, secret: string | undefined, star
   }, deadline)
   try {
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    if (spec.server !== 'execnet') await authenticate(socket, key as string)
+    if (key !== null) await authenticate(socket, socket, key)
   } catch (err) {
     socket.destroy()
     throw new BootstrapError(`cannot start a worker at ${where}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
@@ -108,11 +105,27 @@ export async function socketWorker (spec: Spec, secret: string | undefined, star
   return { child: new SocketHandle(socket), stdin: socket, stdout: socket, stderr, command }
 }
 
-/** Our server's challenge: an HMAC of its nonce with the secret. */
-async function authenticate (socket: Socket, key: string): Promise<void> {
-  const challenge = /^EXECNET-AUTH 1 ([0-9a-f]+)$/.exec(await readLine(socket))
+/** Where a socket spec connects: an empty host is the loopback address. */
+export function socketAddress (spec: Spec): { host: string, port: number, where: string } {
+  const [host, portText] = (spec.socket ?? '').split(/:(?=\d+$)/) as [string, string]
+  return { host: host === '' ? '127.0.0.1' : host, port: Number(portText), where: `${host}:${portText}` }
+}
+
+/** The secret for a socket spec (the option, else EXECNET_SECRET); null with server=execnet, which takes none. */
+export function socketSecret (spec: Spec, secret: string | undefined, where: string): string | null {
+  if (spec.server === 'execnet') return null
+  const key = secret ?? process.env.EXECNET_SECRET
+  if (key === undefined || key === '') {
+    throw new BootstrapError(`no secret for the socket server at ${where}: pass GatewayOptions.secret or set EXECNET_SECRET`, { stderr: '', received: '', exitCode: null, signal: null })
+  }
+  return key
+}
+
+/** Answer our server's challenge (an HMAC of its nonce with the secret), on a connection or a relayed one. */
+export async function authenticate (input: Readable, output: Writable, key: string): Promise<void> {
+  const challenge = /^EXECNET-AUTH 1 ([0-9a-f]+)$/.exec(await readLine(input))
   if (challenge === null) throw new Error("not our socket server (no EXECNET-AUTH challenge); execnet's own socketserver.py, which runs anything sent to it, needs //server=execnet")
-  socket.write(createHmac('sha256', key).update(challenge[1] as string).digest('hex') + '\n')
-  const verdict = await readLine(socket)
+  output.write(createHmac('sha256', key).update(challenge[1] as string).digest('hex') + '\n')
+  const verdict = await readLine(input)
   if (verdict !== 'OK') throw new Error('the socket server refused the secret')
 }

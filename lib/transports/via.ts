@@ -1,7 +1,8 @@
 /**
  * The via transport: a gateway made through another gateway (execnet's
- * `popen//via=master`, `ssh=host//via=master`). The first gateway's worker
- * starts the interpreter (or the ssh client) with a small relay, and the new
+ * `popen//via=master`, `ssh=host//via=master`, `socket=...//via=...`). The
+ * first gateway's worker starts the interpreter (or the ssh client, or
+ * connects to the socket server) with a small relay, and the new
  * gateway's frames travel as bytes inside a channel of the first, flow
  * controlled like any other; the child's stderr and exit status come back on
  * a second channel.
@@ -16,6 +17,7 @@ import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
 import { interpreterCommand, type WorkerHandle, type WorkerProcess } from './popen.js'
 import { sshCommand } from './ssh.js'
+import { authenticate, HANDSHAKE_MS, socketAddress, socketSecret } from './socket.js'
 
 /** What a via transport needs of the gateway it goes through. */
 export interface ViaHost {
@@ -75,13 +77,67 @@ def relay(channel, argv, cwd, env):
     for thread in threads:
         thread.join()
     control.send(("exit", proc.wait()))
+
+def relay_socket(channel, host, port):
+    import socket
+    try:
+        sock = socket.create_connection((host, port), 10)
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, IOError, socket.error) as error:
+        channel.send(("error", "cannot connect to %s:%s: %s" % (host, port, error)))
+        return
+    control = channel.receive()
+    channel.send(("pid", None))  # a connection: no process of its own
+    ended = []
+    killed = []
+
+    def close():
+        if not ended:
+            ended.append(True)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, IOError, socket.error):
+                pass
+
+    def pump():
+        while True:
+            try:
+                data = sock.recv(65536)
+            except (OSError, IOError, socket.error):
+                data = b""
+            if not data:
+                break
+            channel.send(bytearray(data) if str is bytes else data)
+        close()
+        control.send(("exit", -9 if killed else 0))
+
+    def kill_on_request():
+        for message in control:
+            if message == "kill":
+                killed.append(True)
+                close()
+    threads = [threading.Thread(target=pump), threading.Thread(target=kill_on_request)]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+    for data in channel:
+        try:
+            sock.sendall(data)
+        except (OSError, IOError, socket.error):
+            break
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except (OSError, IOError, socket.error):
+        pass
+    threads[0].join()  # what the server still sends, then its close
 `
 
 /** The relayed child: its exit comes on the control channel. */
 class RelayedHandle extends EventEmitter implements WorkerHandle {
   exitCode: number | null = null
   signalCode: NodeJS.Signals | null = null
-  constructor (readonly pid: number, private readonly control: Channel) {
+  constructor (readonly pid: number | undefined, private readonly control: Channel) {
     super()
   }
 
@@ -103,21 +159,31 @@ class RelayedHandle extends EventEmitter implements WorkerHandle {
   unref (): void {}
 }
 
-export async function viaWorker (spec: Spec, via: ViaHost): Promise<WorkerProcess> {
-  let argv: string[]
-  let cwd: string | null = null
-  let env: Record<string, string> = {}
-  if (spec.transport === 'ssh') {
-    argv = sshCommand(spec)
-  } else if (spec.transport === 'popen') {
-    argv = [...interpreterCommand(spec), '-u', ...(spec.dontWriteBytecode ? ['-B'] : []), '-c', BOOTSTRAP_LINE]
-    cwd = spec.chdir ?? null
-    env = { ...workerDebugEnv(), ...spec.env }
+/**
+ * Start the spec's worker through the `via` gateway: popen and ssh as a
+ * relayed child process, socket as a relayed connection (our server's
+ * challenge is answered through it, so the secret never leaves this side).
+ */
+export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, startTimeout?: number): Promise<WorkerProcess> {
+  let call = 'relay'
+  let kwargs: Record<string, unknown>
+  let command: string[]
+  let key: string | null = null
+  if (spec.transport === 'socket') {
+    const { host, port, where } = socketAddress(spec)
+    key = socketSecret(spec, secret, where)
+    call = 'relay_socket'
+    kwargs = { host, port }
+    command = [`via=${via.id}:`, `socket=${where}`]
   } else {
-    throw new BootstrapError(`${spec.transport}= through via= is not available; popen and ssh are`, { stderr: '', received: '', exitCode: null, signal: null })
+    const argv = spec.transport === 'ssh'
+      ? sshCommand(spec)
+      : [...interpreterCommand(spec), '-u', ...(spec.dontWriteBytecode ? ['-B'] : []), '-c', BOOTSTRAP_LINE]
+    const popen = spec.transport === 'popen'
+    kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
+    command = [`via=${via.id}:`, ...argv]
   }
-  const command = [`via=${via.id}:`, ...argv]
-  const relay = via.remoteExec(RELAY, { argv, cwd, env }, { call: 'relay' })
+  const relay = via.remoteExec(RELAY, kwargs, { call })
   const control = via.newChannel()
   await relay.send(control)
   const first = await relay.receive()
@@ -126,7 +192,7 @@ export async function viaWorker (spec: Spec, via: ViaHost): Promise<WorkerProces
     relay.close()
     throw new BootstrapError(`through gateway ${via.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
   }
-  const handle = new RelayedHandle(Number(parts[1]), control)
+  const handle = new RelayedHandle(parts[1] === null ? undefined : Number(parts[1]), control)
   const stdout = new PassThrough()
   const stderr = new PassThrough()
   relay.on('data', (chunk: unknown) => { if (Buffer.isBuffer(chunk)) stdout.write(chunk) })
@@ -142,5 +208,17 @@ export async function viaWorker (spec: Spec, via: ViaHost): Promise<WorkerProces
     write (chunk: Buffer, _enc, done) { relay.send(chunk).then(() => { done() }, done) },
     final (done) { relay.end(); done() }
   })
+  if (key !== null) {
+    const deadline = Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
+    const timer = setTimeout(() => { stdout.destroy(new Error(`no challenge within ${deadline} ms: not our socket server?`)) }, deadline)
+    try {
+      await authenticate(stdout, stdin, key)
+    } catch (err) {
+      handle.kill()
+      throw new BootstrapError(`cannot start a worker at ${command.join(' ')}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
   return { child: handle, stdin, stdout, stderr, command }
 }
