@@ -41,6 +41,22 @@ export class Group implements Iterable<Gateway> {
     }
   }
 
+  /**
+   * Start gateways to all the specs at once (a fleet of hosts comes up in
+   * about the time of the slowest, not the sum). All or nothing: if one
+   * fails, those that started are terminated and the first error is thrown.
+   * For a fleet that may come up in part, use Promise.allSettled over
+   * makeGateway.
+   */
+  async makeGateways (specs: readonly string[], options: GatewayOptions = {}): Promise<Gateway[]> {
+    const results = await Promise.allSettled(specs.map(async (spec) => await this.makeGateway(spec, options)))
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    const started = results.flatMap((r) => r.status === 'fulfilled' ? [r.value] : [])
+    if (failed === undefined) return started
+    await Promise.all(started.map(async (g) => await g.terminate(5)))
+    throw failed.reason
+  }
+
   /** A gateway by id or position. */
   get (key: string | number): Gateway {
     const gateway = typeof key === 'number' ? this.gateways[key] : this.gateways.find((g) => g.id === key)
@@ -136,6 +152,35 @@ export class MultiChannel implements Iterable<Channel> {
     }
     this.queue = queue
     return queue
+  }
+
+  /**
+   * Every item of every channel as it arrives, as [channel, item] pairs,
+   * until all channels have ended: results come back in the order the
+   * hosts finish, not the order of the channels. One item per channel is
+   * taken ahead of the loop, so a slow loop still holds the senders back
+   * (flow control). A channel closed by a remote error throws its
+   * RemoteError from the loop; leaving the loop early leaves the channels
+   * open, less the item each may have had taken ahead.
+   */
+  async * items (): AsyncGenerator<ChannelItem, void, undefined> {
+    const iterators = this.channels.map((c) => c[Symbol.asyncIterator]())
+    const pending = new Map<number, Promise<[number, IteratorResult<unknown>]>>()
+    const arm = (i: number): void => {
+      const next = (iterators[i] as AsyncIterator<unknown>).next().then((r): [number, IteratorResult<unknown>] => [i, r])
+      next.catch(() => {}) // raced below; a late rejection is not unhandled
+      pending.set(i, next)
+    }
+    iterators.forEach((_, i) => { arm(i) })
+    while (pending.size > 0) {
+      const [i, result] = await Promise.race(pending.values())
+      if (result.done === true) {
+        pending.delete(i)
+        continue
+      }
+      arm(i)
+      yield [this.channels[i] as Channel, result.value]
+    }
   }
 
   /** Wait until every channel is closed; rejects with the first RemoteError after all have closed. */

@@ -73,6 +73,30 @@ for (const minor of ['3.12', '2.7']) {
   })
 }
 
+t.test('Group.makeGateways starts a fleet at once; MultiChannel.items() yields results as they arrive', async (t) => {
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(() => group.terminate(5))
+  const gws = await group.makeGateways(['popen', 'popen', 'popen//id=third', 'popen'])
+  t.same(gws.map((g) => g.id), ['gw0', 'gw1', 'third', 'gw2'], 'ids in spec order')
+  t.equal(group.size, 4)
+  // each host answers after a delay of its own: the slowest first in channel order
+  const delays: Record<string, number> = { gw0: 0.6, gw1: 0.4, third: 0.2, gw2: 0 }
+  const mc = group.remoteExec('import time\nd = channel.receive()\ntime.sleep(d)\nchannel.send(d)\nchannel.send([d, "last"])')
+  await Promise.all(mc.channels.map(async (c) => { await c.send(delays[c.gateway.id]) }))
+  const seen: Array<[string, unknown]> = []
+  for await (const [channel, item] of mc.items()) seen.push([channel.gateway.id, item])
+  t.same(seen.filter(([, item]) => typeof item === 'number').map(([id]) => id), ['gw2', 'third', 'gw1', 'gw0'], 'in the order the hosts finished')
+  t.equal(seen.length, 8, 'every item of every channel, until all ended')
+  for (const [id, d] of Object.entries(delays)) t.same(seen.filter(([g]) => g === id).map(([, v]) => v), [d, [d, 'last']], `${id}: its items in its order`)
+  const failing = group.remoteExec('channel.send(1)\nraise ValueError("from one host")')
+  await t.rejects((async () => { for await (const _ of failing.items()) { void _ } })(), RemoteError, 'a remote error ends the loop with it')
+
+  const before = group.size
+  const err = await group.makeGateways(['popen', 'popen//python=/no/such/python']).catch((e: unknown) => e)
+  t.match(String(err), /\/no\/such\/python/, 'the failure is thrown')
+  t.equal(group.size, before, 'all or nothing: the one that started is terminated')
+})
+
 t.test('Group: ids, MultiChannel, receive queue, terminate', async (t) => {
   const group = new Group({ stderr: 'pipe' })
   const [a, b] = await Promise.all([group.makeGateway(), group.makeGateway('popen//id=special')])
