@@ -689,6 +689,7 @@ def message_name(code):
 
 INTERRUPT_TEXT = "keyboard-interrupted"
 FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
+BURST_GAP = 0.0001  # a send this soon after the last one is part of a burst
 POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
 READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
 
@@ -808,6 +809,7 @@ class WorkerGateway(object):
         self._idle = threading.Condition(self._lock)
         self._readlock = threading.Lock()
         self._dirty = False
+        self._last_send = 0.0
         self._flusher_sleeping = False
         self._flusher_wake = threading.Event()
         self._reader = None
@@ -984,6 +986,14 @@ class WorkerGateway(object):
                     self._pipe.write_parts(parts)
                     self._dirty = False
                     return
+                if later:
+                    # only a burst waits for more to join it: a lone send
+                    # (a relay's, or code that blocks elsewhere between
+                    # sends) leaves at once instead of after FLUSH_DELAY
+                    now = time.time()
+                    if not self._dirty and now - self._last_send > BURST_GAP:
+                        later = False
+                    self._last_send = now
                 self._pipe.write(parts[0], False)
                 if not later:
                     self._pipe.flush()
