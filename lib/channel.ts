@@ -161,8 +161,23 @@ export class Channel extends Duplex {
     return this.received
   }
 
+  /**
+   * Whether readers of this channel keep Node alive (default true). A via
+   * gateway's relay reads its channels all the time; it sets this to what
+   * the relayed gateway wants, so that an idle relayed gateway, like any
+   * idle gateway, does not keep a finished program running.
+   */
+  setKeepAlive (on: boolean): void {
+    if (this.keepsAlive === on) return
+    this.keepsAlive = on
+    this.gateway.interestChanged(this)
+  }
+
+  private keepsAlive = true
+
   /** Whether this channel wants Node to stay alive: someone waits for what it receives, or for credit to send. */
   get wantsInput (): boolean {
+    if (!this.keepsAlive) return false
     if (this.held.length > 0) return true
     if (this.receiveClosed && this.readableLength === 0 && this.queue.length === 0) return false
     return this.receivers.length > 0 || this.callback !== null || this.closeWaiters.length > 0 ||

@@ -59,7 +59,7 @@ for (const minor of ['3.12', '2.7']) {
       t.equal(info.signal, 'SIGKILL')
     })
 
-    for (const mode of ['idle', 'open-channel', 'stuck', 'throw']) {
+    for (const mode of ['idle', 'open-channel', 'stuck', 'throw', 'via']) {
       t.test(`a program that ends with its gateway open (${mode}) exits, and so does its worker`, async (t) => {
         const { stdout, ms, code } = await runFixture([interp.argv[0] as string, mode])
         const pid = Number(stdout.trim())

@@ -137,7 +137,7 @@ def relay_socket(channel, host, port):
 class RelayedHandle extends EventEmitter implements WorkerHandle {
   exitCode: number | null = null
   signalCode: NodeJS.Signals | null = null
-  constructor (readonly pid: number | undefined, private readonly control: Channel) {
+  constructor (readonly pid: number | undefined, private readonly control: Channel, private readonly channels: Channel[]) {
     super()
   }
 
@@ -154,9 +154,9 @@ class RelayedHandle extends EventEmitter implements WorkerHandle {
     return true
   }
 
-  // the channels of the gateway it goes through hold Node alive or not
-  ref (): void {}
-  unref (): void {}
+  // the relay's channels hold Node alive exactly when the relayed gateway wants it
+  ref (): void { for (const c of this.channels) c.setKeepAlive(true) }
+  unref (): void { for (const c of this.channels) c.setKeepAlive(false) }
 }
 
 /**
@@ -192,7 +192,7 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
     relay.close()
     throw new BootstrapError(`through gateway ${via.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
   }
-  const handle = new RelayedHandle(parts[1] === null ? undefined : Number(parts[1]), control)
+  const handle = new RelayedHandle(parts[1] === null ? undefined : Number(parts[1]), control, [relay, control])
   const stdout = new PassThrough()
   const stderr = new PassThrough()
   relay.on('data', (chunk: unknown) => { if (Buffer.isBuffer(chunk)) stdout.write(chunk) })
