@@ -88,6 +88,21 @@ export interface RemoteExecOptions {
 /** Remote code: Python source, or a module file to run. */
 export type RemoteSource = string | { path: string | URL }
 
+const SETUP_SOURCE = `import os
+nice, path, env = channel.receive()
+if nice and hasattr(os, 'nice'):
+    os.nice(nice)
+if path:
+    if not os.path.isdir(path):
+        os.makedirs(path)
+    os.chdir(path)
+for name in env:
+    value = env[name]
+    if str is bytes:  # Python 2's environ holds bytes
+        name, value = name.encode('utf-8'), value.encode('utf-8')
+    os.environ[name] = value
+`
+
 const RINFO_SOURCE = `import sys, os
 channel.send(dict(executable=sys.executable, version_info=tuple(sys.version_info[:5]),
                   platform=sys.platform, cwd=os.getcwd(), pid=os.getpid()))`
@@ -221,10 +236,15 @@ export class Gateway extends EventEmitter implements ChannelHost {
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
     if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
-    if (spec.nice !== undefined) {
+    // a socket server started the process: chdir and env can only be
+    // applied now, from inside (as execnet applies them for every transport)
+    const late = spec.transport === 'socket'
+    const chdir = late ? spec.chdir ?? null : null
+    const env = late ? spec.env : {}
+    if (spec.nice !== undefined || chdir !== null || Object.keys(env).length > 0) {
       try {
-        const ch = gateway.remoteExec("import os\nn = channel.receive()\nif hasattr(os, 'nice'): os.nice(n)")
-        await ch.send(spec.nice)
+        const ch = gateway.remoteExec(SETUP_SOURCE)
+        await ch.send([spec.nice ?? 0, chdir, new Map(Object.entries(env))])
         await ch.waitClose()
       } catch (err) {
         await gateway.terminate(1)

@@ -112,6 +112,12 @@ export function parseSpec (text: string): Spec {
   if (server !== 'ours' && server !== 'execnet') throw new SpecError(`server must be ours or execnet, not ${JSON.stringify(server)}`, text, partOf('server'))
   if (str('server') !== undefined && transport !== 'socket') throw new SpecError('server= needs socket=', text, partOf('server'))
   if (str('ssh_config') !== undefined && transport !== 'ssh') throw new SpecError('ssh_config needs ssh=', text, partOf('ssh_config'))
+  if (transport === 'socket') {
+    // the server's interpreter runs the worker, started by the server
+    for (const key of ['python', 'dont_write_bytecode']) {
+      if (values.has(key)) throw new SpecError(`${key} does not apply to socket=: the server starts the worker with its own interpreter (socketserver --python)`, text, partOf(key))
+    }
+  }
   const python = str('python')
   if (python !== undefined) splitCommand(python, text, partOf('python'))
 
