@@ -1,6 +1,6 @@
 // Fan-out over several interpreters at once: a Group starts a gateway per
-// interpreter concurrently, one remoteExec runs the same code on all, work
-// is dealt out round-robin, and a MultiChannel's receive queue yields the
+// interpreter concurrently (makeGateways), one remoteExec runs the same code
+// on all, work is dealt out round-robin, and MultiChannel.items() yields the
 // results as they arrive, whichever interpreter answers first.
 // Usage: npx tsx examples/fanout.ts [python ...]   (default: python3, plus
 // Python 2.7 and PyPy3 when found)
@@ -10,7 +10,7 @@ import { python27, pypy3 } from './pythons.js'
 const found = process.argv.length > 2 ? process.argv.slice(2) : ['python3', python27(), pypy3()]
 const pythons = found.filter((p): p is string => p !== null)
 const group = new Group()
-await Promise.all(pythons.map(async (p) => await group.makeGateway(`popen//python=${p}`)))
+await group.makeGateways(pythons.map((p) => `popen//python=${p}`))
 
 const workers = group.remoteExec(`
     import sys, hashlib
@@ -19,22 +19,14 @@ const workers = group.remoteExec(`
         digest = hashlib.sha256(("item %d" % n).encode("ascii")).hexdigest()
         channel.send((n, digest[:12], impl))
 `)
-const DONE = Symbol('done')
-const queue = workers.makeReceiveQueue({ endMarker: DONE })
 const ITEMS = 30
 const channels = [...workers]
 for (let n = 0; n < ITEMS; n++) await (channels[n % channels.length])?.send(n)
 for (const channel of channels) channel.end()
 
 const results: Array<[number, string, string]> = []
-let open = channels.length
-for await (const [, item] of queue) {
-  if (item === DONE) {
-    if (--open === 0) break
-    continue
-  }
-  results.push(Array.from(item as Iterable<unknown>) as [number, string, string])
-}
+// ends when every interpreter has closed its channel
+for await (const [, item] of workers.items()) results.push(Array.from(item as Iterable<unknown>) as [number, string, string])
 const perInterpreter = new Map<string, number>()
 for (const [, , impl] of results) perInterpreter.set(impl, (perInterpreter.get(impl) ?? 0) + 1)
 console.log(`${results.length} items on ${channels.length} interpreters`)

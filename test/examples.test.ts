@@ -62,3 +62,17 @@ t.test('fanout: one task on several interpreters, results as they arrive', async
   const out = execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'fanout.ts'), py27.argv[0] as string, py312.argv[0] as string], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
   t.equal(out, '30 items on 2 interpreters\n  cpython 2.7: 15\n  cpython 3.12: 15\nitem 0: f5201cf555e7 | item 29: de19ec37690e\n', 'sha256 of "item 0" and "item 29", as Node computes them')
 })
+
+t.test('rsync: a tree to two interpreters, then only what changed', async (t) => {
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  const py312 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py27 === null || py312 === null) return
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'rsync.ts'), py27.argv[0] as string, py312.argv[0] as string], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
+  t.equal(out, [
+    'first: gw0: pkg/__init__.py, run.sh, setup.py | gw1: pkg/__init__.py, run.sh, setup.py (6 file callbacks)',
+    'again: gw0: nothing | gw1: nothing (0 file callbacks)',
+    'changed: gw0: pkg/__init__.py | gw1: pkg/__init__.py (2 file callbacks)',
+    'through the copied symlink: VERSION = 2, VERSION = 2',
+    ''
+  ].join('\n'))
+})
