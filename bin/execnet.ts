@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The command line: `execnet decode|encode|exec|info ...`. Bad usage is exit
+ * The command line: `execnet decode|encode|exec|info|rsync|socketserver ...`. Bad usage is exit
  * code 2 and one line on stderr; bad input is exit code 1 and the error.
  */
 import { createReadStream, statSync } from 'node:fs'
@@ -14,6 +14,7 @@ import { encoder } from '../transforms/encoder.js'
 import { toJson, fromJson } from '../lib/cli/json.js'
 import { pyRepr } from '../lib/cli/repr.js'
 import { Group } from '../lib/group.js'
+import { RSync } from '../lib/rsync.js'
 import { Gateway } from '../lib/gateway.js'
 import { ProgressBar, wantProgress } from '../lib/cli/progress.js'
 import { ExecnetError, SpecError } from '../lib/errors.js'
@@ -27,6 +28,7 @@ commands:
   encode [FILE|-]     JSON lines to execnet dumps
   exec SCRIPT.py      run a Python file in a gateway: what it sends to stdout, stdin to it
   info SPEC...        interpreter, version, platform and pid of each gateway
+  rsync SRC DEST SPEC...  send a directory tree to DEST on each gateway, only what changed
   socketserver        serve workers on a socket, only to clients holding its secret
 
 'execnet <command> --help' tells more.`,
@@ -60,6 +62,15 @@ starts a worker for each client that proves it holds the secret (the file's
 content, or EXECNET_SECRET). Connect with the spec socket=HOST:PORT and
 GatewayOptions.secret (or EXECNET_SECRET). Unlike execnet's socketserver.py,
 it executes nothing for a client without the secret.`,
+  rsync: `usage: execnet rsync SOURCE DEST SPEC... [--delete] [--quiet]
+
+Starts a gateway per spec (e.g. popen, 'ssh=host', 'socket=host:port' with
+EXECNET_SECRET) and sends the directory SOURCE to the directory DEST there
+(created if missing; relative to the worker's working directory), all at
+once: files whose size or mtime differ (checked by SHA-256 when only the
+mtime does), directories, symlinks and modes. --delete removes what SOURCE
+lacks. Prints 'ID <= PATH' per file sent (not with --quiet) and a summary
+line per gateway.`,
   info: `usage: execnet info SPEC... 
 
 Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
@@ -247,7 +258,27 @@ async function info (args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info, socketserver }
+async function rsync (args: string[]): Promise<void> {
+  const p = parse(args, ['--delete', '--quiet'], [])
+  if (p.flags.has('help')) { console.log(HELP.rsync); return }
+  const [source, dest, ...specs] = p.positional
+  if (source === undefined || dest === undefined || specs.length === 0) throw new UsageError('rsync needs SOURCE, DEST and at least one spec')
+  const group = new Group({ stderr: 'pipe' })
+  try {
+    const gateways = await group.makeGateways(specs)
+    const sync = new RSync(source, {
+      callback: (e) => { if (e.type === 'file' && e.sent && !p.flags.has('--quiet')) console.log(`${e.gateway.id} <= ${e.path}`) }
+    })
+    for (const gw of gateways) sync.addTarget(gw, dest, { delete: p.flags.has('--delete') })
+    for (const r of await sync.send()) {
+      console.log(`${r.gateway.id}: ${r.sent.length} sent (${r.bytes} bytes), ${r.kept.length} only touched, ${r.deleted} deleted`)
+    }
+  } finally {
+    await group.terminate(5)
+  }
+}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info, rsync, socketserver }
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -257,7 +288,7 @@ async function main (argv: string[]): Promise<number> {
   }
   const run = commands[command]
   if (run === undefined) {
-    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info, socketserver; see --help)\n`)
+    process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info, rsync, socketserver; see --help)\n`)
     return 2
   }
   try {

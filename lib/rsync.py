@@ -26,6 +26,7 @@ side, and symlinks keep their meaning: relative ones are copied as they
 are, absolute ones into the tree point into the copy.
 """
 
+import binascii
 import hashlib
 import os
 import shutil
@@ -143,7 +144,11 @@ class Receiver(object):
                 remove(path)
                 st = None
             if st is None:
-                os.makedirs(path)
+                try:
+                    os.makedirs(path)
+                except OSError:
+                    if not os.path.isdir(path):  # another gateway may have made it
+                        raise
             os.chmod(path, mode | 0o700)
             self.names.setdefault(path, set())
             self.dirs.append((path, mode))
@@ -168,7 +173,11 @@ class Receiver(object):
                 if stat.S_ISLNK(st.st_mode) and os.readlink(path) == target:
                     return
                 remove(path)
-            os.symlink(target, path)
+            try:
+                os.symlink(target, path)
+            except OSError:
+                if not (os.path.islink(path) and os.readlink(path) == target):
+                    raise
         else:
             raise ValueError("rsync: unknown kind %r" % (kind,))
 
@@ -193,7 +202,8 @@ class Receiver(object):
         if message[0] == "gone":
             return
         head, tail = os.path.split(path)
-        temporary = os.path.join(head, ".%s.rsync-tmp" % tail)
+        # unique: two gateways on one host may sync into the same directory
+        temporary = os.path.join(head, ".%s.%d-%s.rsync-tmp" % (tail, os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii")))
         f = open(temporary, "wb")
         written = 0
         try:

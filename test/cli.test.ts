@@ -3,7 +3,7 @@
 // reading what encode wrote, bad usage (exit 2) and bad input (exit 1).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { dumps, tuple, Py2Str } from '../index.js'
@@ -67,8 +67,32 @@ t.test('info: a table of the gateways', async (t) => {
   t.match(rows[2], /^gw1\s+\S+\s+2\.7\.18\s+linux2\s+\d+$/)
 })
 
+t.test('rsync: a tree to DEST on each gateway, then only what changed', async (t) => {
+  const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
+  if (py27 === null) return
+  const source = join(dir, 'rsync-source')
+  mkdirSync(join(source, 'sub'), { recursive: true })
+  writeFileSync(join(source, 'a.txt'), 'alpha')
+  writeFileSync(join(source, 'sub', 'b.txt'), 'beta')
+  const dest = join(dir, 'rsync-dest')
+  const specs = ['popen', `popen//python=${py27.argv[0] as string}`]
+  const first = run(['rsync', source, dest, ...specs])
+  t.equal(first.code, 0, first.stderr)
+  const lines = first.stdout.trimEnd().split('\n')
+  t.same(lines.filter((l) => l.includes(' <= ')).sort(), ['gw0 <= a.txt', 'gw0 <= sub/b.txt', 'gw1 <= a.txt', 'gw1 <= sub/b.txt'].sort())
+  t.ok(lines.includes('gw0: 2 sent (9 bytes), 0 only touched, 0 deleted') || lines.includes('gw1: 2 sent (9 bytes), 0 only touched, 0 deleted'), lines.join('\n'))
+  t.equal(readFileSync(join(dest, 'sub', 'b.txt'), 'utf8'), 'beta')
+  writeFileSync(join(dest, 'stray'), 'x')
+  const again = run(['rsync', source, dest, specs[0] as string, '--delete', '--quiet'])
+  t.equal(again.code, 0, again.stderr)
+  t.equal(again.stdout, 'gw0: 0 sent (0 bytes), 0 only touched, 1 deleted\n')
+  const missing = run(['rsync', join(dir, 'no-such-dir'), dest, 'popen'])
+  t.equal(missing.code, 1)
+  t.match(missing.stderr, /cannot read the source directory/)
+})
+
 t.test('bad usage: exit code 2 and one line', async (t) => {
-  for (const args of [[], ['frob'], ['decode', '--nope'], ['decode', 'a', 'b'], ['encode', '--version', '3'], ['info']]) {
+  for (const args of [[], ['frob'], ['decode', '--nope'], ['decode', 'a', 'b'], ['encode', '--version', '3'], ['info'], ['rsync', 'src'], ['rsync', 'src', 'dest', 'popen//bogus']]) {
     const r = run(args)
     t.equal(r.code, 2, `execnet ${args.join(' ')}`)
     if (args.length > 0) t.equal(r.stderr.trimEnd().split('\n').length, 1, `one line: ${r.stderr.trim()}`)

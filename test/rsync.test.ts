@@ -177,6 +177,25 @@ t.test('one RSync to several gateways at once', async (t) => {
   t.same(await rsync.send({ raises: false }), [])
 })
 
+t.test('several gateways on one host into the same directory at once', async (t) => {
+  const found = [require(t, cpython('3.12'), 'CPython 3.12 (pyenv)'), require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')]
+  if (found.some((x) => x === null)) return
+  const gws = await Promise.all([...found, ...found].map(async (interp) => await Gateway.start(specFor(interp as NonNullable<typeof interp>))))
+  t.teardown(() => Promise.all(gws.map(async (g) => await g.terminate(5))))
+  const base = scratch(t)
+  mkdirSync(join(base, 'source'))
+  makeTree(join(base, 'source'), false)
+  for (let i = 0; i < 40; i++) writeFileSync(join(base, 'source', 'sub', `many-${i}`), `file ${i}\n`)
+  for (let round = 0; round < 3; round++) {
+    rmSync(join(base, 'dest'), { recursive: true, force: true })
+    const rsync = new RSync(join(base, 'source'))
+    for (const g of gws) rsync.addTarget(g, join(base, 'dest'))
+    await rsync.send()
+    sameTree(t, join(base, 'dest'), join(base, 'source'), `round ${round}: one tree, no temporary files left`)
+    for (const e of walk(join(base, 'dest')).filter((e) => e.kind === 'd')) chmodSync(join(base, 'dest', e.path), 0o755)
+  }
+})
+
 t.test('rsync errors are typed and do not hang', async (t) => {
   const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
   if (interp === null) return
