@@ -79,8 +79,9 @@ t.test('rsync: a tree to DEST on each gateway, then only what changed', async (t
   const first = run(['rsync', source, dest, ...specs])
   t.equal(first.code, 0, first.stderr)
   const lines = first.stdout.trimEnd().split('\n')
-  t.same(lines.filter((l) => l.includes(' <= ')).sort(), ['gw0 <= a.txt', 'gw0 <= sub/b.txt', 'gw1 <= a.txt', 'gw1 <= sub/b.txt'].sort())
-  t.ok(lines.includes('gw0: 2 sent (9 bytes), 0 only touched, 0 deleted') || lines.includes('gw1: 2 sent (9 bytes), 0 only touched, 0 deleted'), lines.join('\n'))
+  // both gateways share one host and DEST: a file one has written, the other may find already right
+  t.same([...new Set(lines.filter((l) => / <= /.test(l)).map((l) => l.replace(/^gw[01] <= /, '')))].sort(), ['a.txt', 'sub/b.txt'], 'every file sent')
+  t.match(lines.filter((l) => !l.includes(' <= ')).sort(), [/^gw0: [0-2] sent \(\d+ bytes\), 0 only touched, 0 deleted$/, /^gw1: [0-2] sent \(\d+ bytes\), 0 only touched, 0 deleted$/])
   t.equal(readFileSync(join(dest, 'sub', 'b.txt'), 'utf8'), 'beta')
   writeFileSync(join(dest, 'stray'), 'x')
   const again = run(['rsync', source, dest, specs[0] as string, '--delete', '--quiet'])

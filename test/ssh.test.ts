@@ -4,7 +4,7 @@
 // time, and no worker outlives its gateway. The channel suite also runs
 // over ssh (test/channels.test.ts).
 import t from 'tap'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BootstrapError, Gateway, SpecError } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
@@ -65,6 +65,14 @@ t.test("ssh's own errors, in bounded time", async (t) => {
   const denied = await Gateway.start(`ssh=${sshd.host}//ssh_config=${stranger}`).catch((e: unknown) => e)
   t.type(denied, BootstrapError)
   t.match((denied as BootstrapError).stderr, /Permission denied/)
+
+  // a host key nobody vouched for: BatchMode makes ssh refuse instead of asking
+  const strict = join(sshd.config, '..', 'strict_config')
+  writeFileSync(join(sshd.config, '..', 'empty_known_hosts'), '')
+  writeFileSync(strict, readFileSync(sshd.config, 'utf8').replace(/StrictHostKeyChecking no/, 'StrictHostKeyChecking yes').replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${join(sshd.config, '..', 'empty_known_hosts')}`))
+  const unverified = await Gateway.start(`ssh=${sshd.host}//ssh_config=${strict}`).catch((e: unknown) => e)
+  t.type(unverified, BootstrapError)
+  t.match((unverified as BootstrapError).stderr, /Host key verification failed/)
 
   const unknown = await Gateway.start(`ssh=${sshd.host}//ssh_config=${sshd.config}//python=/no/such/python`).catch((e: unknown) => e)
   t.type(unknown, BootstrapError)
