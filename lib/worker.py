@@ -715,6 +715,10 @@ class Pipe(object):
         data = self._read(n)
         if len(data) == n:
             return data
+        return self.read_rest(data, n)
+
+    def read_rest(self, data, n):
+        """The rest of an n-byte read that gave only `data` so far."""
         parts = [data]
         got = len(data)
         while got < n:
@@ -1103,13 +1107,20 @@ class WorkerGateway(object):
             self._flush()  # about to wait for the master: it may wait for us
         try:
             pipe = self._pipe
-            header = pipe.read(9)
+            # the buffered reader's own read, which nearly always returns
+            # all asked for: a Python call less per read, per small message
+            read = pipe._read
+            header = read(9)
+            if len(header) != 9:
+                header = pipe.read_rest(header, 9)
             code, channelid, length = unpack_header(header)
             value = NOTHING
             if length >= BULK and code == CHANNEL_DATA:
                 data, value = self._read_bulk(length)
             elif length > 0:
-                data = pipe.read(length)
+                data = read(length)
+                if len(data) != length:
+                    data = pipe.read_rest(data, length)
             elif length == 0:
                 data = b""
             else:
