@@ -5,7 +5,7 @@
  */
 import { Gateway, type GatewayOptions, type RemoteExecOptions, type RemoteSource } from './gateway.js'
 import type { Channel, ReceiveOptions } from './channel.js'
-import { parseSpec, withId } from './spec.js'
+import { parseSpec, withId, type Spec } from './spec.js'
 import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
 
 /** A set of gateways, as execnet's Group: ids, lookup, remoteExec on all, terminate all. */
@@ -46,10 +46,34 @@ export class Group implements Iterable<Gateway> {
    * about the time of the slowest, not the sum). All or nothing: if one
    * fails, those that started are terminated and the first error is thrown.
    * For a fleet that may come up in part, use Promise.allSettled over
-   * makeGateway.
+   * makeGateway. A `via=ID` spec whose gateway `ID` is in the same list
+   * (as `id=ID`) starts once that one is up.
    */
   async makeGateways (specs: readonly string[], options: GatewayOptions = {}): Promise<Gateway[]> {
-    const results = await Promise.allSettled(specs.map(async (spec) => await this.makeGateway(spec, options)))
+    // every spec is checked before any gateway starts
+    const parsed = specs.map((spec) => parseSpec(spec === '' ? this.defaultSpec : spec))
+    const indexOf = new Map(parsed.flatMap((spec, i): Array<[string, number]> => spec.id === undefined ? [] : [[spec.id, i]]))
+    const order: number[] = []
+    const placed = new Set<number>()
+    const place = (i: number, path: number[]): void => {
+      if (placed.has(i)) return
+      if (path.includes(i)) throw new OptionError(`via= goes round in a circle: ${[...path, i].map((j) => parsed[j]?.text).join(' -> ')}`)
+      const via = parsed[i]?.via
+      const first = via === undefined ? undefined : indexOf.get(via)
+      if (first !== undefined) place(first, [...path, i])
+      placed.add(i)
+      order.push(i)
+    }
+    parsed.forEach((_, i) => { place(i, []) })
+    const starting: Array<Promise<Gateway>> = []
+    for (const i of order) {
+      const spec = parsed[i] as Spec
+      const first = spec.via === undefined ? undefined : indexOf.get(spec.via)
+      starting[i] = first === undefined
+        ? this.makeGateway(spec.text, options)
+        : (starting[first] as Promise<Gateway>).then(async () => await this.makeGateway(spec.text, options))
+    }
+    const results = await Promise.allSettled(starting)
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     const started = results.flatMap((r) => r.status === 'fulfilled' ? [r.value] : [])
     if (failed === undefined) return started

@@ -91,6 +91,11 @@ t.test('Group.makeGateways starts a fleet at once; MultiChannel.items() yields r
   const failing = group.remoteExec('channel.send(1)\nraise ValueError("from one host")')
   await t.rejects((async () => { for await (const _ of failing.items()) { void _ } })(), RemoteError, 'a remote error ends the loop with it')
 
+  const chained = await group.makeGateways(['popen//via=jump2', 'popen//id=jump2'])
+  t.equal(chained.length, 2, 'a via= spec waits for its gateway in the same list')
+  t.equal(await chained[0]?.remoteExec('channel.send(6 * 7)').receive(), 42)
+  await t.rejects(group.makeGateways(['popen', 'popen//bogus']), /unknown key "bogus"/, 'a bad spec fails before anything starts')
+  await t.rejects(group.makeGateways(['popen//id=a//via=b', 'popen//id=b//via=a']), /via= goes round in a circle/)
   const before = group.size
   const err = await group.makeGateways(['popen', 'popen//python=/no/such/python']).catch((e: unknown) => e)
   t.match(String(err), /\/no\/such\/python/, 'the failure is thrown')
