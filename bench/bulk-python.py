@@ -16,6 +16,8 @@ import time
 
 import numpy
 
+from measure import median
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONSUME = open(os.path.join(HERE, "bulk-consume.py")).read()
 PRODUCE = open(os.path.join(HERE, "bulk-produce.py")).read()
@@ -29,10 +31,6 @@ def hwm():
 def reset_peak():
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
-
-
-def median(xs):
-    return sorted(xs)[len(xs) // 2]
 
 
 def execnet_side(reps, total, python):

@@ -15,6 +15,7 @@ import { once } from 'node:events'
 import { Gateway } from '../index.js'
 import { repoRoot } from '../test/helpers/interpreters.js'
 import { peakRss, resetPeak } from '../test/helpers/memory.js'
+import { median, now } from './measure.js'
 
 const MiB = 1024 * 1024
 const REPS = Number(process.env.REPS ?? 3)
@@ -31,11 +32,6 @@ const key = ([d, chunk, sleep]: Case): string => `${d}/${chunk}/${sleep}`
 
 interface Result { rate: number, masterPeak?: number, workerPeak?: number }
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] as number
-}
-const now = (): number => performance.now() / 1000
 
 async function ours (): Promise<Map<string, Result>> {
   const gw = await Gateway.start(`popen//python=${python}`)

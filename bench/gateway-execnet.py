@@ -6,14 +6,11 @@ import time
 
 import execnet
 
+from measure import median, round_trip
+
 REPS, PINGS, MESSAGES = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 python = sys.argv[4]
 spec = "popen//python=" + python
-
-
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
 
 
 starts, terms = [], []
@@ -28,15 +25,7 @@ for _ in range(REPS):
     terms.append(time.perf_counter() - t0)
 
 gw = execnet.makegateway(spec)
-rtts = []
-ch = gw.remote_exec("for x in channel:\n    channel.send(x)")
-for _ in range(REPS):
-    t0 = time.perf_counter()
-    for i in range(PINGS):
-        ch.send(i)
-        ch.receive()
-    rtts.append((time.perf_counter() - t0) / PINGS)
-ch.close()
+rtt = round_trip(gw, REPS, PINGS)
 
 to_worker, from_worker = [], []
 for _ in range(REPS):
@@ -56,6 +45,6 @@ gw.exit()
 execnet.default_group.terminate(10)
 print(json.dumps({
     "version": execnet.__version__,
-    "start": median(starts), "terminate": median(terms), "rtt": median(rtts),
+    "start": median(starts), "terminate": median(terms), "rtt": rtt,
     "toWorker": median(to_worker), "fromWorker": median(from_worker),
 }))

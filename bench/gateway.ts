@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
 import { Gateway, None } from '../index.js'
 import { repoRoot } from '../test/helpers/interpreters.js'
+import { median, now, roundTrip } from './measure.js'
 
 const REPS = Number(process.env.REPS ?? 5)
 const PINGS = Number(process.env.PINGS ?? 10_000)
@@ -21,11 +22,6 @@ const python = process.env.BENCH_PYTHON ?? join(repoRoot, '.venv', 'bin', 'pytho
 if (!existsSync(python)) throw new Error(`no ${python}: make the venv as .ci/run does, or set BENCH_PYTHON`)
 const spec = `popen//python=${python}`
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] as number
-}
-const now = (): number => performance.now() / 1000
 
 interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
 
@@ -42,17 +38,7 @@ async function ours (): Promise<Row> {
     terms.push(now() - t1)
   }
   const gw = await Gateway.start(spec)
-  const rtts: number[] = []
-  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
-  for (let r = 0; r < REPS; r++) {
-    const t0 = now()
-    for (let i = 0; i < PINGS; i++) {
-      await echo.send(i)
-      await echo.receive()
-    }
-    rtts.push((now() - t0) / PINGS)
-  }
-  echo.end()
+  const rtt = await roundTrip(gw, REPS, PINGS)
   const toWorker: number[] = []
   const fromWorker: number[] = []
   for (let r = 0; r < REPS; r++) {
@@ -71,7 +57,7 @@ async function ours (): Promise<Row> {
     fromWorker.push(MESSAGES / (now() - t0))
   }
   await gw.terminate(10)
-  return { start: median(starts), terminate: median(terms), rtt: median(rtts), toWorker: median(toWorker), fromWorker: median(fromWorker) }
+  return { start: median(starts), terminate: median(terms), rtt, toWorker: median(toWorker), fromWorker: median(fromWorker) }
 }
 
 function execnet (): Row & { version: string } {

@@ -7,13 +7,10 @@ import time
 
 import execnet
 
+from measure import median, round_trip
+
 specs = json.loads(sys.argv[1])
 REPS, PINGS = int(sys.argv[2]), int(sys.argv[3])
-
-
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
 
 
 results = {}
@@ -29,16 +26,7 @@ for name, spec, via in specs:
         starts.append(time.perf_counter() - t0)
         gw.exit()
         gw.join(10)
-    gw = group.makegateway(spec)
-    ch = gw.remote_exec("for x in channel:\n    channel.send(x)")
-    rtts = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        for i in range(PINGS):
-            ch.send(i)
-            ch.receive()
-        rtts.append((time.perf_counter() - t0) / PINGS)
-    ch.close()
+    rtt = round_trip(group.makegateway(spec), REPS, PINGS)
     group.terminate(10)
-    results[name] = {"start": median(starts), "rtt": median(rtts)}
+    results[name] = {"start": median(starts), "rtt": rtt}
 print(json.dumps({"version": execnet.__version__, "results": results}))

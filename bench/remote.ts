@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { Group } from '../index.js'
 import { repoRoot } from '../test/helpers/interpreters.js'
+import { median, now, roundTrip } from './measure.js'
 import { startSshd } from '../test/helpers/sshd.js'
 import { startExecnetSocketServer, startSocketServer } from '../test/helpers/socketserver.js'
 
@@ -21,8 +22,6 @@ const PINGS = Number(process.env.PINGS ?? 2000)
 const python = process.env.BENCH_PYTHON ?? join(repoRoot, '.venv', 'bin', 'python')
 if (!existsSync(python)) throw new Error(`no ${python}: make the venv as .ci/run does, or set BENCH_PYTHON`)
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
-const now = (): number => performance.now() / 1000
 
 interface Row { start: number, rtt: number }
 interface Transport { name: string, ours: string, secret?: string, execnet: string, via?: string, raw?: () => Promise<RawLink> }
@@ -38,20 +37,9 @@ async function ours (t: Transport): Promise<Row> {
     starts.push(now() - t0)
     await gw.terminate(10)
   }
-  const gw = await group.makeGateway(t.ours)
-  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
-  const rtts: number[] = []
-  for (let r = 0; r < REPS; r++) {
-    const t0 = now()
-    for (let i = 0; i < PINGS; i++) {
-      await echo.send(i)
-      await echo.receive()
-    }
-    rtts.push((now() - t0) / PINGS)
-  }
-  echo.end()
+  const rtt = await roundTrip(await group.makeGateway(t.ours), REPS, PINGS)
   await group.terminate(10)
-  return { start: median(starts), rtt: median(rtts) }
+  return { start: median(starts), rtt }
 }
 
 /** A bare line echo: the floor any protocol over this transport pays. */

@@ -6,6 +6,8 @@ import time
 
 import execnet
 
+from measure import median
+
 REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 
 
@@ -32,11 +34,6 @@ def count(v):
     if isinstance(v, (list, tuple, set, frozenset)):
         return 1 + sum(count(x) for x in v)
     return 1
-
-
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2]
 
 
 blob = xorshift32_bytes(1 << 20, 0x9E3779B9)

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { dumps, loads, tuple } from '../index.js'
 import { repoRoot } from '../test/helpers/interpreters.js'
 import { xorshift32Bytes } from '../test/helpers/vectors.js'
+import { median } from './measure.js'
 
 const REPS = Number(process.env.REPS ?? 7)
 
@@ -36,10 +37,6 @@ function count (v: unknown): number {
   return 1
 }
 
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] as number
-}
 
 function time (fn: () => unknown): number {
   const times: number[] = []
