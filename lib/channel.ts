@@ -114,6 +114,8 @@ export class Channel extends Duplex {
   private callback: ((item: unknown) => void) | null = null
   private endMarker: unknown = NO_MARKER
   private closeWaiters: Array<() => void> = []
+  /** Whether readers keep Node alive (see setKeepAlive). */
+  private keepsAlive = true
   /** Sizes of the items in `queue`, and of those pushed into the stream's buffer. */
   private queueSizes: number[] = []
   private bufferedSizes: number[] = []
@@ -172,8 +174,6 @@ export class Channel extends Duplex {
     this.keepsAlive = on
     this.gateway.interestChanged(this)
   }
-
-  private keepsAlive = true
 
   /** Whether this channel wants Node to stay alive: someone waits for what it receives, or for credit to send. */
   get wantsInput (): boolean {
