@@ -11,12 +11,21 @@ import type { Spec } from './spec.js'
 /** execnet's popen_bootstrapline, byte for byte. */
 export const BOOTSTRAP_LINE = 'import sys;exec(eval(sys.stdin.readline()))'
 
-let workerText: string | undefined
+const pythonFiles = new Map<string, string>()
 
-/** Our worker's source (lib/worker.py, beside this module in src and dist). */
+/** A Python file shipped beside this module (in src and dist), read once. */
+export function pythonSource (name: 'worker.py' | 'rsync.py'): string {
+  let text = pythonFiles.get(name)
+  if (text === undefined) {
+    text = readFileSync(new URL(`./${name}`, import.meta.url), 'utf8')
+    pythonFiles.set(name, text)
+  }
+  return text
+}
+
+/** Our worker's source (lib/worker.py). */
 export function workerSource (): string {
-  workerText ??= readFileSync(new URL('./worker.py', import.meta.url), 'utf8')
-  return workerText
+  return pythonSource('worker.py')
 }
 
 /**

@@ -7,6 +7,7 @@ import { Gateway, type GatewayOptions, type RemoteExecOptions, type RemoteSource
 import type { Channel, ReceiveOptions } from './channel.js'
 import { parseSpec, withId, type Spec } from './spec.js'
 import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
+import { settleAll } from './settle.js'
 
 /** A set of gateways, as execnet's Group: ids, lookup, remoteExec on all, terminate all. */
 export class Group implements Iterable<Gateway> {
@@ -209,9 +210,7 @@ export class MultiChannel implements Iterable<Channel> {
 
   /** Wait until every channel is closed; rejects with the first RemoteError after all have closed. */
   async waitClose (timeout?: number): Promise<void> {
-    const results = await Promise.allSettled(this.channels.map(async (c) => { await c.waitClose(timeout) }))
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
+    await settleAll(this.channels.map(async (c) => { await c.waitClose(timeout) }))
   }
 }
 

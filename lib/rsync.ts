@@ -8,12 +8,14 @@
  * name then renamed into place.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, readFileSync, type BigIntStats } from 'node:fs'
+import { createReadStream, type BigIntStats } from 'node:fs'
 import { lstat, readdir, readlink, stat } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import type { Gateway } from './gateway.js'
 import type { Channel } from './channel.js'
 import { OptionError } from './errors.js'
+import { pythonSource } from './bootstrap.js'
+import { settleAll } from './settle.js'
 
 const CHUNK = 1 << 20
 const BATCH = 1000
@@ -65,12 +67,6 @@ interface Target {
   options: RSyncTargetOptions
 }
 
-let receiverText: string | undefined
-function receiverSource (): string {
-  receiverText ??= readFileSync(new URL('./rsync.py', import.meta.url), 'utf8')
-  return receiverText
-}
-
 /** Sends a directory tree to the targets added, as execnet's RSync. */
 export class RSync {
   private readonly source: string
@@ -100,10 +96,7 @@ export class RSync {
       throw new OptionError('no targets: add them with addTarget() (each send() uses them up)')
     }
     const entries = await this.list()
-    const results = await Promise.allSettled(targets.map(async (target) => await this.sendTo(target, entries)))
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
-    return results.map((r) => (r as PromiseFulfilledResult<RSyncResult>).value)
+    return await settleAll(targets.map(async (target) => await this.sendTo(target, entries)))
   }
 
   private async list (): Promise<Entry[]> {
@@ -155,7 +148,7 @@ export class RSync {
 
   private async sendTo (target: Target, entries: Entry[]): Promise<RSyncResult> {
     const { gateway, dest } = target
-    const channel = gateway.remoteExec(receiverSource(), { dest, delete: target.options.delete === true }, { call: 'serve', filename: 'execnet-rsync.py' })
+    const channel = gateway.remoteExec(pythonSource('rsync.py'), { dest, delete: target.options.delete === true }, { call: 'serve', filename: 'execnet-rsync.py' })
     const result: RSyncResult = { gateway, dest, sent: [], kept: [], bytes: 0, deleted: 0 }
     const needs = new NeedQueue()
     const receiving = this.receive(channel, entries, needs, result)
