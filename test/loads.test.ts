@@ -48,6 +48,27 @@ t.test('channels need a factory', async (t) => {
   t.equal(ch?.[channelId], 5)
 })
 
+t.test('short strings come from a cache that never mixes them up', async (t) => {
+  // 'Aa' and 'BB' have the same 31-multiplier hash; 'é…' is not ASCII
+  const words = ['Aa', 'BB', 'Aa', 'BB', 'BB', 'Aa', '', '', 'é', 'éé', 'x'.repeat(16), 'x'.repeat(17), 'x'.repeat(16)]
+  const texts = [...words, ...words, ...words]
+  t.strictSame(loads(dumps(texts)), texts, 'as strings in a list')
+  const keys = new Map<unknown, unknown>(words.map((w, i) => [w, i]))
+  t.strictSame([...(loads(dumps([keys, keys])) as Array<Map<string, number>>)[1] as Map<string, number>], [...keys], 'as dict keys')
+  const many = Array.from({ length: 20_000 }, (_, i) => `k${i % 5000}`)
+  t.strictSame(loads(dumps(many)), many, 'more distinct strings than cache slots, each seen four times')
+})
+
+t.test('lists of every small length, complete or not', async (t) => {
+  for (let n = 0; n <= 18; n++) {
+    const list = Array.from({ length: n }, (_, i) => [i, `s${i}`])
+    const got = loads(dumps(list)) as unknown[]
+    t.strictSame(got, list, `${n} items`)
+    t.equal(got.length, n)
+    if (n > 0) t.throws(() => loads(Buffer.concat([b(`02 4b${(n + 1).toString(16).padStart(8, '0')}`), dumps(list).subarray(6)])), /announced \d+ items but received \d+/, `${n} of ${n + 1} announced items`)
+  }
+})
+
 t.test('announced lengths allocate nothing ahead of the input', async (t) => {
   const before = process.memoryUsage().heapUsed
   const started = Date.now()

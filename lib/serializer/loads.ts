@@ -14,7 +14,7 @@
 import { DataFormatError, OptionError } from '../errors.js'
 import { OP, opcodeName } from './opcodes.js'
 import { adoptAsTuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
-import { decodeUtf8, decodeKey } from './utf8.js'
+import { decodeShort } from './utf8.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
 /** Options of loads(), Loader and decoder(): execnet's string coercion, limits, dict shape. */
@@ -94,6 +94,7 @@ export class Loader {
   private vals: unknown[] = []
   private meta: number[] = []
   private need: number[] = []
+  private fill: number[] = []
   private sp = 0
 
   /** Absolute offset of the first byte not yet consumed. */
@@ -225,22 +226,21 @@ export class Loader {
     const n = buf.length
     const base = this.consumed - p
     while (p < n) {
-      if (this.done) this.fail('trailing bytes after the value\'s STOP', base + p)
-      if (this.expectVersion) {
-        const v = buf[p] as number
-        if (v !== 1 && v !== 2) {
-          this.fail(`bad format version byte 0x${v.toString(16).padStart(2, '0')}: execnet writes 1 (1.x) or 2 (2.x)`, base + p)
-        }
-        this.version = v
-        this.expectVersion = false
-        this.inValue = true
-        this.valueStart = base + p
-        p++
-        continue
-      }
       if (!this.inValue) {
+        // between values: only here can the input end, a version byte come, or trailing bytes be wrong
+        if (this.done) this.fail('trailing bytes after the value\'s STOP', base + p)
         this.inValue = true
         this.valueStart = base + p
+        if (this.expectVersion) {
+          const v = buf[p] as number
+          if (v !== 1 && v !== 2) {
+            this.fail(`bad format version byte 0x${v.toString(16).padStart(2, '0')}: execnet writes 1 (1.x) or 2 (2.x)`, base + p)
+          }
+          this.version = v
+          this.expectVersion = false
+          p++
+          continue
+        }
       }
       const op = buf[p] as number
       const size = FIXED[op] as number
@@ -248,7 +248,7 @@ export class Loader {
       if (p + size > n) break
       switch (op) {
         case OP.INT:
-          this.push(buf.readInt32BE(p + 1), ATOM)
+          this.push(int32(buf, p + 1), ATOM)
           break
         case OP.NONE:
           this.push(null, ATOM)
@@ -262,7 +262,7 @@ export class Loader {
         case OP.PY2STRING:
         case OP.LONGINT:
         case OP.LONGLONG: {
-          const len = buf.readInt32BE(p + 1)
+          const len = int32(buf, p + 1)
           if (len < 0) this.fail(`${opcodeName(op)} with negative length ${len}`, base + p)
           if (base + p + 5 + len - this.valueStart > this.maxValueSize) {
             this.fail(`${opcodeName(op)} of ${len} bytes makes the value larger than maxValueSize (${this.maxValueSize})`, base + p)
@@ -295,7 +295,8 @@ export class Loader {
           const len = buf.readInt32BE(p + 1)
           if (len < 0) this.fail(`NEWLIST with negative length ${len}`, base + p)
           this.need[this.sp] = len
-          this.push([], LIST + DEPTH)
+          this.fill[this.sp] = 0
+          this.push(len <= 16 ? new Array(len) : [], LIST + DEPTH)
           break
         }
         case OP.NEWDICT:
@@ -381,18 +382,16 @@ export class Loader {
   }
 
   private text (op: number, buf: Buffer, start: number, end: number, offset: number): string {
-    // a string pushed straight onto a dict is one of its keys
-    const top = this.sp > 0 ? (this.meta[this.sp - 1] as number) & KIND : ATOM
-    const s = top === DICT || top === RECORD ? decodeKey(buf, start, end) : decodeUtf8(buf, start, end)
+    const s = decodeShort(buf, start, end)
     if (s === null) this.fail(`${opcodeName(op)} payload is not valid UTF-8`, offset)
     return s
   }
 
   /** A list leaving the stack must have received every item it announced. */
   private checkComplete (i: number, offset: number): void {
-    const list = this.vals[i] as unknown[]
     const need = this.need[i] as number
-    if (list.length !== need) this.fail(`list announced ${need} items but received ${list.length}`, offset)
+    const got = this.fill[i] as number
+    if (got !== need) this.fail(`list announced ${need} items but received ${got}`, offset)
   }
 
   private setitem (offset: number): void {
@@ -409,11 +408,13 @@ export class Loader {
     switch (cmeta & KIND) {
       case LIST: {
         const list = container as unknown[]
-        if (key !== list.length) {
-          this.fail(`SETITEM on a list at index ${String(key)}: the next item's index is ${list.length}`, offset)
+        const got = this.fill[sp - 3] as number
+        if (key !== got) {
+          this.fail(`SETITEM on a list at index ${String(key)}: the next item's index is ${got}`, offset)
         }
-        if (list.length >= (this.need[sp - 3] as number)) this.fail(`SETITEM beyond the ${this.need[sp - 3] as number} items the list announced`, offset)
-        list.push(value)
+        if (got >= (this.need[sp - 3] as number)) this.fail(`SETITEM beyond the ${this.need[sp - 3] as number} items the list announced`, offset)
+        list[got] = value
+        this.fill[sp - 3] = got + 1
         break
       }
       case DICT:
@@ -495,6 +496,11 @@ export class Loader {
     this.done = this.single
     emit(value)
   }
+}
+
+/** The big-endian int32 at buf[p]; the caller has checked that 4 bytes are there. */
+function int32 (buf: Buffer, p: number): number {
+  return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number)
 }
 
 /** Byte values at least this large are views into the input rather than copies. */

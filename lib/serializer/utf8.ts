@@ -18,34 +18,41 @@ export function decodeUtf8 (buf: Buffer, start: number, end: number): string | n
   return isUtf8(view) ? view.toString('utf8') : null
 }
 
-/** Dict keys repeat from record to record: short ones are decoded once and reused. */
-const KEY_MAX = 16
-const KEY_SLOTS = 4096
-const keyHashes = new Int32Array(KEY_SLOTS).fill(-1)
-const keyStrings: Array<string | undefined> = new Array(KEY_SLOTS)
+/**
+ * Keys repeat from record to record, and so do many short values (names of
+ * kinds, states, tags): short strings are decoded once and reused. A string
+ * enters the cache only the second time its hash is seen, so a stream of
+ * unique strings costs an Int32Array write each, not a cache entry (whose
+ * old-to-young pointer would keep every string alive through a scavenge).
+ */
+const SHORT_MAX = 16
+const SLOTS = 4096
+const hashes = new Int32Array(SLOTS)
+const strings: Array<string | undefined> = new Array(SLOTS)
 
-/** decodeUtf8 for a dict key: short ASCII keys come from a small direct-mapped cache. */
-export function decodeKey (buf: Buffer, start: number, end: number): string | null {
+/** decodeUtf8, with short ASCII strings from a small direct-mapped cache. */
+export function decodeShort (buf: Buffer, start: number, end: number): string | null {
   const len = end - start
-  if (len > KEY_MAX) return decodeUtf8(buf, start, end)
-  let h = len
+  if (len > SHORT_MAX) return decodeUtf8(buf, start, end)
+  let h = len + 1
   for (let i = start; i < end; i++) {
     const c = buf[i] as number
     if (c >= 0x80) return decodeUtf8(buf, start, end)
     h = (Math.imul(h, 31) + c) | 0
   }
-  const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1)
-  const cached = keyStrings[slot]
-  // the key is ASCII, so the cached string's char codes are its bytes
-  if (keyHashes[slot] === h && cached !== undefined && cached.length === len) {
-    let same = true
-    for (let i = 0; i < len; i++) {
-      if (cached.charCodeAt(i) !== buf[start + i]) { same = false; break }
-    }
-    if (same) return cached
+  const slot = (h ^ (h >>> 15)) & (SLOTS - 1)
+  if (hashes[slot] !== h) {
+    hashes[slot] = h
+    return (buf as unknown as Latin1Slicer).latin1Slice(start, end)
+  }
+  const cached = strings[slot]
+  // the string is ASCII, so the cached string's char codes are its bytes
+  if (cached !== undefined && cached.length === len) {
+    let i = 0
+    while (i < len && cached.charCodeAt(i) === buf[start + i]) i++
+    if (i === len) return cached
   }
   const s = (buf as unknown as Latin1Slicer).latin1Slice(start, end)
-  keyHashes[slot] = h
-  keyStrings[slot] = s
+  strings[slot] = s
   return s
 }
