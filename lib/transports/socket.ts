@@ -19,7 +19,12 @@ import type { Spec } from '../spec.js'
 import type { WorkerHandle, WorkerProcess } from './popen.js'
 
 /** How long connecting and the challenge may take at most. */
-export const HANDSHAKE_MS = 10000
+const HANDSHAKE_MS = 10000
+
+/** Milliseconds the connection and handshake may take: HANDSHAKE_MS, or less when startTimeout asks less. */
+export function handshakeDeadline (startTimeout: number | undefined): number {
+  return Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
+}
 
 /** The process side of a socket worker: it "exits" when the connection closes. */
 class SocketHandle extends EventEmitter implements WorkerHandle {
@@ -79,7 +84,7 @@ function readLine (socket: Readable): Promise<string> {
  * runs the bootstrap program it is sent in itself.
  */
 export async function socketWorker (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<WorkerProcess> {
-  const deadline = Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
+  const deadline = handshakeDeadline(startTimeout)
   const { host, port, where } = socketAddress(spec)
   const command = [`socket=${where}`]
   const key = socketSecret(spec, secret, where)

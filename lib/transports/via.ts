@@ -17,7 +17,7 @@ import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
 import { interpreterCommand, type WorkerHandle, type WorkerProcess } from './popen.js'
 import { sshCommand } from './ssh.js'
-import { authenticate, HANDSHAKE_MS, socketAddress, socketSecret } from './socket.js'
+import { authenticate, handshakeDeadline, socketAddress, socketSecret } from './socket.js'
 
 /** What a via transport needs of the gateway it goes through. */
 export interface ViaHost {
@@ -209,7 +209,7 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
     final (done) { relay.end(); done() }
   })
   if (key !== null) {
-    const deadline = Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
+    const deadline = handshakeDeadline(startTimeout)
     const timer = setTimeout(() => { stdout.destroy(new Error(`no challenge within ${deadline} ms: not our socket server?`)) }, deadline)
     try {
       await authenticate(stdout, stdin, key)
