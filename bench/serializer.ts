@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { dumps, loads, tuple } from '../index.js'
+import { dumps, Encoder, loads, tuple } from '../index.js'
 import { repoRoot } from '../test/helpers/interpreters.js'
 import { xorshift32Bytes } from '../test/helpers/vectors.js'
 import { median } from './measure.js'
@@ -66,6 +66,10 @@ for (const [name, value] of Object.entries(sets)) {
   json[name] = { bytes: Buffer.byteLength(text), values: count(value), dumps: time(() => JSON.stringify(plain)), loads: time(() => JSON.parse(text)) }
 }
 
+// the path of encoder() and of channel sends: chunks for writev, large byte values uncopied
+const chunked = new Encoder()
+const chunkedBytes = time(() => chunked.encodeChunks(sets.bytes, 2))
+
 let py: Record<string, Row | string> | null = null
 const venvPy = join(repoRoot, '.venv', 'bin', 'python')
 const python = process.env.EXECNET_PYTHON ?? (existsSync(venvPy) ? venvPy : 'python3')
@@ -90,5 +94,7 @@ for (const name of Object.keys(sets)) {
     (p !== undefined ? `${mbs(p, 'dumps')} / ${mbs(p, 'loads')} (${vps(p, 'dumps')} / ${vps(p, 'loads')}) | ${ratio(o.dumps, p.dumps)} / ${ratio(o.loads, p.loads)}` : 'n/a | n/a') +
     ` | ${(j.dumps / o.dumps).toFixed(2)}x / ${(j.loads / o.loads).toFixed(2)}x |`)
 }
-console.log('Byte values of 64 KiB and more load as views into the input (no copy); dumps() copies them once into its single result Buffer, while encoder() and frames write them without a copy.')
+console.log('Byte values of 64 KiB and more load as views into the input (no copy); dumps() copies them once into its single result Buffer, while encoder() and frames write them without a copy: ' +
+  `bytes through Encoder.encodeChunks (their path) ${((ours.bytes as Row).bytes / chunkedBytes / 1e6).toFixed(0)} MB/s` +
+  (py !== null ? `, ${((py.bytes as Row).dumps / chunkedBytes).toFixed(1)}x execnet's dumps.` : '.'))
 console.log('values: every scalar and container counts as one; JSON carries bytes as base64 text; ratios > 1x mean ours is faster.')
