@@ -446,12 +446,15 @@ class Channel(object):
         gateway = self.gateway
         if gateway is None or self._closed or self._receiveclosed.is_set():
             return
-        # dropped while open: tell the master nothing more will come
-        try:
-            code = CHANNEL_LAST_MESSAGE if self._items is None else CHANNEL_CLOSE
-            gateway._send(code, self.id)
-        except Exception:
-            pass
+        # dropped while open: the master must learn that nothing more will
+        # come, but not from here. A finalizer runs wherever the garbage
+        # collector does: on PyPy between any two bytecodes of any thread,
+        # on CPython at any allocation for a channel in a cycle; also inside
+        # _send_parts with the send lock held, where sending deadlocked the
+        # worker. So the frame is queued (a deque append takes no lock) and
+        # the flusher thread sends it.
+        code = CHANNEL_LAST_MESSAGE if self._items is None else CHANNEL_CLOSE
+        gateway._orphans.append((code, self.id))
 
     def isclosed(self):
         return self._closed
@@ -689,6 +692,7 @@ def message_name(code):
 
 INTERRUPT_TEXT = "keyboard-interrupted"
 FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
+ORPHAN_CHECK = 0.5  # seconds at most before a dropped channel's close is sent
 BURST_GAP = 0.0001  # a send this soon after the last one is part of a burst
 POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
 READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
@@ -816,6 +820,7 @@ class WorkerGateway(object):
         self._last_send = 0.0
         self._flusher_sleeping = False
         self._flusher_wake = threading.Event()
+        self._orphans = collections.deque()  # (code, id) of channels dropped while open
         self._reader = None
         self._reader_busy = False
         self._reader_idle_since = 0.0
@@ -1070,19 +1075,31 @@ class WorkerGateway(object):
         idle = 0
         while not self._finished:
             if idle > 100:
-                # nothing to flush for a while: sleep until a send wakes us
+                # nothing to flush for a while: sleep until a send wakes us,
+                # or ORPHAN_CHECK passes (a finalizer may not wake us: see
+                # Channel.__del__)
                 self._flusher_sleeping = True
-                if not self._dirty:
-                    self._flusher_wake.wait()
+                if not self._dirty and not self._orphans:
+                    self._flusher_wake.wait(ORPHAN_CHECK)
                 self._flusher_wake.clear()
                 self._flusher_sleeping = False
                 idle = 0
             time.sleep(FLUSH_DELAY)
+            if self._orphans:
+                self._send_orphans()
             if self._dirty:
                 self._flush()
                 idle = 0
             else:
                 idle += 1
+
+    def _send_orphans(self):
+        while self._orphans:
+            try:
+                code, id = self._orphans.popleft()
+            except IndexError:
+                return
+            self._send_quietly(code, id)
 
     def _send_quietly(self, code, channelid, data=b""):
         try:
