@@ -57,6 +57,14 @@ function unhashable (kind: number): boolean {
   return kind === LIST || kind === DICT || kind === SET || kind === UTUPLE || kind === RECORD
 }
 
+/**
+ * Lists announcing at most this many items are allocated at that size (an
+ * empty array grows to 17 slots at its first push); longer ones grow as
+ * their items arrive, so an announced length never allocates ahead of the
+ * input by more than this.
+ */
+const PREALLOCATE_MAX = 16
+
 /** Bytes a fixed-size opcode needs, counting the opcode; 0 for variable-size ones. */
 const FIXED = new Uint8Array(256)
 for (const op of [OP.NONE, OP.TRUE, OP.FALSE, OP.NEWDICT, OP.SETITEM, OP.STOP]) FIXED[op] = 1
@@ -292,11 +300,11 @@ export class Loader {
           this.push(false, ATOM)
           break
         case OP.NEWLIST: {
-          const len = buf.readInt32BE(p + 1)
+          const len = int32(buf, p + 1)
           if (len < 0) this.fail(`NEWLIST with negative length ${len}`, base + p)
           this.need[this.sp] = len
           this.fill[this.sp] = 0
-          this.push(len <= 16 ? new Array(len) : [], LIST + DEPTH)
+          this.push(len <= PREALLOCATE_MAX ? new Array(len) : [], LIST + DEPTH)
           break
         }
         case OP.NEWDICT:
@@ -305,10 +313,10 @@ export class Loader {
         case OP.BUILDTUPLE:
         case OP.SET:
         case OP.FROZENSET:
-          this.collection(op, buf.readInt32BE(p + 1), base + p)
+          this.collection(op, int32(buf, p + 1), base + p)
           break
         case OP.LONG: {
-          const v = buf.readInt32BE(p + 1)
+          const v = int32(buf, p + 1)
           this.push(this.lossless ? new Long(v) : v, ATOM)
           break
         }
@@ -316,7 +324,7 @@ export class Loader {
           this.push(new Complex(buf.readDoubleBE(p + 1), buf.readDoubleBE(p + 9)), ATOM)
           break
         case OP.CHANNEL: {
-          const id = buf.readInt32BE(p + 1)
+          const id = int32(buf, p + 1)
           if (this.channelFactory === undefined) this.fail(`channel id ${id} outside a gateway (no channelFactory)`, base + p)
           this.push(this.channelFactory(id), ATOM)
           break
