@@ -79,6 +79,10 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
   } else {
     source = `${workerSource()}\nmain(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})\n`
   }
+  // here, before the worker starts any thread: Linux keeps a niceness per
+  // thread, and threads inherit it when created, so only the main thread
+  // renicing itself first reaches every thread that runs remote code
+  if (spec.nice !== undefined && spec.nice !== 0) source = `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n${source}`
   return pythonLiteral(source) + '\n'
 }
 

@@ -89,9 +89,7 @@ export interface RemoteExecOptions {
 export type RemoteSource = string | { path: string | URL }
 
 const SETUP_SOURCE = `import os
-nice, path, env = channel.receive()
-if nice and hasattr(os, 'nice'):
-    os.nice(nice)
+path, env = channel.receive()
 if path:
     if not os.path.isdir(path):
         os.makedirs(path)
@@ -241,10 +239,10 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const late = spec.transport === 'socket'
     const chdir = late ? spec.chdir ?? null : null
     const env = late ? spec.env : {}
-    if (spec.nice !== undefined || chdir !== null || Object.keys(env).length > 0) {
+    if (chdir !== null || Object.keys(env).length > 0) {
       try {
         const ch = gateway.remoteExec(SETUP_SOURCE)
-        await ch.send([spec.nice ?? 0, chdir, new Map(Object.entries(env))])
+        await ch.send([chdir, new Map(Object.entries(env))])
         await ch.waitClose()
       } catch (err) {
         await gateway.terminate(1)

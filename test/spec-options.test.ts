@@ -5,7 +5,7 @@ import t from 'tap'
 import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Gateway, RemoteError } from '../index.js'
+import { Gateway, None, RemoteError } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
 
@@ -25,6 +25,12 @@ for (const minor of ['3.12', '2.7']) {
       t.equal(probe, 'probe value')
       t.ok(nice >= 3, `niceness ${nice}`)
       t.equal(noBytecode, true)
+      // Linux keeps a niceness per thread: two executions at once run in two
+      // threads (the main one and a pool thread), and both must have it
+      const nicenessNow = "import os\nchannel.receive()\nchannel.send(os.nice(0))"
+      const both = [gw.remoteExec(nicenessNow), gw.remoteExec(nicenessNow)]
+      for (const c of both) await c.send(None)
+      t.ok((await Promise.all(both.map(async (c) => await c.receive({ timeout: 10 }) as number))).every((n) => n >= 3), 'in every thread')
     })
 
     t.test('a module file runs with its file name in tracebacks', async (t) => {
