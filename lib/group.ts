@@ -54,13 +54,14 @@ export class Group implements Iterable<Gateway> {
     // every spec is checked before any gateway starts
     const parsed = specs.map((spec) => parseSpec(spec === '' ? this.defaultSpec : spec))
     const indexOf = new Map(parsed.flatMap((spec, i): Array<[string, number]> => spec.id === undefined ? [] : [[spec.id, i]]))
+    // the index of the gateway each spec goes through, when it is in this list
+    const firstOf = parsed.map((spec) => spec.via === undefined ? undefined : indexOf.get(spec.via))
     const order: number[] = []
     const placed = new Set<number>()
     const place = (i: number, path: number[]): void => {
       if (placed.has(i)) return
       if (path.includes(i)) throw new OptionError(`via= goes round in a circle: ${[...path, i].map((j) => parsed[j]?.text).join(' -> ')}`)
-      const via = parsed[i]?.via
-      const first = via === undefined ? undefined : indexOf.get(via)
+      const first = firstOf[i]
       if (first !== undefined) place(first, [...path, i])
       placed.add(i)
       order.push(i)
@@ -69,7 +70,7 @@ export class Group implements Iterable<Gateway> {
     const starting: Array<Promise<Gateway>> = []
     for (const i of order) {
       const spec = parsed[i] as Spec
-      const first = spec.via === undefined ? undefined : indexOf.get(spec.via)
+      const first = firstOf[i]
       starting[i] = first === undefined
         ? this.makeGateway(spec.text, options)
         : (starting[first] as Promise<Gateway>).then(async () => await this.makeGateway(spec.text, options))
