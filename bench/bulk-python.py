@@ -64,11 +64,10 @@ def execnet_side(reps, total, python):
                 assert n == count * chunk
             elapsed = time.perf_counter() - t0
             ch.waitclose()
-            if rep == 0:
-                continue  # the warm-up, as on our side
-            rates.append(n / elapsed)
-            mpeaks.append(hwm() - mstart)
+            mpeaks.append(hwm() - mstart)  # the warm-up's too, as on our side
             wpeaks.append(wpeak - wstart)
+            if rep > 0:
+                rates.append(n / elapsed)
         rows["%s/%d/%s" % (direction, chunk, sleep)] = {"rate": median(rates), "masterPeak": max(mpeaks), "workerPeak": max(wpeaks)}
     gw.exit()
     execnet.default_group.terminate(10)

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
-import { Gateway, None } from '../index.js'
+import { Gateway, None } from 'execnet'
 import { repoRoot } from '../test/helpers/interpreters.js'
 import { median, now, roundTrip } from './measure.js'
 

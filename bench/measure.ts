@@ -1,6 +1,6 @@
 // What the benchmarks share: medians, a clock in seconds, and the round
 // trip of small ping-pongs through a gateway.
-import type { Gateway } from '../index.js'
+import type { Gateway } from 'execnet'
 
 export function median (xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)

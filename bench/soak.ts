@@ -3,7 +3,7 @@
 // must come as the right type; at the end nothing may be left behind (file
 // descriptors, child processes). Prints the counts as a table.
 import { join } from 'node:path'
-import { Gateway, GatewayClosedError, RemoteError, TimeoutError, dumps, loads } from '../index.js'
+import { Gateway, GatewayClosedError, RemoteError, TimeoutError, dumps, loads } from 'execnet'
 import { cpython, repoRoot } from '../test/helpers/interpreters.js'
 import { specFor } from '../test/helpers/targets.js'
 import { fc } from '../test/helpers/fuzz.js'

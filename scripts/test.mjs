@@ -8,8 +8,10 @@ const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
 let failedSteps = 0
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-// the build is the package's own script: it also copies lib/worker.py into dist
-for (const [label, cmd, args] of [['type-check', npx, ['tsc', '-p', 'tsconfig.json', '--noEmit']], ['build', npm, ['run', '-s', 'build']]]) {
+// the build is the package's own script: it also copies lib/worker.py into
+// dist. It comes first: the benchmarks import the built package by its name
+// ('execnet'), and the type-check reads its declarations from dist
+for (const [label, cmd, args] of [['build', npm, ['run', '-s', 'build']], ['type-check', npx, ['tsc', '-p', 'tsconfig.json', '--noEmit']]]) {
   const r = spawnSync(cmd, args, { stdio: 'inherit' })
   if (r.status !== 0) {
     console.error(`${label} failed`)
