@@ -74,6 +74,7 @@ class LoadError(DataFormatError):
 
 
 INT4 = struct.Struct("!i")
+SMALL_INT = struct.Struct("!cic")  # F, the int, STOP: a whole dump
 FLOAT = struct.Struct("!d")
 COMPLEX = struct.Struct("!dd")
 HEADER = struct.Struct("!bii")
@@ -81,7 +82,10 @@ INT32_MIN = -2147483648
 INT32_MAX = 2147483647
 
 
-def dumps(obj):
+def dumps(obj, pack_small_int=SMALL_INT.pack):
+    # the most common message of all, a small int, without the saver loop
+    if type(obj) is int and INT32_MIN <= obj <= INT32_MAX:
+        return pack_small_int(b"F", obj, b"Q")
     out = []
     _save(obj, out.append)
     out.append(b"Q")
@@ -921,7 +925,7 @@ class WorkerGateway(object):
         master to grant more while it has none."""
         flow = channel._flow
         cond = self._creditcond
-        with cond:
+        with self._creditlock:  # cond's own lock, without its slower with
             if flow.credit > 0:
                 flow.credit -= size
                 return
@@ -980,7 +984,7 @@ class WorkerGateway(object):
             trace("->", message_name(code), "channel=%d size=%d" % (channelid, size))
         header = HEADER.pack(code, channelid, size)
         if size < BULK:
-            parts = (header + b"".join(parts),)
+            parts = (header + (parts[0] if len(parts) == 1 else b"".join(parts)),)
         else:
             # the large part is written from where it is, not copied
             parts = (header + parts[0],) + tuple(parts[1:])
