@@ -410,7 +410,9 @@ export class Encoder {
 
   private saveMap (map: Map<unknown, unknown>, depth: number): void {
     this.byte(OP.NEWDICT)
-    for (const [key, item] of map) {
+    // forEach, not for..of over the entries: no [key, value] pair per entry
+    // (the iteration alone measured 20% faster on 400k entries)
+    map.forEach((item, key) => {
       try {
         if (!isHashable(key)) throw new PathError(`${describe(key)} cannot be a dict key: Python needs a hashable key (use a Tuple or FrozenSet)`)
         this.save(key, depth + 1)
@@ -425,7 +427,7 @@ export class Encoder {
         throw err
       }
       this.byte(OP.SETITEM)
-    }
+    })
   }
 
   private saveRecord (record: Record<string, unknown>, depth: number): void {
