@@ -75,6 +75,7 @@ class LoadError(DataFormatError):
 
 INT4 = struct.Struct("!i")
 SMALL_INT = struct.Struct("!cic")  # F, the int, STOP: a whole dump
+TEXT_OP = b"S" if PY2 else b"N"  # text: unicode on Python 2, str on 3
 FLOAT = struct.Struct("!d")
 COMPLEX = struct.Struct("!dd")
 HEADER = struct.Struct("!bii")
@@ -83,9 +84,15 @@ INT32_MAX = 2147483647
 
 
 def dumps(obj, pack_small_int=SMALL_INT.pack):
-    # the most common message of all, a small int, without the saver loop
-    if type(obj) is int and INT32_MIN <= obj <= INT32_MAX:
+    # the most common messages of all, a small int or a string, without
+    # the saver loop
+    kind = type(obj)
+    if kind is int and INT32_MIN <= obj <= INT32_MAX:
         return pack_small_int(b"F", obj, b"Q")
+    if kind is text_type:
+        data = _utf8(obj)
+        if len(data) <= INT32_MAX:
+            return TEXT_OP + INT4.pack(len(data)) + data + b"Q"
     out = []
     _save(obj, out.append)
     out.append(b"Q")
@@ -165,12 +172,15 @@ def _save_py2str(obj, write):
     _save_sized(b"M", obj, write)
 
 
-def _save_text(obj, write):
+def _utf8(text):
     try:
-        data = obj.encode("utf-8")
+        return text.encode("utf-8")
     except UnicodeEncodeError:
         raise DumpError("strings must be utf-8 encodable")
-    _save_sized(b"S" if PY2 else b"N", data, write)
+
+
+def _save_text(obj, write):
+    _save_sized(TEXT_OP, _utf8(obj), write)
 
 
 def _save_list(obj, write):
