@@ -6,9 +6,8 @@
 // Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, which has execnet).
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { cpus, totalmem } from 'node:os'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
 import { Gateway, None } from 'execnet'
@@ -83,11 +82,20 @@ for line in sys.stdin:
 `
 
 async function pythonShell (): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-shell-'))
+  const script = join(dir, 'echo.py')
+  writeFileSync(script, SHELL_ECHO)
+  try {
+    return await measureShell(script)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function measureShell (script: string): Promise<Row> {
   const starts: number[] = []
   const terms: number[] = []
   const opts = { mode: 'json' as const, pythonPath: python, pythonOptions: ['-u'] }
-  const script = join(mkdtempSync(join(tmpdir(), 'bench-shell-')), 'echo.py')
-  writeFileSync(script, SHELL_ECHO)
   for (let i = 0; i < REPS; i++) {
     const t0 = now()
     const shell = new PythonShell(script, opts)

@@ -3,8 +3,7 @@
 // execnet, when python3 or the test venv has it); then the page's gateway
 // examples: numpy, string coercion (Python 3, and 2.7 when found), Jython
 // (when found).
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
-import { mkdtempSync } from 'node:fs'
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
@@ -44,6 +43,7 @@ for (const python of candidates) {
   }
 }
 if (!checked) console.log('(no python3 with execnet here: skipped the cross-check; `pip install execnet` to see it)')
+rmSync(dir, { recursive: true, force: true })
 
 // the gateway examples, each a standalone script under examples/
 const examples: Array<[string, string, string[]]> = [

@@ -2,13 +2,13 @@
 // interpreter, one that dies at start, one that is not Python, and garbage
 // printed on stdout before the worker takes the pipe.
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Gateway, BootstrapError, SpecError, dedent } from '../index.js'
 import { pythonLiteral, bootstrapProgram } from '../lib/bootstrap.js'
 import { parseSpec } from '../lib/spec.js'
 import { cpython, require } from './helpers/interpreters.js'
+import { tempDir } from './helpers/tmp.js'
 
 async function startError (spec: string): Promise<{ err: unknown, ms: number }> {
   const t0 = Date.now()
@@ -41,7 +41,7 @@ t.test('not a Python interpreter: what it wrote is named', async (t) => {
 for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a sitecustomize printing at start-up`, async (t) => {
   const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
   if (interp === null) return
-  const dir = mkdtempSync(join(tmpdir(), 'execnet-site-'))
+  const dir = tempDir(t, 'site')
   writeFileSync(join(dir, 'sitecustomize.py'), 'print("hello from sitecustomize")\n')
   const { err, ms } = await startError(`popen//python=${interp.argv[0] as string}//env:PYTHONPATH=${dir}`)
   t.type(err, BootstrapError)

@@ -3,18 +3,18 @@
 // reading what encode wrote, bad usage (exit 2) and bad input (exit 1).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { dumps, tuple, Py2Str } from '../index.js'
 import { cpython, repoRoot, require, venvPython } from './helpers/interpreters.js'
+import { tempDir } from './helpers/tmp.js'
 
 const bin = join(repoRoot, 'dist', 'bin', 'execnet.js')
 function run (args: string[], input?: string | Buffer): { code: number | null, stdout: string, stderr: string, raw: Buffer } {
   const r = spawnSync(process.execPath, [bin, ...args], { input, timeout: 120000, cwd: repoRoot, maxBuffer: 64 << 20 })
   return { code: r.status, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8'), raw: r.stdout }
 }
-const dir = mkdtempSync(join(tmpdir(), 'execnet-cli-'))
+const dir = tempDir(t, 'cli')
 
 t.test('decode: one JSON line per value, tags for what JSON lacks', async (t) => {
   const file = join(dir, 'many.py23')

@@ -4,8 +4,7 @@
 // a worker killed in the middle of a bulk transfer fails the pipeline; a
 // Node program ended by SIGTERM leaves no worker behind.
 import t from 'tap'
-import { existsSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -17,6 +16,7 @@ import { awaitReady, bootstrapProgram } from '../lib/bootstrap.js'
 import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
 import { gone } from './helpers/processes.js'
+import { tempDir } from './helpers/tmp.js'
 
 for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a worker that breaks the protocol: GatewayClosedError, worker killed`, async (t) => {
   const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
@@ -45,7 +45,7 @@ for (const minor of ['3.12', '2.7']) {
   t.test(`CPython ${minor}: our worker shuts down on broken frames and runs nothing after them`, async (t) => {
     const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
     if (interp === null) return
-    const dir = mkdtempSync(join(tmpdir(), 'execnet-fault-'))
+    const dir = tempDir(t, 'fault')
     const marker = join(dir, 'executed')
     const exec = (id: number): Buffer[] => encodeFrame({ code: MessageCode.CHANNEL_EXEC, channelId: id, payload: dumps(tuple(`open(${JSON.stringify(marker)}, 'w').close()`, null, null, new Map())).subarray(1) })
     const garbage: Array<[string, Buffer]> = [

@@ -3,16 +3,16 @@
 // through it work (the channel suite also runs through it); the CLI starts it.
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BootstrapError, Gateway, parseSpec, SpecError } from '../index.js'
 import { cpython, repoRoot, require, venvPython, withExecnet19 } from './helpers/interpreters.js'
 import { startExecnetSocketServer, startSocketServer } from './helpers/socketserver.js'
 import { gone } from './helpers/processes.js'
+import { tempDir } from './helpers/tmp.js'
 
-const dir = mkdtempSync(join(tmpdir(), 'execnet-socket-'))
+const dir = tempDir(t, 'socket')
 
 /** Talk to the server as a hostile client would: send `lines`, return all it answered before closing. */
 async function raw (address: string, lines: string[]): Promise<string> {

@@ -2,18 +2,18 @@
 // env:NAME, nice, dont_write_bytecode, execmodel=main_thread_only; and
 // remoteExec of a module file, and the remote channel.makefile().
 import t from 'tap'
-import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { realpathSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Gateway, None, RemoteError } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
+import { tempDir } from './helpers/tmp.js'
 
 for (const minor of ['3.12', '2.7']) {
   t.test(`CPython ${minor}`, async (t) => {
     const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
     if (interp === null) return
-    const dir = join(realpathSync(mkdtempSync(join(tmpdir(), 'execnet-chdir-'))), 'made', 'here')
+    const dir = join(realpathSync(tempDir(t, 'chdir')), 'made', 'here')
     const gw = await Gateway.start(specFor(interp, 'ours', `chdir=${dir}//env:EXECNET_TS_PROBE=probe value//nice=3//dont_write_bytecode`), { stderr: 'pipe' })
     t.teardown(async () => { await gw.terminate(5) })
 
@@ -34,7 +34,7 @@ for (const minor of ['3.12', '2.7']) {
     })
 
     t.test('a module file runs with its file name in tracebacks', async (t) => {
-      const file = join(mkdtempSync(join(tmpdir(), 'execnet-mod-')), 'remote_module.py')
+      const file = join(tempDir(t, 'mod'), 'remote_module.py')
       writeFileSync(file, 'def helper():\n    return 6 * 7\n\nchannel.send(helper())\nraise ValueError("from the module")\n')
       const ch = gw.remoteExec({ path: file })
       t.equal(await ch.receive(), 42)

@@ -1,12 +1,12 @@
 // encoder()/decoder(): values <-> execnet bytes as Transform streams: files
 // of many dumps, any chunking, backpressure, errors with stream offsets.
 import t from 'tap'
-import { createReadStream, writeFileSync, mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { createReadStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable, Writable } from 'node:stream'
 import { dumps, loads, Loader, tuple, None, encoder, decoder, DataFormatError, DumpError } from '../index.js'
+import { tempDir } from './helpers/tmp.js'
 
 async function collect (stream: AsyncIterable<unknown>): Promise<unknown[]> {
   const out: unknown[] = []
@@ -27,7 +27,7 @@ function chunked (data: Buffer, sizes: () => number): Readable {
 const values: unknown[] = [['hello', 'world'], 1, tuple(2, 'x'), new Map([['k', Buffer.from('v')]]), 'é'.repeat(100), Buffer.alloc(70_000, 3), 2n ** 70n]
 
 t.test('a file of one dump, as the seed page writes it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'execnet-ts-'))
+  const dir = tempDir(t, 'ts')
   const file = join(dir, 'data.py23')
   await pipeline(Readable.from([['hello', 'world']]), encoder(), (await import('node:fs')).createWriteStream(file))
   const bytes = (await import('node:fs')).readFileSync(file)
@@ -37,7 +37,7 @@ t.test('a file of one dump, as the seed page writes it', async (t) => {
 
 t.test('many concatenated dumps, any chunking', async (t) => {
   const data = Buffer.concat(values.map((v) => dumps(v)))
-  const dir = mkdtempSync(join(tmpdir(), 'execnet-ts-'))
+  const dir = tempDir(t, 'ts')
   writeFileSync(join(dir, 'many.py23'), data)
   t.strictSame(await collect(createReadStream(join(dir, 'many.py23'), { highWaterMark: 7 }).pipe(decoder())), values, '7-byte file chunks')
   t.strictSame(await collect(chunked(data, () => 1).pipe(decoder())), values, '1-byte chunks')
