@@ -1,7 +1,7 @@
 // dumps: the JavaScript -> Python mapping, byte for byte, and DumpError for
 // what has no Python form, naming where it sits.
 import t from 'tap'
-import { dumps, loads, tuple, Tuple, FrozenSet, Complex, Float, float, Long, Py2Str, Unicode, None, ChannelRef, DumpError, OptionError } from '../index.js'
+import { dumps, loads, tuple, Tuple, FrozenSet, Complex, Float, float, Long, Py2Str, Unicode, None, ChannelRef, DumpError, OptionError, Encoder } from '../index.js'
 
 const hex = (v: unknown, version?: 1 | 2): string => dumps(v, version === undefined ? {} : { version }).toString('hex')
 
@@ -117,4 +117,21 @@ t.test('FrozenSet and Tuple behave', async (t) => {
   t.equal(String(float(2)), '2.0')
   t.equal(String(new Long(5)), '5L')
   t.equal(JSON.stringify([None]), '[null]')
+})
+
+t.test('Encoder.encodeChunks: large byte values travel uncopied, every other chunk belongs to the caller', async (t) => {
+  const enc = new Encoder()
+  // a grown scratch (as after any large dump) must neither leak into nor be shared by later chunks
+  enc.encode(Array.from({ length: 100_000 }, (_, i) => `item-${i}`), 2)
+  const big = Buffer.alloc(100_000, 7)
+  const value = ['a', big, 'b'.repeat(20), big, 3]
+  const chunks = enc.encodeChunks(value, null)
+  t.ok(Buffer.concat(chunks).equals(dumps(value).subarray(1)), 'the chunks are the unversioned dump')
+  t.equal(chunks.filter((c) => c === big).length, 2, 'both large values are the caller\'s own Buffers')
+  const before = chunks.map((c) => Buffer.from(c))
+  // a scratch-filling value next: what it writes must not land in the chunks handed out
+  enc.encodeChunks(Array.from({ length: 100_000 }, (_, i) => i), null)
+  enc.encodeChunks(['x'.repeat(1000), big, 'y'.repeat(1000)], null)
+  // a boolean per chunk: a diff of the chunks themselves is too large for tap to print
+  t.strictSame(chunks.map((c, i) => c.equals(before[i] as Buffer)), chunks.map(() => true), 'earlier chunks unchanged by later encodes')
 })

@@ -136,11 +136,22 @@ export class Encoder {
     this.byte(OP.STOP)
   }
 
-  /** Hand the scratch bytes out as a chunk; later writes go to a new scratch. */
+  /**
+   * Move the scratch bytes into a chunk of their own. A mostly empty
+   * scratch keeps serving and its few bytes are copied out: replacing it
+   * would cost a fresh buffer of its whole size (page faults included) for
+   * each large byte value, 2.5x the time of a dumps() of 16 such values
+   * once the scratch had grown to 1 MiB. A mostly full one is handed out.
+   */
   private flushScratch (): void {
-    if (this.pos === 0) return
-    this.chunks.push(this.buf.subarray(0, this.pos))
-    this.buf = Buffer.allocUnsafe(this.buf.length)
+    const pos = this.pos
+    if (pos === 0) return
+    if (pos < this.buf.length >>> 1) {
+      this.chunks.push(Buffer.from(this.buf.subarray(0, pos)))
+    } else {
+      this.chunks.push(this.buf.subarray(0, pos))
+      this.buf = Buffer.allocUnsafe(this.buf.length)
+    }
     this.pos = 0
   }
 
