@@ -45,6 +45,7 @@ sets = {
 result = {'python': sys.version.split()[0], 'execnet': execnet.__version__}
 for name, value in sets.items():
     data = execnet.dumps(value)
+    execnet.loads(data)  # untimed, as the Node side warms up
     d, l = [], []
     for _ in range(REPS):
         t = time.perf_counter()
