@@ -1,14 +1,12 @@
 # The same three data sets as bench/serializer.ts, through the real execnet's
-# dumps/loads, timed in this interpreter. Prints one JSON line of medians.
+# dumps/loads in this interpreter, one run per command so the Node side can
+# take turns with it: prints a JSON line describing the sets, then, for each
+# line "<set> dumps|loads" read from stdin, the seconds that one call took.
 import json
 import sys
 import time
 
 import execnet
-
-from measure import median
-
-REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 
 
 def xorshift32_bytes(n, seed):
@@ -42,17 +40,17 @@ sets = {
     'bytes': [blob] * 16,
     'ints': list(range(1000000)),
 }
-result = {'python': sys.version.split()[0], 'execnet': execnet.__version__}
-for name, value in sets.items():
-    data = execnet.dumps(value)
-    execnet.loads(data)  # untimed, as the Node side warms up
-    d, l = [], []
-    for _ in range(REPS):
+dumped = dict((name, execnet.dumps(value)) for name, value in sets.items())
+print(json.dumps({'python': sys.version.split()[0], 'execnet': execnet.__version__,
+                  'sets': dict((name, {'bytes': len(dumped[name]), 'values': count(value)}) for name, value in sets.items())}))
+sys.stdout.flush()
+for line in sys.stdin:
+    name, op = line.split()
+    if op == 'dumps':
         t = time.perf_counter()
-        execnet.dumps(value)
-        d.append(time.perf_counter() - t)
+        execnet.dumps(sets[name])
+    else:
         t = time.perf_counter()
-        execnet.loads(data)
-        l.append(time.perf_counter() - t)
-    result[name] = {'bytes': len(data), 'values': count(value), 'dumps': median(d), 'loads': median(l)}
-print(json.dumps(result))
+        execnet.loads(dumped[name])
+    print(time.perf_counter() - t)
+    sys.stdout.flush()

@@ -1,8 +1,9 @@
 // Serializer throughput: our dumps/loads beside Node's JSON and the real
 // execnet's dumps/loads (Python), on the same three data sets, in one run.
-// Prints medians of REPS repetitions after WARMUP untimed ones; run with
-// `npm run bench:serializer`.
-import { execFileSync } from 'node:child_process'
+// Prints medians of REPS repetitions after WARMUP untimed ones, the three
+// taking turns; run with `npm run bench:serializer`.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { existsSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -40,18 +41,60 @@ function count (v: unknown): number {
 }
 
 
-function time (fn: () => unknown): number {
+/** One timed run of something: its seconds. */
+type Timer = () => Promise<number>
+
+const local = (fn: () => unknown): Timer => async () => {
+  const t0 = process.hrtime.bigint()
+  fn()
+  return Number(process.hrtime.bigint() - t0) / 1e9
+}
+
+/**
+ * Medians of each timer's runs, the timers taking turns (a, b, c, a, b,
+ * c, ...): the load of a shared machine drifts over seconds, and turns make
+ * the drift hit ours, JSON and execnet alike instead of skewing their ratios.
+ */
+async function time (...timers: Array<Timer | null>): Promise<number[]> {
   // untimed runs first: V8 optimizes (and re-optimizes after early deopts)
   // over the first few calls, which JSON's native code never needs; timed
   // cold, our dumps of the mixed document measured 2x its steady state
-  for (let i = 0; i < WARMUP; i++) fn()
-  const times: number[] = []
+  for (let i = 0; i < WARMUP; i++) for (const timer of timers) await timer?.()
+  const times = timers.map((): number[] => [])
   for (let i = 0; i < REPS; i++) {
-    const t0 = process.hrtime.bigint()
-    fn()
-    times.push(Number(process.hrtime.bigint() - t0) / 1e9)
+    for (const [k, timer] of timers.entries()) if (timer !== null) times[k]?.push(await timer())
   }
-  return median(times)
+  return times.map((ts) => ts.length > 0 ? median(ts) : NaN)
+}
+
+interface PythonInfo { python: string, execnet: string, sets: Record<string, { bytes: number, values: number }> }
+
+/** The real execnet in a child that times one dumps or loads per request (bench/serializer-execnet.py). */
+async function startPython (python: string): Promise<{ info: PythonInfo, timer: (set: string, op: 'dumps' | 'loads') => Timer, close: () => void } | null> {
+  const child = spawn(python, [join(repoRoot, 'bench', 'serializer-execnet.py')], { stdio: ['pipe', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async (): Promise<string> => {
+    const r = await lines.next()
+    if (r.done === true) throw new Error(`${python} bench/serializer-execnet.py ended: ${stderr.trim().split('\n').pop() ?? ''}`)
+    return r.value
+  }
+  try {
+    const info = JSON.parse(await next()) as PythonInfo
+    return {
+      info,
+      timer: (set, op) => async () => {
+        child.stdin.write(`${set} ${op}\n`)
+        return Number(await next())
+      },
+      close: () => { child.stdin.end() }
+    }
+  } catch (err) {
+    child.kill()
+    console.error(`real execnet not measured (${python}: ${(err as Error).message.split('\n')[0] ?? ''})`)
+    return null
+  }
 }
 
 const blob = xorshift32Bytes(1 << 20, 0x9E3779B9)
@@ -62,39 +105,40 @@ const sets: Record<string, unknown> = {
 }
 
 interface Row { bytes: number, values: number, dumps: number, loads: number }
+const venvPy = join(repoRoot, '.venv', 'bin', 'python')
+const python = process.env.EXECNET_PYTHON ?? (existsSync(venvPy) ? venvPy : 'python3')
+const execnet = await startPython(python)
 const ours: Record<string, Row> = {}
 const json: Record<string, Row> = {}
+const py: Record<string, Row> = {}
 for (const [name, value] of Object.entries(sets)) {
   const data = dumps(value)
-  ours[name] = { bytes: data.length, values: count(value), dumps: time(() => dumps(value)), loads: time(() => loads(data)) }
   const plain = jsonable(value)
   const text = JSON.stringify(plain)
-  json[name] = { bytes: Buffer.byteLength(text), values: count(value), dumps: time(() => JSON.stringify(plain)), loads: time(() => JSON.parse(text)) }
+  const [dumpsOurs, dumpsJson, dumpsPy] = await time(local(() => dumps(value)), local(() => JSON.stringify(plain)), execnet?.timer(name, 'dumps') ?? null) as [number, number, number]
+  const [loadsOurs, loadsJson, loadsPy] = await time(local(() => loads(data)), local(() => JSON.parse(text)), execnet?.timer(name, 'loads') ?? null) as [number, number, number]
+  const values = count(value)
+  ours[name] = { bytes: data.length, values, dumps: dumpsOurs, loads: loadsOurs }
+  json[name] = { bytes: Buffer.byteLength(text), values, dumps: dumpsJson, loads: loadsJson }
+  const pySet = execnet?.info.sets[name]
+  if (pySet !== undefined) py[name] = { ...pySet, dumps: dumpsPy, loads: loadsPy }
 }
+execnet?.close()
 
 // the path of encoder() and of channel sends: chunks for writev, large byte values uncopied
 const chunked = new Encoder()
-const chunkedBytes = time(() => chunked.encodeChunks(sets.bytes, 2))
-
-let py: Record<string, Row | string> | null = null
-const venvPy = join(repoRoot, '.venv', 'bin', 'python')
-const python = process.env.EXECNET_PYTHON ?? (existsSync(venvPy) ? venvPy : 'python3')
-try {
-  py = JSON.parse(execFileSync(python, [join(repoRoot, 'bench', 'serializer-execnet.py'), String(Math.min(REPS, 5))], { encoding: 'utf8', maxBuffer: 1 << 20 })) as Record<string, Row | string>
-} catch (err) {
-  console.error(`real execnet not measured (${python}: ${(err as Error).message.split('\n')[0]})`)
-}
+const [chunkedBytes] = await time(local(() => chunked.encodeChunks(sets.bytes, 2))) as [number]
 
 const mbs = (r: Row, k: 'dumps' | 'loads'): string => (r.bytes / r[k] / 1e6).toFixed(0)
 const vps = (r: Row, k: 'dumps' | 'loads'): string => (r.values / r[k] / 1e6).toFixed(2)
 console.log(`# bench/serializer — ${new Date().toISOString().slice(0, 10)}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}` +
-  (py !== null ? `, Python ${String(py.python)} execnet ${String(py.execnet)}` : '') + `; medians of ${REPS} after ${WARMUP} untimed runs`)
+  (execnet !== null ? `, Python ${execnet.info.python} execnet ${execnet.info.execnet}` : '') + `; medians of ${REPS} after ${WARMUP} untimed runs`)
 console.log('| data | size (ours) | values | ours dumps MB/s (Mvalues/s) | ours loads MB/s (Mvalues/s) | JSON stringify / parse Mvalues/s | execnet dumps / loads MB/s (Mvalues/s) | ours vs execnet, dumps / loads (values/s) | ours vs JSON, dumps / loads |')
 console.log('|---|---|---|---|---|---|---|---|---|')
 for (const name of Object.keys(sets)) {
   const o = ours[name] as Row
   const j = json[name] as Row
-  const p = py?.[name] as Row | undefined
+  const p = py[name]
   const ratio = (a: number, b: number): string => `${(b / a).toFixed(1)}x`
   console.log(`| ${name} | ${(o.bytes / 1e6).toFixed(1)} MB | ${o.values} | ${mbs(o, 'dumps')} (${vps(o, 'dumps')}) | ${mbs(o, 'loads')} (${vps(o, 'loads')}) | ${vps(j, 'dumps')} / ${vps(j, 'loads')} | ` +
     (p !== undefined ? `${mbs(p, 'dumps')} / ${mbs(p, 'loads')} (${vps(p, 'dumps')} / ${vps(p, 'loads')}) | ${ratio(o.dumps, p.dumps)} / ${ratio(o.loads, p.loads)}` : 'n/a | n/a') +
@@ -102,5 +146,5 @@ for (const name of Object.keys(sets)) {
 }
 console.log('Byte values of 64 KiB and more load as views into the input (no copy); dumps() copies them once into its single result Buffer, while encoder() and frames write them without a copy: ' +
   `bytes through Encoder.encodeChunks (their path) ${((ours.bytes as Row).bytes / chunkedBytes / 1e6).toFixed(0)} MB/s` +
-  (py !== null ? `, ${((py.bytes as Row).dumps / chunkedBytes).toFixed(1)}x execnet's dumps.` : '.'))
+  (py.bytes !== undefined ? `, ${(py.bytes.dumps / chunkedBytes).toFixed(1)}x execnet's dumps.` : '.'))
 console.log('values: every scalar and container counts as one; JSON carries bytes as base64 text; ratios > 1x mean ours is faster.')
