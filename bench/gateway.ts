@@ -2,7 +2,8 @@
 // terminate, round trip of small ping-pongs, small messages per second each
 // way; ours (TypeScript master, our worker) beside the real execnet (Python
 // master and worker), python-shell (JSON lines, the most used Node bridge)
-// and the raw pipe (one line echoed by a bare Python loop).
+// and the raw pipe (one line echoed by a bare Python loop; its round trip
+// is sampled in turns with ours, so their ratio sees the same load).
 // Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, which has execnet).
 import { execFileSync, spawn } from 'node:child_process'
@@ -12,7 +13,7 @@ import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
 import { Gateway, None } from 'execnet'
 import { repoRoot } from '../test/helpers/interpreters.js'
-import { median, now, roundTrip } from './measure.js'
+import { median, now } from './measure.js'
 
 const REPS = Number(process.env.REPS ?? 5)
 const PINGS = Number(process.env.PINGS ?? 10_000)
@@ -24,7 +25,7 @@ const spec = `popen//python=${python}`
 
 interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
 
-async function ours (): Promise<Row> {
+async function ours (): Promise<Row & { rawRtt: number }> {
   const starts: number[] = []
   const terms: number[] = []
   for (let i = 0; i < REPS; i++) {
@@ -37,7 +38,7 @@ async function ours (): Promise<Row> {
     terms.push(now() - t1)
   }
   const gw = await Gateway.start(spec)
-  const rtt = await roundTrip(gw, REPS, PINGS)
+  const rtt = await roundTrips(gw)
   const toWorker: number[] = []
   const fromWorker: number[] = []
   for (let r = 0; r < REPS; r++) {
@@ -56,7 +57,7 @@ async function ours (): Promise<Row> {
     fromWorker.push(MESSAGES / (now() - t0))
   }
   await gw.terminate(10)
-  return { start: median(starts), terminate: median(terms), rtt, toWorker: median(toWorker), fromWorker: median(fromWorker) }
+  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker) }
 }
 
 function execnet (): Row & { version: string } {
@@ -140,23 +141,44 @@ async function measureShell (script: string): Promise<Row> {
   return { start: median(starts), terminate: median(terms), rtt: median(rtts), toWorker: median(toWorker), fromWorker: median(fromWorker) }
 }
 
-/** The floor: 9-byte lines echoed by a bare Python loop on binary stdio. */
-async function rawPipe (): Promise<Row> {
+/** The floor: 9-byte lines echoed by a bare Python loop on binary stdio; one ping-pong per call. */
+function rawEcho (): { ping: () => Promise<void>, close: () => void } {
   const child = spawn(python, ['-u', '-c', 'import sys\nr, w = sys.stdin.buffer, sys.stdout.buffer\nwhile True:\n    line = r.readline()\n    if not line: break\n    w.write(line); w.flush()'], { stdio: ['pipe', 'pipe', 'inherit'] })
   let pending: (() => void) | null = null
   let got = 0
   child.stdout.on('data', (chunk: Buffer) => { got += chunk.length; if (got >= 9 && pending !== null) { got -= 9; const p = pending; pending = null; p() } })
   const line = Buffer.from('12345678\n')
-  const rtts: number[] = []
-  for (let r = 0; r < REPS; r++) {
-    const t0 = now()
-    for (let i = 0; i < PINGS; i++) {
-      await new Promise<void>((resolve) => { pending = resolve; child.stdin.write(line) })
-    }
-    rtts.push((now() - t0) / PINGS)
+  return {
+    ping: async () => { await new Promise<void>((resolve) => { pending = resolve; child.stdin.write(line) }) },
+    close: () => { child.stdin.end() }
   }
-  child.stdin.end()
-  return { rtt: median(rtts) }
+}
+
+/**
+ * Round trips of ours and of the raw pipe, taking turns sample by sample:
+ * their ratio is a goal, and on a shared machine the load drifts between
+ * two measurements taken a minute apart.
+ */
+async function roundTrips (gw: Gateway): Promise<{ ours: number, raw: number }> {
+  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+  const raw = rawEcho()
+  const ours: number[] = []
+  const floor: number[] = []
+  // one untimed sample each first: the JIT and both children warm up
+  for (let r = 0; r <= REPS; r++) {
+    let t0 = now()
+    for (let i = 0; i < PINGS; i++) {
+      await echo.send(i)
+      await echo.receive()
+    }
+    if (r > 0) ours.push((now() - t0) / PINGS)
+    t0 = now()
+    for (let i = 0; i < PINGS; i++) await raw.ping()
+    if (r > 0) floor.push((now() - t0) / PINGS)
+  }
+  echo.end()
+  raw.close()
+  return { ours: median(ours), raw: median(floor) }
 }
 
 const ms = (s?: number): string => s === undefined ? '-' : (s * 1000).toFixed(1) + ' ms'
@@ -167,11 +189,12 @@ const version = execFileSync(python, ['-c', 'import sys; print(sys.version.split
 console.log(`# bench/gateway — ${new Date().toISOString().slice(0, 10)}, node ${process.version}, Python ${version} (${python})`)
 console.log(`# ${cpus().length}x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB; medians of ${REPS}; ${PINGS} pings; ${MESSAGES} messages each way`)
 const rows: Array<[string, Row]> = []
-rows.push(['ours (TS master, our worker)', await ours()])
+const oursRow = await ours()
+rows.push(['ours (TS master, our worker)', oursRow])
 const real = execnet()
 rows.push([`execnet ${real.version} (Python master)`, real])
 rows.push(['python-shell (JSON lines)', await pythonShell()])
-rows.push(['raw pipe (line echo)', await rawPipe()])
+rows.push(['raw pipe (line echo, in turns with ours)', { rtt: oursRow.rawRtt }])
 console.log('| | start-up to first receive | terminate | round trip | msgs/s to worker | msgs/s from worker |')
 console.log('|---|---|---|---|---|---|')
 for (const [name, r] of rows) console.log(`| ${name} | ${ms(r.start)} | ${ms(r.terminate)} | ${us(r.rtt)} | ${k(r.toWorker)} | ${k(r.fromWorker)} |`)
