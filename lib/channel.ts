@@ -10,6 +10,7 @@ import { Duplex } from 'readable-stream'
 import { CHANNEL_CREDIT, MessageCode } from './frames.js'
 import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
+import { Fifo } from './fifo.js'
 
 /** execnet's string coercion pair, per gateway and per channel. */
 export interface StrConfig {
@@ -104,7 +105,7 @@ export class Channel extends Duplex {
   private receiveClosed = false
   private closeError: Error | null = null
   /** Received items not yet in the stream's buffer. */
-  private queue: unknown[] = []
+  private queue = new Fifo<unknown>()
   /** The stream's consumer asked for more (_read) and has not been given it. */
   private wanted = false
   private streamEnded = false
@@ -117,12 +118,12 @@ export class Channel extends Duplex {
   /** Whether readers keep Node alive (see setKeepAlive). */
   private keepsAlive = true
   /** Sizes of the items in `queue`, and of those pushed into the stream's buffer. */
-  private queueSizes: number[] = []
-  private bufferedSizes: number[] = []
+  private queueSizes = new Fifo<number>()
+  private bufferedSizes = new Fifo<number>()
   // flow control, in payload bytes: what we may still send, and what the
   // remote side sent, what our consumers took and what we granted back
   private sendCredit: number
-  private held: Held[] = []
+  private held = new Fifo<Held>()
   private received = 0
   private consumed = 0
   private granted = 0
@@ -360,10 +361,8 @@ export class Channel extends Duplex {
     this.endMarker = 'endMarker' in options ? options.endMarker : NO_MARKER
     const queued: unknown[] = []
     for (let item: unknown = this.read(); item !== null; item = this.read()) queued.push(unwrap(item))
-    for (const item of this.queue) queued.push(item)
-    for (const size of this.queueSizes) this.account(0, size)
-    this.queue = []
-    this.queueSizes = []
+    for (const item of this.queue.drain()) queued.push(item)
+    for (const size of this.queueSizes.drain()) this.account(0, size)
     this.callback = callback
     this.gateway.interestChanged(this)
     for (const item of queued) if (!this.invoke(item)) return
@@ -399,7 +398,7 @@ export class Channel extends Duplex {
   addCredit (bytes: number): void {
     this.sendCredit += bytes
     while (this.held.length > 0) {
-      const next = this.held[0] as Held
+      const next = this.held.peek() as Held
       if (next.code === MessageCode.CHANNEL_DATA && this.sendCredit <= 0) break
       this.held.shift()
       this.emitHeld(next)
@@ -539,10 +538,8 @@ export class Channel extends Duplex {
   }
 
   private failHeld (error: Error): void {
-    const held = this.held
-    if (held.length === 0) return
-    this.held = []
-    for (const frame of held) frame.done?.(error)
+    if (this.held.length === 0) return
+    for (const frame of this.held.drain()) frame.done?.(error)
     this.gateway.interestChanged(this)
   }
 

@@ -8,6 +8,7 @@ import type { Channel, ReceiveOptions } from './channel.js'
 import { parseSpec, withId, type Spec } from './spec.js'
 import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
 import { settleAll } from './settle.js'
+import { Fifo } from './fifo.js'
 
 /** A set of gateways, as execnet's Group: ids, lookup, remoteExec on all, terminate all. */
 export class Group implements Iterable<Gateway> {
@@ -217,7 +218,7 @@ export class MultiChannel implements Iterable<Channel> {
 
 /** An unbounded queue of [channel, item], readable by get() or for await. */
 export class ReceiveQueue implements AsyncIterable<ChannelItem> {
-  private readonly items: ChannelItem[] = []
+  private readonly items = new Fifo<ChannelItem>()
   private readonly waiters: Array<(item: ChannelItem) => void> = []
 
   /** Add an item (done by the channels' callbacks). */
