@@ -25,7 +25,7 @@ const spec = `popen//python=${python}`
 
 interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
 
-async function ours (): Promise<Row & { rawRtt: number }> {
+async function ours (): Promise<Row & { rawRtt: number, backlog: number }> {
   const starts: number[] = []
   const terms: number[] = []
   for (let i = 0; i < REPS; i++) {
@@ -56,8 +56,19 @@ async function ours (): Promise<Row & { rawRtt: number }> {
     for (let i = 0; i < MESSAGES; i++) await ch.receive()
     fromWorker.push(MESSAGES / (now() - t0))
   }
+  // a consumer that starts late: the whole burst waits in the channel first
+  const backlog: number[] = []
+  for (let r = 0; r < REPS; r++) {
+    const done = gw.newChannel()
+    const ch = gw.remoteExec(`done = channel.receive()\nfor i in range(${MESSAGES}):\n    channel.send(i)\ndone.send(1)`)
+    await ch.send(done)
+    await done.receive()
+    const t0 = now()
+    for (let i = 0; i < MESSAGES; i++) await ch.receive()
+    backlog.push(MESSAGES / (now() - t0))
+  }
   await gw.terminate(10)
-  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker) }
+  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker), backlog: median(backlog) }
 }
 
 function execnet (): Row & { version: string } {
@@ -200,5 +211,6 @@ console.log('|---|---|---|---|---|---|')
 for (const [name, r] of rows) console.log(`| ${name} | ${ms(r.start)} | ${ms(r.terminate)} | ${us(r.rtt)} | ${k(r.toWorker)} | ${k(r.fromWorker)} |`)
 const o = rows[0]?.[1] as Row
 const raw = rows[3]?.[1] as Row
-console.log('\nratios: start-up ours/execnet', ((o.start ?? 0) / (real.start ?? 1)).toFixed(2),
+console.log(`\nours, ${MESSAGES} messages received after all of them had arrived (a consumer that starts late): ${k(oursRow.backlog)}`)
+console.log('ratios: start-up ours/execnet', ((o.start ?? 0) / (real.start ?? 1)).toFixed(2),
   '| round trip ours/raw', ((o.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2), '| execnet/raw', ((real.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2))
