@@ -111,7 +111,7 @@ export class Channel extends Duplex {
   private streamEnded = false
   private errorAfterDrain: Error | null = null
   /** Pending receive() calls, oldest first. */
-  private receivers: Receiver[] = []
+  private receivers = new Fifo<Receiver>()
   private callback: ((item: unknown) => void) | null = null
   private endMarker: unknown = NO_MARKER
   private closeWaiters: Array<() => void> = []
@@ -458,8 +458,7 @@ export class Channel extends Duplex {
     this.closeWaiters = []
     if (this.callback !== null) this.endCallback()
     if (this.receivers.length > 0) {
-      const receivers = this.receivers
-      this.receivers = []
+      const receivers = this.receivers.drain()
       const error = this.endError()
       if (this.failure === null) this.endStream()
       for (const receiver of receivers) {
@@ -585,8 +584,7 @@ export class Channel extends Duplex {
   }
 
   private dropReceiver (receiver: Receiver): void {
-    const i = this.receivers.indexOf(receiver)
-    if (i !== -1) this.receivers.splice(i, 1)
+    this.receivers.remove(receiver)
     this.settle(receiver)
     if (this.receivers.length === 0) this.gateway.interestChanged(this)
   }

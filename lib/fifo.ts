@@ -39,6 +39,18 @@ export class Fifo<T> {
     return item
   }
 
+  /** Take out one item wherever it is (a linear search); false if it is not queued. */
+  remove (item: T): boolean {
+    const i = this.items.indexOf(item, this.head)
+    if (i === -1) return false
+    this.items.splice(i, 1)
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    }
+    return true
+  }
+
   /** Take every item, oldest first. */
   drain (): T[] {
     const rest = this.items.slice(this.head) as T[]

@@ -37,3 +37,18 @@ t.test('falsy items are items', async (t) => {
   t.strictSame([fifo.shift(), fifo.shift(), fifo.shift(), fifo.shift()], [0, null, '', false])
   t.equal(fifo.length, 1, 'an undefined item still counts')
 })
+
+t.test('remove takes an item out wherever it is', async (t) => {
+  const fifo = new Fifo<object>()
+  const items = Array.from({ length: 3000 }, (_, i) => ({ i }))
+  for (const item of items) fifo.push(item)
+  for (let i = 0; i < 1500; i++) fifo.shift() // past a compaction
+  t.ok(fifo.remove(items[2000] as object), 'a queued item')
+  t.notOk(fifo.remove(items[10] as object), 'one already taken')
+  t.notOk(fifo.remove({ i: 2001 }), 'an equal but other object')
+  t.equal(fifo.length, 1499)
+  const rest = fifo.drain()
+  t.equal(rest[0], items[1500], 'order kept: oldest first')
+  t.notOk(rest.includes(items[2000] as object), 'the removed item is gone')
+  t.equal(rest.length, 1499)
+})
