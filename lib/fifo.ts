@@ -29,8 +29,7 @@ export class Fifo<T> {
     const item = items[this.head]
     items[this.head++] = undefined
     if (this.head === items.length) {
-      this.items = []
-      this.head = 0
+      this.reset()
     } else if (this.head >= 1024 && this.head * 2 >= items.length) {
       // the taken half goes, in one move per half: O(1) per item overall
       items.splice(0, this.head)
@@ -44,18 +43,20 @@ export class Fifo<T> {
     const i = this.items.indexOf(item, this.head)
     if (i === -1) return false
     this.items.splice(i, 1)
-    if (this.head === this.items.length) {
-      this.items = []
-      this.head = 0
-    }
+    if (this.head === this.items.length) this.reset()
     return true
   }
 
   /** Take every item, oldest first. */
   drain (): T[] {
     const rest = this.items.slice(this.head) as T[]
+    this.reset()
+    return rest
+  }
+
+  /** Empty, with a fresh array: the old one may be long. */
+  private reset (): void {
     this.items = []
     this.head = 0
-    return rest
   }
 }
