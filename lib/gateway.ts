@@ -1,17 +1,15 @@
 /**
  * A gateway: one worker process and the channels to it. Its frames travel
- * through a Duplex assembled with pumpify: frame encoder -> the child's
- * stdin ... the child's stdout -> frame decoder. The gateway routes each
+ * through a FramePipe: frame encoder -> the child's stdin ... the child's
+ * stdout -> frame decoder. The gateway routes each
  * incoming frame to its channel by id (the master's ids are odd, the
  * worker's even, as in execnet).
  */
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { Duplex, type Readable } from 'readable-stream'
-import pumpify from 'pumpify'
-import { frameEncoder } from '../transforms/frame-encoder.js'
-import { frameDecoder } from '../transforms/frame-decoder.js'
+import type { Duplex, Readable, Writable } from 'readable-stream'
+import { FramePipe } from './frame-pipe.js'
 import { CHANNEL_CREDIT, MessageCode, messageCodeName, type Frame } from './frames.js'
 import { Encoder } from './serializer/dumps.js'
 import { Loader, type LoadOptions } from './serializer/loads.js'
@@ -168,16 +166,11 @@ export class Gateway extends EventEmitter implements ChannelHost {
     })
     if (rest.length > 0) proc.stdout.unshift(rest)
     // node:stream pipes and readable-stream are the same protocol, typed apart
-    const pipe = Duplex.from({ writable: proc.stdin, readable: proc.stdout } as unknown as Parameters<typeof Duplex.from>[0])
-    const extensions = window !== null
-    this.frames = new pumpify.obj(frameEncoder({ extensions }), pipe, frameDecoder({ maxFrameSize: options.maxFrameSize, extensions })) as unknown as Duplex
+    this.frames = new FramePipe(proc.stdin as unknown as Writable, proc.stdout as unknown as Readable, { maxFrameSize: options.maxFrameSize, extensions: window !== null })
     this.frames.on('data', (frame: Frame) => { this.route(frame) })
     this.frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
     this.frames.on('end', () => { this.framesEnded = true; this.onFramesEnded() })
     this.frames.on('error', (err: Error) => { this.fail(err) })
-    // the child's own stdin errors (EPIPE when it died) also reach pumpify;
-    // this listener only keeps a late one from being unhandled
-    proc.stdin.on('error', () => {})
     this.updateRef()
   }
 
@@ -419,7 +412,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     if (this.pipeError !== null || this.frames.writableEnded || this.frames.destroyed) return false
     if (traceFrames !== null) traceFrames(`${this.id} -> ${messageCodeName(code)} channel=${channelId} size=${payload.reduce((n, c) => n + c.length, 0)}`)
     const more = this.frames.write({ code, channelId, payload })
-    // pumpify's duplexify (readable-stream 3) has no writableNeedDrain: keep our own
+    // whenWritable() waits from here until 'drain'
     if (!more) this.needDrain = true
     return more
   }

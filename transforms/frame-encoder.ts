@@ -62,51 +62,67 @@ export interface FrameEncoderOptions {
 }
 
 /**
- * An object-mode-in, bytes-out Transform writing execnet frames. Small
- * frames written in the same tick leave as one chunk, pushed on the next
- * tick (or as soon as 64 KiB gather): a burst of small messages then costs
- * the pipe one write, and the worker one read, instead of one each. Large
- * payloads are pushed as they are, without a copy.
+ * Gathers encoded frames for one output: small frames written in the same
+ * tick leave as one chunk on the next tick (or as soon as 64 KiB gather), so
+ * a burst of small messages costs the pipe one write and the worker one read
+ * instead of one each; large payloads go out as they are, without a copy.
+ * Shared by frameEncoder() and the gateway's FramePipe.
+ */
+export class FrameBatch {
+  private pending: Buffer[] = []
+  private size = 0
+  private scheduled = false
+  private readonly flushLater = (): void => { this.scheduled = false; this.flush() }
+
+  constructor (private readonly out: (chunk: Buffer) => void, private readonly extensions = false) {}
+
+  /** Encode a frame (throws OptionError for a malformed one, before anything is queued). */
+  add (frame: OutgoingFrame): void {
+    const buffers = encodeFrame(frame, this.extensions)
+    for (const b of buffers) {
+      if (b.length >= INLINE) {
+        this.flush()
+        this.out(b)
+      } else {
+        this.pending.push(b)
+        this.size += b.length
+      }
+    }
+    if (this.size >= COALESCE_LIMIT) {
+      this.flush()
+    } else if (this.pending.length > 0 && !this.scheduled) {
+      this.scheduled = true
+      process.nextTick(this.flushLater)
+    }
+  }
+
+  /** Hand out what is gathered now. */
+  flush (): void {
+    if (this.pending.length === 0) return
+    const out = this.pending.length === 1 ? this.pending[0] as Buffer : Buffer.concat(this.pending, this.size)
+    this.pending = []
+    this.size = 0
+    this.out(out)
+  }
+}
+
+/**
+ * An object-mode-in, bytes-out Transform writing execnet frames, small ones
+ * gathered per tick (see FrameBatch).
  */
 export function frameEncoder (options: FrameEncoderOptions = {}): Transform {
-  const extensions = options.extensions === true
-  let pending: Buffer[] = []
-  let size = 0
-  let scheduled = false
-  const flushPending = (stream: Transform): void => {
-    scheduled = false
-    if (pending.length === 0) return
-    const out = pending.length === 1 ? pending[0] as Buffer : Buffer.concat(pending, size)
-    pending = []
-    size = 0
-    stream.push(out)
-  }
+  let batch: FrameBatch | null = null
   return transform({ writableObjectMode: true, readableObjectMode: false }, function (this: Transform, frame: OutgoingFrame, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
-    let out: Buffer[]
+    batch ??= new FrameBatch((chunk) => { this.push(chunk) }, options.extensions === true)
     try {
-      out = encodeFrame(frame, extensions)
+      batch.add(frame)
     } catch (err) {
       callback(err as Error)
       return
     }
-    for (const b of out) {
-      if (b.length >= INLINE) {
-        flushPending(this)
-        this.push(b)
-      } else {
-        pending.push(b)
-        size += b.length
-      }
-    }
-    if (size >= COALESCE_LIMIT) {
-      flushPending(this)
-    } else if (pending.length > 0 && !scheduled) {
-      scheduled = true
-      process.nextTick(flushPending, this)
-    }
     callback()
   }, function (this: Transform, callback: (err?: Error | null) => void) {
-    flushPending(this)
+    batch?.flush()
     callback()
   })
 }

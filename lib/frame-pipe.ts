@@ -1,0 +1,94 @@
+/**
+ * The gateway's link to its worker: frames in, frames out, as one
+ * object-mode Duplex over the worker's byte streams. Writes go frame
+ * encoder -> the worker's stdin; the worker's stdout goes frame decoder ->
+ * reads. It does what frameEncoder() | stdio | frameDecoder() assembled with
+ * pumpify does, with the same FrameBatch and FrameReader, but without the
+ * two Transforms and the duplexify between them: each of those stream
+ * layers costs a buffer, a callback and a tick per small message, and a
+ * ping-pong is nothing but small messages.
+ */
+import { Duplex, type Readable, type Writable } from 'readable-stream'
+import { FrameBatch, type OutgoingFrame } from '../transforms/frame-encoder.js'
+import { FrameReader, type FrameDecoderOptions } from '../transforms/frame-decoder.js'
+import type { Frame } from './frames.js'
+
+/** Frames buffered for a reader that does not take them, before the worker's stdout is paused. */
+const READ_AHEAD = 1024
+
+export class FramePipe extends Duplex {
+  private readonly input: Writable
+  private readonly output: Readable
+  private readonly reader: FrameReader
+  private readonly batch: FrameBatch
+  /** The worker's stdin refused more: the next write's callback waits for its 'drain'. */
+  private inputFull = false
+  private heldCallback: (() => void) | null = null
+  private readonly emitFrame = (frame: Frame): void => {
+    if (!this.push(frame)) this.output.pause()
+  }
+
+  constructor (input: Writable, output: Readable, options: FrameDecoderOptions = {}) {
+    super({ objectMode: true, readableHighWaterMark: READ_AHEAD, writableHighWaterMark: 16 })
+    this.input = input
+    this.output = output
+    this.reader = new FrameReader(options)
+    this.batch = new FrameBatch((chunk) => {
+      if (!input.write(chunk)) this.inputFull = true
+    }, options.extensions === true)
+    input.on('drain', () => {
+      this.inputFull = false
+      const callback = this.heldCallback
+      this.heldCallback = null
+      callback?.()
+    })
+    input.on('error', (err: Error) => { this.destroy(err) })
+    output.on('error', (err: Error) => { this.destroy(err) })
+    output.on('data', (chunk: Buffer) => {
+      try {
+        this.reader.write(chunk, this.emitFrame)
+      } catch (err) {
+        this.destroy(err as Error)
+      }
+    })
+    output.on('end', () => {
+      try {
+        this.reader.end()
+      } catch (err) {
+        this.destroy(err as Error)
+        return
+      }
+      this.push(null)
+    })
+  }
+
+  override _read (): void {
+    this.output.resume()
+  }
+
+  override _write (frame: OutgoingFrame, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    try {
+      this.batch.add(frame)
+    } catch (err) {
+      callback(err as Error)
+      return
+    }
+    if (this.inputFull) this.heldCallback = callback
+    else callback()
+  }
+
+  override _final (callback: (err?: Error | null) => void): void {
+    this.batch.flush()
+    this.input.end()
+    callback()
+  }
+
+  override _destroy (err: Error | null, callback: (err: Error | null) => void): void {
+    const held = this.heldCallback
+    this.heldCallback = null
+    held?.()
+    this.input.destroy()
+    this.output.destroy()
+    callback(err)
+  }
+}
