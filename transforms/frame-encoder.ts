@@ -66,11 +66,13 @@ export interface FrameEncoderOptions {
  * tick leave as one chunk on the next tick (or as soon as 64 KiB gather), so
  * a burst of small messages costs the pipe one write and the worker one read
  * instead of one each; large payloads go out as they are, without a copy.
- * Shared by frameEncoder() and the gateway's FramePipe.
+ * Small frames are written, header and payload, straight into one gathering
+ * buffer: no buffer per frame, and no join. Shared by frameEncoder() and the
+ * gateway's FramePipe.
  */
 export class FrameBatch {
-  private pending: Buffer[] = []
-  private size = 0
+  private buf: Buffer = Buffer.allocUnsafeSlow(COALESCE_LIMIT)
+  private pos = 0
   private scheduled = false
   private readonly flushLater = (): void => { this.scheduled = false; this.flush() }
 
@@ -78,19 +80,29 @@ export class FrameBatch {
 
   /** Encode a frame (throws OptionError for a malformed one, before anything is queued). */
   add (frame: OutgoingFrame): void {
-    const buffers = encodeFrame(frame, this.extensions)
-    for (const b of buffers) {
-      if (b.length >= INLINE) {
-        this.flush()
-        this.out(b)
-      } else {
-        this.pending.push(b)
-        this.size += b.length
-      }
-    }
-    if (this.size >= COALESCE_LIMIT) {
+    const chunks = chunksOf(frame, this.extensions)
+    let length = 0
+    for (const c of chunks) length += c.length
+    const inline = length < INLINE
+    if (!inline && length > INT32_MAX) throw new OptionError(`frame payload of ${length} bytes exceeds execnet's int32 length`)
+    if (this.pos + HEADER_SIZE + (inline ? length : 0) > COALESCE_LIMIT) this.flush()
+    const buf = this.buf
+    let at = this.pos
+    writeHeader(buf, at, frame.code, frame.channelId, length)
+    at += HEADER_SIZE
+    if (!inline) {
+      // the header leaves with the frames before it, the payload as it is
+      this.pos = at
       this.flush()
-    } else if (this.pending.length > 0 && !this.scheduled) {
+      for (const c of chunks) this.out(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))
+      return
+    }
+    for (const c of chunks) {
+      buf.set(c, at)
+      at += c.length
+    }
+    this.pos = at
+    if (!this.scheduled) {
       this.scheduled = true
       process.nextTick(this.flushLater)
     }
@@ -98,11 +110,20 @@ export class FrameBatch {
 
   /** Hand out what is gathered now. */
   flush (): void {
-    if (this.pending.length === 0) return
-    const out = this.pending.length === 1 ? this.pending[0] as Buffer : Buffer.concat(this.pending, this.size)
-    this.pending = []
-    this.size = 0
-    this.out(out)
+    const pos = this.pos
+    if (pos === 0) return
+    this.pos = 0
+    // the chunk handed out is written later: a mostly full buffer goes as it
+    // is and a fresh one takes its place; a few frames are copied out
+    if (pos < COALESCE_LIMIT >>> 1) {
+      const copy = Buffer.allocUnsafe(pos)
+      this.buf.copy(copy, 0, 0, pos)
+      this.out(copy)
+    } else {
+      const full = this.buf.subarray(0, pos)
+      this.buf = Buffer.allocUnsafeSlow(COALESCE_LIMIT)
+      this.out(full)
+    }
   }
 }
 
