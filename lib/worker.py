@@ -847,6 +847,7 @@ class WorkerGateway(object):
         self._idle = threading.Condition(self._lock)
         self._readlock = threading.Lock()
         self._dirty = False
+        self._look_for_run = True
         self._last_send = 0.0
         self._flusher_sleeping = False
         self._flusher_wake = threading.Event()
@@ -1182,10 +1183,13 @@ class WorkerGateway(object):
             self._flush()  # about to wait for the master: it may wait for us
         try:
             pipe = self._pipe
-            if want is not None and pipe.peek is not None:
-                item = self._read_run(want, pipe)
-                if item is not NOTHING:
-                    return item
+            # a run is looked for after a small frame; a look that finds
+            # none (a large frame next, or one not all here) costs a copy of
+            # the buffer, so the next look waits for the next small frame
+            if want is not None and self._look_for_run and pipe.peek is not None:
+                if self._read_run(want, pipe):
+                    return NOTHING  # the receiver takes its items from its queue
+                self._look_for_run = False
             # the buffered reader's own read, which nearly always returns
             # all asked for: a Python call less per read, per small message
             read = pipe._read
@@ -1193,6 +1197,7 @@ class WorkerGateway(object):
             if len(header) != 9:
                 header = pipe.read_rest(header, 9)
             code, channelid, length = unpack_header(header)
+            self._look_for_run = length < BULK
             value = NOTHING
             if length >= BULK and code == CHANNEL_DATA:
                 data, value = self._read_bulk(length)
@@ -1236,46 +1241,59 @@ class WorkerGateway(object):
         return FINISHED
 
     def _read_run(self, want, pipe, unpack_from=HEADER.unpack_from):
-        """When the input buffer starts with whole data frames for `want`,
-        take all of them at once: the first item is returned, the rest go to
-        its queue, in one lock. A burst of small messages then costs one
-        pass through the reading role instead of one per message. Returns
-        NOTHING (having read nothing) when the next frame is anything else."""
+        """Act on every whole small frame the input buffer already holds, in
+        one pass: data for `want` is decoded and queued in one lock, anything
+        else is handled as _read_one would, in order. A burst of small
+        messages then costs one pass through the reading role instead of one
+        per message. Returns whether it took any frame."""
         buf = pipe.peek(1)  # waits for input while none is buffered, as a read would
         end = len(buf)
-        if end < 9:
-            return NOTHING
+        me = self._reader
         wid = want.id
-        code, channelid, length = unpack_from(buf, 0)
-        if code != CHANNEL_DATA or channelid != wid or not 0 <= length < BULK or 9 + length > end:
-            return NOTHING
+        pos = 0  # the frames before pos are taken
+        consumed = 0  # of them, those read out of the buffered reader
+        entries = []
+        received = 0
         with self._receivelock:
-            items = want._items
-            if items is None or wid in self._callbacks:
-                return NOTHING
-            strconfig = want._strconfig
-            factory = self._channel
-            entries = []
-            pos = 0
-            while True:
-                start = pos + 9
-                pos = start + length
-                if DEBUG:
-                    trace("<-", "CHANNEL_DATA", "channel=%d size=%d" % (wid, length))
-                entries.append((loads(buf[start:pos], strconfig, factory), length))
-                if pos + 9 > end:
-                    break
+            while pos + 9 <= end:
                 code, channelid, length = unpack_from(buf, pos)
-                if code != CHANNEL_DATA or channelid != wid or not 0 <= length < BULK or pos + 9 + length > end:
+                start = pos + 9
+                stop = start + length
+                if not 0 <= length < BULK or stop > end:
+                    break  # for _read_one: a large frame, or one not all here
+                if DEBUG:
+                    trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
+                if code == CHANNEL_DATA and channelid == wid and want._items is not None \
+                        and wid not in self._callbacks:
+                    entries.append((loads(buf[start:stop], want._strconfig, self._channel), length))
+                    received += length
+                    pos = stop
+                    continue
+                # another frame comes after want's items so far, and is read
+                # out before it is acted on: acting may hand the reading role
+                # to another thread, which then reads on from there
+                if entries:
+                    self._queue_run(want, entries, received)
+                    entries = []
+                    received = 0
+                pipe._read(stop - consumed)
+                consumed = pos = stop
+                if code != CHANNEL_DATA:
+                    self._dispatch(code, channelid, buf[start:stop])
+                else:
+                    self._local_receive(channelid, buf[start:stop], length)
+                if self._reader != me or self._finished:
                     break
-            pipe._read(pos)  # consume what was taken
-            first, size = entries[0]
-            if len(entries) > 1:
-                items.extend(entries[1:])
-            if want._flow is not None:
-                # all received; the first, by the receive() it returns to, consumed
-                self._account(wid, want._flow, sum(e[1] for e in entries), size)
-        return first, 0
+            if entries:
+                self._queue_run(want, entries, received)
+            if pos > consumed:
+                pipe._read(pos - consumed)
+        return pos > 0
+
+    def _queue_run(self, channel, entries, received):
+        channel._items.extend(entries)
+        if channel._flow is not None:
+            self._account(channel.id, channel._flow, received, 0)
 
     def _read_bulk(self, length):
         """A large data frame: when it holds one bytes value, read the value
