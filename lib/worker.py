@@ -501,7 +501,7 @@ class Channel(object):
             parts = (data,)
         if self._flow is not None:
             gateway._spend(self, size)
-        gateway._send_parts(CHANNEL_DATA, self.id, parts, size, True)
+        gateway._send_parts(CHANNEL_DATA, self.id, parts, size)
 
     def receive(self, timeout=None):
         items = self._items
@@ -1003,10 +1003,12 @@ class WorkerGateway(object):
     # Smaller frames are not worth the thread switch (and the GIL's: a busy
     # sender can keep the writer waiting for its switch interval).
 
-    def _send(self, code, channelid, data=b"", later=False):
-        self._send_parts(code, channelid, (data,), len(data), later)
+    def _send(self, code, channelid, data=b""):
+        self._send_parts(code, channelid, (data,), len(data))
 
-    def _send_parts(self, code, channelid, parts, size, later=False):
+    def _send_parts(self, code, channelid, parts, size):
+        """A frame of any size; small ones are flushed at once (small data
+        frames, which may wait for more, go through _send_data)."""
         if DEBUG:
             trace("->", message_name(code), "channel=%d size=%d" % (channelid, size))
         header = HEADER.pack(code, channelid, size)
@@ -1026,26 +1028,15 @@ class WorkerGateway(object):
                     self._pipe.write_parts(parts)
                     self._dirty = False
                     return
-                if later:
-                    # only a burst waits for more to join it: a lone send
-                    # (a relay's, or code that blocks elsewhere between
-                    # sends) leaves at once instead of after FLUSH_DELAY
-                    now = time.time()
-                    if not self._dirty and now - self._last_send > BURST_GAP:
-                        later = False
-                    self._last_send = now
                 self._pipe.write(parts[0], False)
-                if not later:
-                    self._pipe.flush()
-                self._dirty = later
+                self._pipe.flush()
+                self._dirty = False
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
-        if later and self._flusher_sleeping:
-            self._flusher_wake.set()
 
     def _send_data(self, channelid, data, now=time.time, pack=HEADER.pack):
-        """_send_parts for a small data frame sent later: the path of most
-        messages, in fewer steps."""
+        """A small data frame: the path of most messages. It waits in the
+        buffered writer while a burst goes on (see above)."""
         size = len(data)
         if DEBUG:
             trace("->", "CHANNEL_DATA", "channel=%d size=%d" % (channelid, size))
@@ -1058,7 +1049,9 @@ class WorkerGateway(object):
                 if self._outq:
                     self._enqueue((frame,), size)
                     return
-                # only a burst waits for more to join it (see _send_parts)
+                # only a burst waits for more to join it: a lone send (a
+                # relay's, or code that blocks elsewhere between sends)
+                # leaves at once instead of after FLUSH_DELAY
                 t = now()
                 later = self._dirty or t - self._last_send <= BURST_GAP
                 self._last_send = t
