@@ -488,20 +488,33 @@ class Channel(object):
             # a large bytes value goes out without being copied into a dump
             if len(item) > INT32_MAX - 6:
                 raise DumpError("string is too long")
+            data = None
             parts = (b"A" + INT4.pack(len(item)), item, b"Q")
             size = len(item) + 6
         else:
             data = dumps(item)
             size = len(data)
-            if size < BULK:
-                if self._flow is not None:
-                    gateway._spend(self, size)
-                gateway._send_data(self.id, data)
-                return
-            parts = (data,)
-        if self._flow is not None:
-            gateway._spend(self, size)
-        gateway._send_parts(CHANNEL_DATA, self.id, parts, size)
+        flow = self._flow
+        if flow is not None:
+            # the common case, credit at hand, without a call and without
+            # the with statement's slower protocol (together 10-25% of a
+            # small send); _spend checks again under the same lock
+            lock = gateway._creditlock
+            lock.acquire()
+            try:
+                spent = flow.credit > 0
+                if spent:
+                    flow.credit -= size
+            finally:
+                lock.release()
+            if not spent:
+                gateway._spend(self, size)
+        if data is None:
+            gateway._send_parts(CHANNEL_DATA, self.id, parts, size)
+        elif size < BULK:
+            gateway._send_data(self.id, data)
+        else:
+            gateway._send_parts(CHANNEL_DATA, self.id, (data,), size)
 
     def receive(self, timeout=None):
         items = self._items
@@ -1044,25 +1057,28 @@ class WorkerGateway(object):
             trace("->", "CHANNEL_DATA", "channel=%d size=%d" % (channelid, size))
         frame = pack(CHANNEL_DATA, channelid, size) + data
         pipe = self._pipe
+        lock = self._sendlock
+        lock.acquire()  # as in Channel.send: cheaper than with
         try:
-            with self._sendlock:
-                if self._write_error is not None:
-                    raise IOError(self._write_error)
-                if self._outq:
-                    self._enqueue((frame,), size)
-                    return
-                # only a burst waits for more to join it: a lone send (a
-                # relay's, or code that blocks elsewhere between sends)
-                # leaves at once instead of after FLUSH_DELAY
-                t = now()
-                later = self._dirty or t - self._last_send <= BURST_GAP
-                self._last_send = t
-                pipe._write(frame)
-                if not later:
-                    pipe.flush()
-                self._dirty = later
+            if self._write_error is not None:
+                raise IOError(self._write_error)
+            if self._outq:
+                self._enqueue((frame,), size)
+                return
+            # only a burst waits for more to join it: a lone send (a relay's,
+            # or code that blocks elsewhere between sends) leaves at once
+            # instead of after FLUSH_DELAY
+            t = now()
+            later = self._dirty or t - self._last_send <= BURST_GAP
+            self._last_send = t
+            pipe._write(frame)
+            if not later:
+                pipe.flush()
+            self._dirty = later
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
+        finally:
+            lock.release()
         if later and self._flusher_sleeping:
             self._flusher_wake.set()
 
