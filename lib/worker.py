@@ -425,6 +425,7 @@ class Items(object):
 
 NOTHING = object()
 FINISHED = object()
+TAKEN = object()
 
 
 class Flow(object):
@@ -1198,8 +1199,11 @@ class WorkerGateway(object):
             # none (a large frame next, or one not all here) costs a copy of
             # the buffer, so the next look waits for the next small frame
             if want is not None and self._look_for_run and pipe.peek is not None:
-                if self._read_run(want, pipe):
+                taken = self._read_run(want, pipe)
+                if taken is TAKEN:
                     return NOTHING  # the receiver takes its items from its queue
+                if taken is not NOTHING:
+                    return taken
                 self._look_for_run = False
             # the buffered reader's own read, which nearly always returns
             # all asked for: a Python call less per read, per small message
@@ -1256,8 +1260,9 @@ class WorkerGateway(object):
         one pass: data for `want` is decoded, queued in one lock and counted
         as consumed (see _queue_run), anything else is handled as _read_one
         would, in order. A burst of small messages then costs one pass
-        through the reading role instead of one per message. Returns whether
-        it took any frame."""
+        through the reading role instead of one per message. Returns NOTHING
+        when it took no frame, want's (item, 0) when that was all it took,
+        TAKEN otherwise."""
         buf = pipe.peek(1)  # waits for input while none is buffered, as a read would
         end = len(buf)
         me = self._reader
@@ -1296,11 +1301,16 @@ class WorkerGateway(object):
                     self._local_receive(channelid, buf[start:stop], length)
                 if self._reader != me or self._finished:
                     break
-            if entries:
-                self._queue_run(want, entries, received)
             if pos > consumed:
                 pipe._read(pos - consumed)
-        return pos > 0
+            if len(entries) == 1 and consumed == 0:
+                # a lone message (a ping-pong's): straight to its receiver
+                if want._flow is not None:
+                    self._account(wid, want._flow, received, received)
+                return entries[0]
+            if entries:
+                self._queue_run(want, entries, received)
+        return TAKEN if pos > 0 else NOTHING
 
     def _queue_run(self, channel, entries, received):
         # A run is read only by a receive() whose queue is empty, and that
