@@ -1,7 +1,7 @@
 // loads: the string options, dict shapes, channels, limits, and safety
 // against input crafted to pollute prototypes or exhaust memory or stack.
 import t from 'tap'
-import { dumps, loads, ZERO_COPY_BYTES, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
+import { dumps, loads, Loader, ZERO_COPY_BYTES, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
 
 const b = (hex: string): Buffer => Buffer.from(hex.replace(/ /g, ''), 'hex')
 
@@ -120,4 +120,21 @@ t.test('small loaded bytes never alias the input; large ones are views', async (
 t.test('Uint8Array input works like a Buffer', async (t) => {
   const data = dumps(tuple(1, 'x'))
   t.strictSame(loads(new Uint8Array(data)), tuple(1, 'x'))
+})
+
+t.test('Loader.readOne: one loader for many payloads, whole values and failures in any order', async (t) => {
+  // a gateway reads every payload it receives through one Loader: a failure
+  // halfway through a container must leave nothing behind for the next
+  const loader = new Loader({}, false)
+  const payload = (v: unknown): Buffer => dumps(v).subarray(1) // frames carry no version byte
+  const record = new Map<unknown, unknown>([['k', [1, 2, tuple('a', null)]]])
+  t.strictSame(loader.readOne(payload(record)), record)
+  const cut = payload([1, 2, [3, 4]])
+  t.throws(() => loader.readOne(cut.subarray(0, cut.length - 3)), DataFormatError, 'a cut list')
+  t.strictSame(loader.readOne(payload(7)), 7, 'the next payload reads alone')
+  t.throws(() => loader.readOne(Buffer.alloc(0)), /empty payload: no value/)
+  t.throws(() => loader.readOne(b('ff')), DataFormatError, 'an unknown opcode')
+  for (let i = 0; i < 3; i++) t.strictSame(loader.readOne(payload([i, `s${i}`, new Map([[i, [i]]])])), [i, `s${i}`, new Map([[i, [i]]])])
+  t.throws(() => loader.readOne(Buffer.concat([payload(1), payload(2)])), /trailing bytes/, 'two values are an error')
+  t.equal(loader.readOne(payload(null)), null, 'None after all that')
 })

@@ -81,6 +81,9 @@ interface Collecting {
   parts: Buffer[]
 }
 
+/** readOne's "no value yet": any value, undefined included, can be loaded. */
+const NO_VALUE = Symbol('no value')
+
 /** Receives each value a Loader completes. */
 export type Emit = (value: unknown) => void
 
@@ -160,20 +163,26 @@ export class Loader {
    * loader and its caches; offsets in errors count from the payload's start.
    */
   readOne (payload: Buffer): unknown {
-    this.release()
+    // a loader between values holds no references: its stacks are reused
+    // (a gateway reads every message it receives through here)
+    if (this.sp !== 0 || !this.idle) this.release()
     this.single = true
     this.done = false
     this.failed = null
     this.consumed = 0
     this.inValue = false
     this.expectVersion = this.versioned
-    let result: unknown
-    let got = false
-    this.write(payload, (value) => { result = value; got = true })
+    this.kept = NO_VALUE
+    this.write(payload, this.keep)
     this.end()
-    if (!got) throw new DataFormatError('empty payload: no value', 0)
+    const result = this.kept
+    this.kept = NO_VALUE
+    if (result === NO_VALUE) throw new DataFormatError('empty payload: no value', 0)
     return result
   }
+
+  private kept: unknown = NO_VALUE
+  private readonly keep = (value: unknown): void => { this.kept = value }
 
   /** The input has ended: an error if it ended inside a value. */
   end (): void {
