@@ -6,6 +6,7 @@ import { transform } from 'through2'
 import type { Transform } from 'readable-stream'
 import { HEADER_SIZE, isMessageCode, writeHeader } from '../lib/frames.js'
 import { OptionError } from '../lib/errors.js'
+import { cutScratch } from '../lib/scratch.js'
 
 /** A frame to write: message code, channel id, payload. */
 export interface OutgoingFrame {
@@ -31,25 +32,39 @@ function chunksOf (frame: OutgoingFrame, extensions: boolean): readonly Uint8Arr
   throw new OptionError('frame payload must be a Buffer/Uint8Array or an array of them')
 }
 
-/** Encode one frame as the buffers to write, header first. With `extensions`, our CHANNEL_CREDIT is allowed too. */
-export function encodeFrame (frame: OutgoingFrame, extensions = false): Buffer[] {
-  const chunks = chunksOf(frame, extensions)
+/** The payload's length; execnet's header holds it in an int32. */
+function payloadLength (chunks: readonly Uint8Array[]): number {
   let length = 0
   for (const c of chunks) length += c.length
   if (length > INT32_MAX) throw new OptionError(`frame payload of ${length} bytes exceeds execnet's int32 length`)
-  if (length < INLINE) {
-    const out = Buffer.allocUnsafe(HEADER_SIZE + length)
-    writeHeader(out, 0, frame.code, frame.channelId, length)
-    let at = HEADER_SIZE
-    for (const c of chunks) {
-      out.set(c, at)
-      at += c.length
-    }
-    return [out]
+  return length
+}
+
+/** Write the header at target[at], and after it a small payload (length < INLINE); returns where they end. */
+function writeFrame (target: Buffer, at: number, frame: OutgoingFrame, chunks: readonly Uint8Array[], length: number): number {
+  writeHeader(target, at, frame.code, frame.channelId, length)
+  at += HEADER_SIZE
+  if (length >= INLINE) return at
+  for (const c of chunks) {
+    target.set(c, at)
+    at += c.length
   }
-  const header = Buffer.allocUnsafe(HEADER_SIZE)
-  writeHeader(header, 0, frame.code, frame.channelId, length)
-  return [header, ...chunks.map((c) => Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))]
+  return at
+}
+
+/** A large payload's chunks as Buffers, written as they are. */
+function asBuffers (chunks: readonly Uint8Array[]): Buffer[] {
+  return chunks.map((c) => Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))
+}
+
+/** Encode one frame as the buffers to write, header first. With `extensions`, our CHANNEL_CREDIT is allowed too. */
+export function encodeFrame (frame: OutgoingFrame, extensions = false): Buffer[] {
+  const chunks = chunksOf(frame, extensions)
+  const length = payloadLength(chunks)
+  const inline = length < INLINE
+  const out = Buffer.allocUnsafe(HEADER_SIZE + (inline ? length : 0))
+  writeFrame(out, 0, frame, chunks, length)
+  return inline ? [out] : [out, ...asBuffers(chunks)]
 }
 
 /** Small frames written in one tick are joined up to this size before they are pushed. */
@@ -81,49 +96,29 @@ export class FrameBatch {
   /** Encode a frame (throws OptionError for a malformed one, before anything is queued). */
   add (frame: OutgoingFrame): void {
     const chunks = chunksOf(frame, this.extensions)
-    let length = 0
-    for (const c of chunks) length += c.length
+    const length = payloadLength(chunks)
     const inline = length < INLINE
-    if (!inline && length > INT32_MAX) throw new OptionError(`frame payload of ${length} bytes exceeds execnet's int32 length`)
     if (this.pos + HEADER_SIZE + (inline ? length : 0) > COALESCE_LIMIT) this.flush()
-    const buf = this.buf
-    let at = this.pos
-    writeHeader(buf, at, frame.code, frame.channelId, length)
-    at += HEADER_SIZE
+    this.pos = writeFrame(this.buf, this.pos, frame, chunks, length)
     if (!inline) {
       // the header leaves with the frames before it, the payload as it is
-      this.pos = at
       this.flush()
-      for (const c of chunks) this.out(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))
+      for (const b of asBuffers(chunks)) this.out(b)
       return
     }
-    for (const c of chunks) {
-      buf.set(c, at)
-      at += c.length
-    }
-    this.pos = at
     if (!this.scheduled) {
       this.scheduled = true
       process.nextTick(this.flushLater)
     }
   }
 
-  /** Hand out what is gathered now. */
+  /** Hand out what is gathered now (written later: never reused after). */
   flush (): void {
-    const pos = this.pos
-    if (pos === 0) return
+    if (this.pos === 0) return
+    const { chunk, scratch } = cutScratch(this.buf, this.pos)
+    this.buf = scratch
     this.pos = 0
-    // the chunk handed out is written later: a mostly full buffer goes as it
-    // is and a fresh one takes its place; a few frames are copied out
-    if (pos < COALESCE_LIMIT >>> 1) {
-      const copy = Buffer.allocUnsafe(pos)
-      this.buf.copy(copy, 0, 0, pos)
-      this.out(copy)
-    } else {
-      const full = this.buf.subarray(0, pos)
-      this.buf = Buffer.allocUnsafeSlow(COALESCE_LIMIT)
-      this.out(full)
-    }
+    this.out(chunk)
   }
 }
 
