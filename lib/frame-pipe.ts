@@ -21,8 +21,7 @@ export class FramePipe extends Duplex {
   private readonly output: Readable
   private readonly reader: FrameReader
   private readonly batch: FrameBatch
-  /** The worker's stdin refused more: the next write's callback waits for its 'drain'. */
-  private inputFull = false
+  /** A write's callback, waiting for the worker's stdin to drain. */
   private heldCallback: (() => void) | null = null
   private readonly emitFrame = (frame: Frame): void => {
     if (!this.push(frame)) this.output.pause()
@@ -33,11 +32,8 @@ export class FramePipe extends Duplex {
     this.input = input
     this.output = output
     this.reader = new FrameReader(options)
-    this.batch = new FrameBatch((chunk) => {
-      if (!input.write(chunk)) this.inputFull = true
-    }, options.extensions === true)
+    this.batch = new FrameBatch((chunk) => { input.write(chunk) }, options.extensions === true)
     input.on('drain', () => {
-      this.inputFull = false
       const callback = this.heldCallback
       this.heldCallback = null
       callback?.()
@@ -73,7 +69,8 @@ export class FramePipe extends Duplex {
       callback(err as Error)
       return
     }
-    if (this.inputFull) this.heldCallback = callback
+    // stdin refused the last chunk: the next write waits for its 'drain'
+    if (this.input.writableNeedDrain) this.heldCallback = callback
     else callback()
   }
 
