@@ -1227,18 +1227,15 @@ class WorkerGateway(object):
             if DEBUG:
                 trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
             with self._receivelock:
-                if code != CHANNEL_DATA:
-                    self._dispatch(code, channelid, data)
-                elif want is not None and channelid == want.id and want._items is not None \
-                        and channelid not in self._callbacks:
+                if code == CHANNEL_DATA and want is not None and channelid == want.id \
+                        and want._items is not None and channelid not in self._callbacks:
                     if value is NOTHING:
                         value = loads(data, want._strconfig, self._channel)
                     if want._flow is not None:
                         # received and, by the receive() it returns to, consumed
                         self._account(channelid, want._flow, length, length)
                     return value, 0
-                else:
-                    self._local_receive(channelid, data, length, value)
+                self._act_on(code, channelid, data, length, value)
             return NOTHING
         except GatewayReceivedTerminate:
             trace("terminate requested")
@@ -1295,10 +1292,7 @@ class WorkerGateway(object):
                     received = 0
                 pipe._read(stop - consumed)
                 consumed = pos = stop
-                if code != CHANNEL_DATA:
-                    self._dispatch(code, channelid, buf[start:stop])
-                else:
-                    self._local_receive(channelid, buf[start:stop], length)
+                self._act_on(code, channelid, buf[start:stop], length)
                 if self._reader != me or self._finished:
                     break
             if pos > consumed:
@@ -1311,6 +1305,15 @@ class WorkerGateway(object):
             if entries:
                 self._queue_run(want, entries, received)
         return TAKEN if pos > 0 else NOTHING
+
+    def _act_on(self, code, channelid, data, length, value=NOTHING):
+        """A frame nobody reads directly: control frames are dispatched,
+        data goes to its channel (its payload, or the value already read
+        from it)."""
+        if code != CHANNEL_DATA:
+            self._dispatch(code, channelid, data)
+        else:
+            self._local_receive(channelid, data, length, value)
 
     def _queue_run(self, channel, entries, received):
         # A run is read only by a receive() whose queue is empty, and that
