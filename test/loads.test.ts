@@ -69,6 +69,39 @@ t.test('lists of every small length, complete or not', async (t) => {
   }
 })
 
+t.test('scalar items of lists and dicts: the same values at any chunk boundary, the same errors', async (t) => {
+  // scalar items are stored straight into their list or dict when key,
+  // value and SETITEM are all in the chunk; cut anywhere, the general
+  // path takes over and must give the same result
+  const list = [0, 1.5, null, true, false, -7, 2 ** 31 - 1, 'x', [1, null], 2.5, -0.25, 'é€', 9]
+  const dict = new Map<unknown, unknown>([['a', 1], ['b', 'text'], ['__proto__', 'data'], ['c', null], [7, 'int key'], ['d', [1]], ['e', 0.5], ['', '']])
+  const strKeys = new Map([...dict].filter(([k]) => typeof k === 'string'))
+  for (const [value, options] of [[list, {}], [dict, {}], [strKeys, { dict: 'object' as const }]] as const) {
+    const bytes = dumps(value)
+    const whole = loads(bytes, options)
+    if (options.dict === undefined) t.strictSame(whole, value)
+    else t.strictSame(Object.entries(whole as object), [...strKeys], 'a plain object, __proto__ an own key')
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const got: unknown[] = []
+      const loader = new Loader(options)
+      loader.write(bytes.subarray(0, cut), (v) => got.push(v))
+      loader.write(bytes.subarray(cut), (v) => got.push(v))
+      loader.end()
+      if (!t.strictSame(got, [whole], `cut at ${cut}`)) break
+    }
+  }
+  // lossless: integral floats in a list stay Floats
+  const floats = loads(Buffer.from('02 4b00000002 4600000000 440000000000000000 50 4600000001 443ff8000000000000 50 51'.replace(/ /g, ''), 'hex'), { lossless: true }) as unknown[]
+  t.equal(floats[0]?.constructor.name, 'Float', 'lossless 0.0 stays a Float')
+  t.equal(floats[1], 1.5)
+  // an index out of order or past the announced length fails as before
+  t.throws(() => loads(Buffer.from('02 4b00000002 4600000001 4600000007 50 51'.replace(/ /g, ''), 'hex')), /SETITEM on a list at index 1: the next item's index is 0/)
+  t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4c 50 4600000001 4c 50 51'.replace(/ /g, ''), 'hex')), /SETITEM beyond the 1 items the list announced/)
+  t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4c 51'.replace(/ /g, ''), 'hex')), /STOP with 3 items on the stack/, 'an item without SETITEM')
+  t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000001ff 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 8, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a dict value of bad UTF-8, at its offset')
+  t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000004616263 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 16 }), /maxValueSize/, 'a dict value past maxValueSize')
+})
+
 t.test('announced lengths allocate nothing ahead of the input', async (t) => {
   const before = process.memoryUsage().heapUsed
   const started = Date.now()
