@@ -264,9 +264,10 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
           ch.write(i)
         }
         const [lent, got] = await ch.receive({ timeout: 30 }) as [boolean, unknown[]]
-        // not on CPython 2, where the taker reads on itself (see READ_AHEAD)
-        const readAhead = !py2 || interp.name === 'jython'
-        t.equal(lent, readAhead, readAhead ? 'the receiver thread was given the reading role with the first large item' : 'the taker kept the reading role')
+        // not on CPython 2, where the taker reads on itself (see READ_AHEAD):
+        // there the role stays the taker's, unless it was idle for READ_GRACE
+        // before the check, which a loaded machine can make happen
+        if (!py2 || interp.name === 'jython') t.equal(lent, true, 'the receiver thread was given the reading role with the first large item')
         t.same(got, Array.from({ length: 6 }, (_, i) => [size + i, i + 1, i]))
         const echoed: unknown[] = []
         for (let i = 0; i < 50; i++) {
