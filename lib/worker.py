@@ -76,6 +76,7 @@ class LoadError(DataFormatError):
 
 INT4 = struct.Struct("!i")
 SMALL_INT = struct.Struct("!cic")  # F, the int, STOP: a whole dump
+INT_FRAME = struct.Struct("!biicic")  # a frame's header and such a dump
 TEXT_OP = b"S" if PY2 else b"N"  # text: unicode on Python 2, str on 3
 FLOAT = struct.Struct("!d")
 COMPLEX = struct.Struct("!dd")
@@ -485,11 +486,16 @@ class Channel(object):
         if self._closed:
             raise IOError("cannot send to %r" % (self,))
         gateway = self.gateway
-        if type(item) in BULK_TYPES and len(item) >= BULK:
+        kind = type(item)
+        frame = data = None
+        if kind is int and INT32_MIN <= item <= INT32_MAX:
+            # the commonest message, a small int: its whole frame in one pack
+            frame = INT_FRAME.pack(CHANNEL_DATA, self.id, 6, b"F", item, b"Q")
+            size = 6
+        elif kind in BULK_TYPES and len(item) >= BULK:
             # a large bytes value goes out without being copied into a dump
             if len(item) > INT32_MAX - 6:
                 raise DumpError("string is too long")
-            data = None
             parts = (b"A" + INT4.pack(len(item)), item, b"Q")
             size = len(item) + 6
         else:
@@ -510,10 +516,12 @@ class Channel(object):
                 lock.release()
             if not spent:
                 gateway._spend(self, size)
-        if data is None:
+        if frame is not None:
+            gateway._send_data(frame)
+        elif data is None:
             gateway._send_parts(CHANNEL_DATA, self.id, parts, size)
         elif size < BULK:
-            gateway._send_data(self.id, data)
+            gateway._send_data(HEADER.pack(CHANNEL_DATA, self.id, size) + data)
         else:
             gateway._send_parts(CHANNEL_DATA, self.id, (data,), size)
 
@@ -523,8 +531,14 @@ class Channel(object):
             raise IOError("cannot receive(), channel has receiver callback")
         try:
             if timeout is None:
-                # a queued item (the rest of a burst) without another call
-                entry = items.take()
+                # a queued item (the rest of a burst) without a call: Items.take inlined
+                entry = NOTHING
+                queued = items._items
+                if queued:
+                    try:
+                        entry = queued.popleft()
+                    except IndexError:
+                        pass  # another receiver took it
                 item, size = self._receive_reading(items) if entry is NOTHING else entry
             else:
                 self.gateway._flush()
@@ -1061,13 +1075,13 @@ class WorkerGateway(object):
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
 
-    def _send_data(self, channelid, data, now=time.time, pack=HEADER.pack):
-        """A small data frame: the path of most messages. It waits in the
-        buffered writer while a burst goes on (see above)."""
-        size = len(data)
+    def _send_data(self, frame, now=time.time):
+        """A small data frame, header and payload: the path of most
+        messages. It waits in the buffered writer while a burst goes on
+        (see above)."""
+        size = len(frame) - 9
         if DEBUG:
-            trace("->", "CHANNEL_DATA", "channel=%d size=%d" % (channelid, size))
-        frame = pack(CHANNEL_DATA, channelid, size) + data
+            trace("->", "CHANNEL_DATA", "channel=%d size=%d" % (HEADER.unpack_from(frame)[1], size))
         pipe = self._pipe
         lock = self._sendlock
         lock.acquire()  # as in Channel.send: cheaper than with
@@ -1265,7 +1279,7 @@ class WorkerGateway(object):
         self._finish()
         return FINISHED
 
-    def _read_run(self, want, pipe, unpack_from=HEADER.unpack_from):
+    def _read_run(self, want, pipe, unpack_from=HEADER.unpack_from, unpack_int4=INT4.unpack_from):
         """Act on every whole small frame the input buffer already holds, in
         one pass: data for `want` is decoded, queued in one lock and counted
         as consumed (see _queue_run), anything else is handled as _read_one
@@ -1282,6 +1296,11 @@ class WorkerGateway(object):
         entries = []
         received = 0
         with self._receivelock:
+            # what decides where want's frames go and how they read changes
+            # only through frames acted on below (a callback they run may
+            # set one): looked up once, and again after each of those
+            mine = want._items is not None and wid not in self._callbacks
+            strconfig = want._strconfig
             while pos + 9 <= end:
                 code, channelid, length = unpack_from(buf, pos)
                 start = pos + 9
@@ -1290,9 +1309,12 @@ class WorkerGateway(object):
                     break  # for _read_one: a large frame, or one not all here
                 if DEBUG:
                     trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
-                if code == CHANNEL_DATA and channelid == wid and want._items is not None \
-                        and wid not in self._callbacks:
-                    entries.append((loads(buf[start:stop], want._strconfig, self._channel), 0))
+                if channelid == wid and code == CHANNEL_DATA and mine:
+                    if length == 6 and buf[start:start + 1] == b"F" and buf[start + 5:stop] == b"Q":
+                        # a small int, the commonest message, as loads reads it
+                        entries.append((unpack_int4(buf, start + 1)[0], 0))
+                    else:
+                        entries.append((loads(buf[start:stop], strconfig, self._channel), 0))
                     received += length
                     pos = stop
                     continue
@@ -1308,6 +1330,8 @@ class WorkerGateway(object):
                 self._act_on(code, channelid, buf[start:stop], length)
                 if self._reader != me or self._finished:
                     break
+                mine = want._items is not None and wid not in self._callbacks
+                strconfig = want._strconfig
             if pos > consumed:
                 pipe._read(pos - consumed)
             if len(entries) == 1 and consumed == 0:
