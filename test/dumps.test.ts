@@ -119,6 +119,19 @@ t.test('FrozenSet and Tuple behave', async (t) => {
   t.equal(JSON.stringify([None]), '[null]')
 })
 
+t.test('Encoder.encodeChunks: small dumps of every length around the copy-loop limit are whole and the caller\'s', async (t) => {
+  // a dump of up to 64 bytes is copied out by a loop, a longer one natively
+  const enc = new Encoder()
+  const got: Array<[Buffer[], Buffer]> = []
+  for (let n = 0; n <= 130; n++) {
+    const value = 'z'.repeat(n) + String(n % 10)
+    got.push([enc.encodeChunks(value, null), dumps(value).subarray(1)])
+  }
+  // later encodes reuse the scratch: the chunks handed out must not change
+  enc.encodeChunks('w'.repeat(5000), null)
+  t.strictSame(got.map(([chunks, want]) => Buffer.concat(chunks).equals(want)), got.map(() => true))
+})
+
 t.test('Encoder.encodeChunks: large byte values travel uncopied, every other chunk belongs to the caller', async (t) => {
   const enc = new Encoder()
   // a grown scratch (as after any large dump) must neither leak into nor be shared by later chunks

@@ -10,7 +10,7 @@ import { DumpError } from '../errors.js'
 import { OP, INT32_MAX, INT32_MIN, type FormatVersion } from './opcodes.js'
 import { Tuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode, PyNone, channelId, type ChannelLike } from './types.js'
 import { DEFAULT_MAX_DEPTH, checkDepthOption } from './limits.js'
-import { cutScratch } from '../scratch.js'
+import { copyOut, cutScratch } from '../scratch.js'
 
 /** Options of dumps() and Encoder. */
 export interface DumpOptions {
@@ -95,7 +95,7 @@ export class Encoder {
   encodeChunks (value: unknown, version: FormatVersion | null): Buffer[] {
     this.run(value, version)
     const chunks = this.chunks
-    if (this.pos > 0) chunks.push(Buffer.from(this.buf.subarray(0, this.pos)))
+    if (this.pos > 0) chunks.push(copyOut(this.buf, 0, this.pos))
     this.chunks = []
     return chunks
   }

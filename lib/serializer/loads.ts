@@ -15,6 +15,7 @@ import { DataFormatError, OptionError } from '../errors.js'
 import { OP, opcodeName } from './opcodes.js'
 import { adoptAsTuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode } from './types.js'
 import { decodeShort } from './utf8.js'
+import { copyOut } from '../scratch.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
 /** Options of loads(), Loader and decoder(): execnet's string coercion, limits, dict shape. */
@@ -617,9 +618,7 @@ function bytesOf (buf: Buffer, start: number, end: number, owned: boolean): Buff
   // a large value is most of the memory it sits in: a view costs nothing and
   // pins little; a small one is copied so it never pins a large input chunk
   if (end - start >= ZERO_COPY_BYTES) return buf.subarray(start, end)
-  const out = Buffer.allocUnsafe(end - start)
-  buf.copy(out, 0, start, end)
-  return out
+  return copyOut(buf, start, end)
 }
 
 function setProperty (record: Record<string, unknown>, key: string, value: unknown): void {
