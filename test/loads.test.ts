@@ -70,9 +70,10 @@ t.test('lists of every small length, complete or not', async (t) => {
 })
 
 t.test('scalar items of lists and dicts: the same values at any chunk boundary, the same errors', async (t) => {
-  // scalar items are stored straight into their list or dict when key,
-  // value and SETITEM are all in the chunk; cut anywhere, the general
-  // path takes over and must give the same result
+  // a list's scalar items are stored straight into it when index, value
+  // and SETITEM are all in the chunk; cut anywhere, the general path takes
+  // over and must give the same result (dicts, which always take the
+  // general path, alike)
   const list = [0, 1.5, null, true, false, -7, 2 ** 31 - 1, 'x', [1, null], 2.5, -0.25, 'é€', 9]
   const dict = new Map<unknown, unknown>([['a', 1], ['b', 'text'], ['__proto__', 'data'], ['c', null], [7, 'int key'], ['d', [1]], ['e', 0.5], ['', '']])
   const strKeys = new Map([...dict].filter(([k]) => typeof k === 'string'))
@@ -100,6 +101,8 @@ t.test('scalar items of lists and dicts: the same values at any chunk boundary, 
   t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4c 51'.replace(/ /g, ''), 'hex')), /STOP with 3 items on the stack/, 'an item without SETITEM')
   t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000001ff 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 8, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a dict value of bad UTF-8, at its offset')
   t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000004616263 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 16 }), /maxValueSize/, 'a dict value past maxValueSize')
+  t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4e00000001ff 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 11, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a list item of bad UTF-8, at its offset')
+  t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4e0000000861626364656667 68 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 20 }), /maxValueSize/, 'a list item past maxValueSize')
 })
 
 t.test('announced lengths allocate nothing ahead of the input', async (t) => {

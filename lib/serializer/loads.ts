@@ -302,24 +302,6 @@ export class Loader {
             this.fail(`${opcodeName(op)} of ${len} bytes makes the value larger than maxValueSize (${this.maxValueSize})`, base + p)
           }
           if (p + 5 + len <= n) {
-            // a dict's string key and a scalar value: set at once, as list items are
-            if (op === OP.PY3STRING && this.sp > 0 && !this.py3strAsPy2str && !this.lossless) {
-              const top = this.sp - 1
-              const kind = (this.meta[top] as number) & KIND
-              if (kind === DICT || kind === RECORD) {
-                const key = this.text(op, buf, p + 5, p + 5 + len, base + p)
-                const next = this.itemAt(buf, p + 5 + len, n, base)
-                if (next >= 0) {
-                  if (kind === DICT) (this.vals[top] as Map<unknown, unknown>).set(key, this.item)
-                  else setProperty(this.vals[top] as Record<string, unknown>, key, this.item)
-                  p = next
-                  continue
-                }
-                this.push(key, ATOM)
-                p += 5 + len
-                continue
-              }
-            }
             this.variable(op, buf, p + 5, len, base + p, false)
             p += 5 + len
             continue
@@ -443,8 +425,8 @@ export class Loader {
   private item: unknown = undefined
 
   /**
-   * At q, right after a list's index or a dict's string key: a scalar
-   * (fixed-size, or a str read as a string) followed by SETITEM is read into
+   * At q, right after a list's next index: a scalar (fixed-size, or a str
+   * read as a string) followed by SETITEM is read into
    * this.item; returns where the SETITEM ends, or -1 (anything else, not
    * all in buf, or anything wrong) for the general path, which reports it.
    */
