@@ -531,14 +531,8 @@ class Channel(object):
             raise IOError("cannot receive(), channel has receiver callback")
         try:
             if timeout is None:
-                # a queued item (the rest of a burst) without a call: Items.take inlined
-                entry = NOTHING
-                queued = items._items
-                if queued:
-                    try:
-                        entry = queued.popleft()
-                    except IndexError:
-                        pass  # another receiver took it
+                # a queued item (the rest of a burst) without another call
+                entry = items.take()
                 item, size = self._receive_reading(items) if entry is NOTHING else entry
             else:
                 self.gateway._flush()
