@@ -548,10 +548,9 @@ class Channel(object):
 
     def _receive_reading(self, items):
         # Read frames in this thread until one brings an item for us (see
-        # WorkerGateway._read_one), unless another thread reads now.
-        item = items.take()
-        if item is not NOTHING:
-            return item
+        # WorkerGateway._read_one), unless another thread reads now. The
+        # caller found the queue empty; whatever lands in it meanwhile is
+        # taken below, by items.get() or before each read.
         gateway = self.gateway
         me = get_ident()
         if not gateway._take_reading(me, self):
