@@ -4,6 +4,7 @@
  * holding the source to run; that source takes the pipe and answers with the
  * ready byte '1'. Nothing has to be installed remotely.
  */
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import type { Spec } from './spec.js'
@@ -14,7 +15,7 @@ export const BOOTSTRAP_LINE = 'import sys;exec(eval(sys.stdin.readline()))'
 const pythonFiles = new Map<string, string>()
 
 /** A Python file shipped beside this module (in src and dist), read once. */
-export function pythonSource (name: 'worker.py' | 'rsync.py'): string {
+export function pythonSource (name: 'worker.py' | 'loader.py' | 'rsync.py'): string {
   let text = pythonFiles.get(name)
   if (text === undefined) {
     text = readFileSync(new URL(`./${name}`, import.meta.url), 'utf8')
@@ -26,6 +27,29 @@ export function pythonSource (name: 'worker.py' | 'rsync.py'): string {
 /** Our worker's source (lib/worker.py). */
 export function workerSource (): string {
   return pythonSource('worker.py')
+}
+
+let workerKey: string | undefined
+
+/** Names the worker's version in the remote code cache (lib/loader.py). */
+export function workerSourceKey (): string {
+  workerKey ??= createHash('sha256').update(workerSource()).digest('hex').slice(0, 20)
+  return workerKey
+}
+
+/**
+ * Our worker as a program: lib/loader.py gets its code object (from the
+ * remote cache, or compiled from the source sent along) and runs it, then
+ * the worker's main() starts serving.
+ */
+function workerProgram (call: string, store: boolean): string {
+  return [
+    pythonSource('loader.py'),
+    `exec(_worker_code(${pythonLiteral(workerSource())}, '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
+    'del _worker_code, _cache_file, _private, _cached_code, _store_code',
+    call,
+    ''
+  ].join('\n')
 }
 
 /**
@@ -77,7 +101,7 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
           `serve(init_popen_io(execmodel), id=${workerId})`
         ].join('\n')
   } else {
-    source = `${workerSource()}\nmain(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})\n`
+    source = workerProgram(`main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})`, !spec.dontWriteBytecode)
   }
   // here, before the worker starts any thread: Linux keeps a niceness per
   // thread, and threads inherit it when created, so only the main thread
