@@ -8,6 +8,21 @@ import execnet
 
 from measure import median, round_trip
 
+if sys.argv[1] == "starts":
+    # one start-up per line read, its seconds printed: bench/gateway.ts
+    # takes turns with its own start-ups, so the ratio sees the same load
+    spec = "popen//python=" + sys.argv[2]
+    for _ in iter(sys.stdin.readline, ""):
+        t0 = time.perf_counter()
+        gw = execnet.makegateway(spec)
+        gw.remote_exec("channel.send(1)").receive()
+        took = time.perf_counter() - t0
+        gw.exit()
+        execnet.default_group.terminate(10)
+        sys.stdout.write("%r\n" % took)
+        sys.stdout.flush()
+    sys.exit(0)
+
 REPS, PINGS, MESSAGES = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 python = sys.argv[4]
 spec = "popen//python=" + python

@@ -2,8 +2,9 @@
 // terminate, round trip of small ping-pongs, small messages per second each
 // way; ours (TypeScript master, our worker) beside the real execnet (Python
 // master and worker), python-shell (JSON lines, the most used Node bridge)
-// and the raw pipe (one line echoed by a bare Python loop; its round trip
-// is sampled in turns with ours, so their ratio sees the same load).
+// and the raw pipe (one line echoed by a bare Python loop). The two ratios
+// that are goals are sampled in turns: our round trip with the raw pipe's,
+// our start-up with execnet's (a Python master kept up between them).
 // Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, which has execnet).
 import { execFileSync, spawn } from 'node:child_process'
@@ -25,18 +26,50 @@ const spec = `popen//python=${python}`
 
 interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
 
-async function ours (): Promise<Row & { rawRtt: number, backlog: number }> {
+/** execnet's start-ups, one per call, by a Python master that stays up between them. */
+function execnetStarter (): { start: () => Promise<number>, close: () => void } {
+  const child = spawn(python, [join(repoRoot, 'bench', 'gateway-execnet.py'), 'starts', python], { stdio: ['pipe', 'pipe', 'inherit'] })
+  child.stdout.setEncoding('utf8')
+  let buffered = ''
+  let pending: ((line: string) => void) | null = null
+  child.stdout.on('data', (text: string) => {
+    buffered += text
+    const end = buffered.indexOf('\n')
+    if (end >= 0 && pending !== null) {
+      const line = buffered.slice(0, end)
+      buffered = buffered.slice(end + 1)
+      const p = pending
+      pending = null
+      p(line)
+    }
+  })
+  return {
+    start: async () => Number(await new Promise<string>((resolve) => { pending = resolve; child.stdin.write('\n') })),
+    close: () => { child.stdin.end() }
+  }
+}
+
+async function ours (): Promise<Row & { rawRtt: number, backlog: number, execnetStart: number }> {
   const starts: number[] = []
   const terms: number[] = []
-  for (let i = 0; i < REPS; i++) {
+  const execnetStarts: number[] = []
+  const starter = execnetStarter()
+  // in turns with execnet's, one untimed each first: their ratio is a goal
+  for (let i = 0; i <= REPS; i++) {
     const t0 = now()
     const gw = await Gateway.start(spec)
     await gw.remoteExec('channel.send(1)').receive()
-    starts.push(now() - t0)
+    const took = now() - t0
     const t1 = now()
     await gw.terminate(10)
-    terms.push(now() - t1)
+    const term = now() - t1
+    const theirs = await starter.start()
+    if (i === 0) continue
+    starts.push(took)
+    terms.push(term)
+    execnetStarts.push(theirs)
   }
+  starter.close()
   const gw = await Gateway.start(spec)
   const rtt = await roundTrips(gw)
   const toWorker: number[] = []
@@ -68,7 +101,7 @@ async function ours (): Promise<Row & { rawRtt: number, backlog: number }> {
     backlog.push(MESSAGES / (now() - t0))
   }
   await gw.terminate(10)
-  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker), backlog: median(backlog) }
+  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker), backlog: median(backlog), execnetStart: median(execnetStarts) }
 }
 
 function execnet (): Row & { version: string } {
@@ -202,7 +235,8 @@ console.log(`# ${cpus().length}x ${cpus()[0]?.model ?? '?'}, ${Math.round(totalm
 const rows: Array<[string, Row]> = []
 const oursRow = await ours()
 rows.push(['ours (TS master, our worker)', oursRow])
-const real = execnet()
+// execnet's start-up as sampled in turns with ours, not its own run's
+const real = { ...execnet(), start: oursRow.execnetStart }
 rows.push([`execnet ${real.version} (Python master)`, real])
 rows.push(['python-shell (JSON lines)', await pythonShell()])
 rows.push(['raw pipe (line echo, in turns with ours)', { rtt: oursRow.rawRtt }])
