@@ -17,8 +17,8 @@ were no file. Nothing is written for a spec with dont_write_bytecode (the
 master passes store=False). PYTHONDONTWRITEBYTECODE alone does not turn the
 cache off: it is about .pyc files beside imported modules, and images that
 set it for that would lose 12-25 ms on every start-up; EXECNET_CACHE_DIR
-names the directory (empty: no cache at all). Jython compiles to Java classes, which marshal cannot hold:
-it always compiles.
+names the directory (empty: no cache at all). Jython compiles to Java
+classes, which marshal cannot hold: it always compiles.
 """
 
 
@@ -27,11 +27,15 @@ def _worker_code(source, key, store=True):
     import sys
     try:
         where = _cache_file(os, sys, key)
-        code = where and _cached_code(os, where[0], where[1])
     except Exception:
-        where = code = None  # no usable place: compile, as without a cache
-    if code is not None:
-        return code
+        where = None  # no usable place: compile, as without a cache
+    if where is not None:
+        try:
+            code = _cached_code(os, where[0], where[1])
+        except Exception:
+            code = None  # unreadable: compiled, and stored over
+        if code is not None:
+            return code
     code = compile(source, "<string>", "exec", 0, True)
     if where is not None and store:
         try:
@@ -108,14 +112,21 @@ def _store_code(os, directory, entry, code):
     temporary = os.path.join(directory, "%s.%d.tmp" % (name, os.getpid()))
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        data = magic + marshal.dumps(code)
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-    # another worker starting at the same moment may rename its copy over
-    # this one: both hold the same code
-    os.rename(temporary, os.path.join(directory, name))
+        try:
+            data = magic + marshal.dumps(code)
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+        # another worker starting at the same moment may rename its copy
+        # over this one: both hold the same code
+        os.rename(temporary, os.path.join(directory, name))
+    except Exception:
+        try:
+            os.remove(temporary)  # a full disk must not keep half a file
+        except OSError:
+            pass
+        raise
     # the code of older worker versions for this interpreter is never read again
     stem = name.split("-", 2)
     for other in os.listdir(directory):

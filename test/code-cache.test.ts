@@ -4,7 +4,7 @@
 // whole; a start-up without a usable cache is one that compiles.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Gateway } from '../index.js'
@@ -103,6 +103,12 @@ t.test('a kept file is used only when it is whole, ours and private', async (t) 
     const now = readFileSync(path)
     t.ok(now.subarray(0, 4).equals(magic) && now.length > good.length / 2 && now.indexOf('CACHE_MARK') === -1, `and rewritten whole (${what})`)
   }
+
+  // a store that fails half-way (here its rename, onto a directory) leaves no temporary behind
+  rmSync(path)
+  mkdirSync(path)
+  t.equal(await start(interp, env), null, 'a start whose store fails still starts')
+  t.same(cacheFiles(dir), [name], 'and leaves no temporary file')
 })
 
 t.test('where the cache is, and when nothing is written', async (t) => {
