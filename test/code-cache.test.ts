@@ -111,6 +111,19 @@ t.test('a kept file is used only when it is whole, ours and private', async (t) 
   t.same(cacheFiles(dir), [name], 'and leaves no temporary file')
 })
 
+t.test('workers starting at once on an empty cache', async (t) => {
+  const interp = require(t, oursTargets().find((x) => x.label.endsWith('3.11'))?.find() ?? null, 'CPython 3.11 (pyenv)')
+  if (interp === null) return
+  const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
+  const env = `env:EXECNET_CACHE_DIR=${dir}`
+  // each compiles and stores: the renames race, and none sees half a file
+  for (let round = 0; round < 2; round++) {
+    const marks = await Promise.all(Array.from({ length: 6 }, async () => await start(interp, env)))
+    t.same(marks, Array(6).fill(null), `round ${round}: all six start`)
+    t.equal(cacheFiles(dir).length, 1, `round ${round}: one file, no temporary left`)
+  }
+})
+
 t.test('where the cache is, and when nothing is written', async (t) => {
   const interp = require(t, oursTargets().find((x) => x.label.endsWith('3.11'))?.find() ?? null, 'CPython 3.11 (pyenv)')
   if (interp === null) return
