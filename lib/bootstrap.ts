@@ -46,7 +46,7 @@ function workerProgram (call: string, store: boolean): string {
   return [
     pythonSource('loader.py'),
     `exec(_worker_code(${pythonLiteral(workerSource())}, '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
-    'del _worker_code, _cache_file, _private, _cached_code, _store_code',
+    'del _worker_code, _cache_file, _private, _owner, _cached_code, _store_code',
     call,
     ''
   ].join('\n')

@@ -46,10 +46,12 @@ def _worker_code(source, key, store=True):
 
 
 def _cache_file(os, sys, key):
-    """(directory, (file name, magic number)) for this interpreter, or None when it has no cache."""
+    """(directory, (file name, magic number, named by EXECNET_CACHE_DIR)) for
+    this interpreter, or None when it has no cache."""
     if sys.platform.startswith("java") or not hasattr(os, "getuid"):
         return None
     directory = os.environ.get("EXECNET_CACHE_DIR")
+    explicit = directory is not None
     if directory is None:
         home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         directory = os.path.join(home, "execnet-worker")
@@ -64,16 +66,26 @@ def _cache_file(os, sys, key):
         magic = imp.get_magic()
         tag = "cpython-%d%d" % sys.version_info[:2]
     name = "worker-%s-%s-o%d" % (key, tag, sys.flags.optimize)
-    return directory, (name, magic)
+    return directory, (name, magic, explicit)
 
 
 def _private(os, st):
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
+def _owner(os, path):
+    """The owner of path, or of its nearest ancestor that exists."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return os.stat(path).st_uid
+
+
 def _cached_code(os, directory, entry):
     import marshal
-    name, magic = entry
+    name, magic, _ = entry
     try:
         if not _private(os, os.stat(directory)):
             return None
@@ -102,11 +114,17 @@ def _cached_code(os, directory, entry):
 
 def _store_code(os, directory, entry, code):
     import marshal
-    name, magic = entry
-    try:
-        os.makedirs(directory, 0o700)
-    except OSError:
-        pass  # there already, or cannot be: the stat says which
+    name, magic, explicit = entry
+    if not os.path.isdir(directory):
+        # the default place is made only under a directory of our own: a
+        # worker run as root with a user's HOME (sudo) must not leave a
+        # root-owned ~/.cache in that user's home
+        if not explicit and _owner(os, directory) != os.getuid():
+            return
+        try:
+            os.makedirs(directory, 0o700)
+        except OSError:
+            pass  # made meanwhile, or cannot be: the stat says which
     if not _private(os, os.stat(directory)):
         return
     temporary = os.path.join(directory, "%s.%d.tmp" % (name, os.getpid()))

@@ -4,7 +4,7 @@
 // whole; a start-up without a usable cache is one that compiles.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Gateway } from '../index.js'
@@ -130,6 +130,19 @@ t.test('where the cache is, and when nothing is written', async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
   await start(interp, `env:XDG_CACHE_HOME=${home}`)
   t.equal(cacheFiles(join(home, 'execnet-worker')).length, 1, 'by default under XDG_CACHE_HOME (else ~/.cache)')
+
+  if (process.getuid?.() === 0) {
+    // root with another user's HOME, as under sudo: that user's tree is left alone
+    const theirs = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
+    chownSync(theirs, 65534, 65534)
+    await start(interp, `env:XDG_CACHE_HOME=${join(theirs, '.cache')}`)
+    t.same(cacheFiles(theirs), [], "no directory made in another user's tree")
+    const named = join(theirs, 'named', 'cache')
+    await start(interp, `env:EXECNET_CACHE_DIR=${named}`)
+    t.equal(cacheFiles(named).length, 1, 'unless EXECNET_CACHE_DIR names it')
+  } else {
+    t.skip('root with another user\'s HOME: needs root to make a directory another user owns (CI runs as root)')
+  }
 
   const off = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
   await start(interp, `env:XDG_CACHE_HOME=${off}//env:EXECNET_CACHE_DIR=`)
