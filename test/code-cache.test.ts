@@ -131,18 +131,23 @@ t.test('where the cache is, and when nothing is written', async (t) => {
   await start(interp, `env:XDG_CACHE_HOME=${home}`)
   t.equal(cacheFiles(join(home, 'execnet-worker')).length, 1, 'by default under XDG_CACHE_HOME (else ~/.cache)')
 
-  if (process.getuid?.() === 0) {
-    // root with another user's HOME, as under sudo: that user's tree is left alone
-    const theirs = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
+  // a cache home in a tree another user owns (root with a user's HOME, as
+  // under sudo) is left alone: as root, a directory given to nobody; as
+  // anyone else, a path not made yet under /tmp, which root owns
+  const uid = process.getuid?.() ?? 0
+  let theirs: string
+  if (uid === 0) {
+    theirs = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
     chownSync(theirs, 65534, 65534)
-    await start(interp, `env:XDG_CACHE_HOME=${join(theirs, '.cache')}`)
-    t.same(cacheFiles(theirs), [], "no directory made in another user's tree")
-    const named = join(theirs, 'named', 'cache')
-    await start(interp, `env:EXECNET_CACHE_DIR=${named}`)
-    t.equal(cacheFiles(named).length, 1, 'unless EXECNET_CACHE_DIR names it')
   } else {
-    t.skip('root with another user\'s HOME: needs root to make a directory another user owns (CI runs as root)', () => {})
+    theirs = join('/tmp', `execnet-cache-${process.pid}-${Date.now()}`)
+    t.not(statSync('/tmp').uid, uid, '/tmp belongs to another user')
   }
+  await start(interp, `env:XDG_CACHE_HOME=${join(theirs, '.cache')}`)
+  t.same(cacheFiles(theirs), [], "no directory made in another user's tree")
+  const named = join(theirs, 'named', 'cache')
+  await start(interp, `env:EXECNET_CACHE_DIR=${named}`)
+  t.equal(cacheFiles(named).length, 1, 'unless EXECNET_CACHE_DIR names it')
 
   const off = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
   await start(interp, `env:XDG_CACHE_HOME=${off}//env:EXECNET_CACHE_DIR=`)
