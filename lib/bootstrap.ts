@@ -43,10 +43,13 @@ export function workerSourceKey (): string {
  * the worker's main() starts serving.
  */
 function workerProgram (call: string, store: boolean): string {
+  const loader = pythonSource('loader.py')
+  // the loader's functions leave the worker's namespace once it has run
+  const defined = [...loader.matchAll(/^def (\w+)/gm)].map((m) => m[1] as string)
   return [
-    pythonSource('loader.py'),
+    loader,
     `exec(_worker_code(${pythonLiteral(workerSource())}, '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
-    'del _worker_code, _cache_file, _private, _owner, _cached_code, _store_code',
+    `del ${defined.join(', ')}`,
     call,
     ''
   ].join('\n')

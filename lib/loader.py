@@ -21,17 +21,19 @@ names the directory (empty: no cache at all). Jython compiles to Java
 classes, which marshal cannot hold: it always compiles.
 """
 
+import marshal
+import os
+import sys
+
 
 def _worker_code(source, key, store=True):
-    import os
-    import sys
     try:
-        where = _cache_file(os, sys, key)
+        where = _cache_file(key)
     except Exception:
         where = None  # no usable place: compile, as without a cache
     if where is not None:
         try:
-            code = _cached_code(os, where[0], where[1])
+            code = _cached_code(where[0], where[1])
         except Exception:
             code = None  # unreadable: compiled, and stored over
         if code is not None:
@@ -39,13 +41,13 @@ def _worker_code(source, key, store=True):
     code = compile(source, "<string>", "exec", 0, True)
     if where is not None and store:
         try:
-            _store_code(os, where[0], where[1], code)
+            _store_code(where[0], where[1], code)
         except Exception:
             pass  # a read-only or full disk costs the next start-up its compile, nothing more
     return code
 
 
-def _cache_file(os, sys, key):
+def _cache_file(key):
     """(directory, (file name, magic number, named by EXECNET_CACHE_DIR)) for
     this interpreter, or None when it has no cache."""
     if sys.platform.startswith("java") or not hasattr(os, "getuid"):
@@ -69,11 +71,11 @@ def _cache_file(os, sys, key):
     return directory, (name, magic, explicit)
 
 
-def _private(os, st):
+def _private(st):
     return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
-def _owner(os, path):
+def _owner(path):
     """The owner of path, or of its nearest ancestor that exists."""
     while not os.path.exists(path):
         parent = os.path.dirname(path)
@@ -83,17 +85,16 @@ def _owner(os, path):
     return os.stat(path).st_uid
 
 
-def _cached_code(os, directory, entry):
-    import marshal
+def _cached_code(directory, entry):
     name, magic, _ = entry
     try:
-        if not _private(os, os.stat(directory)):
+        if not _private(os.stat(directory)):
             return None
         fd = os.open(os.path.join(directory, name), os.O_RDONLY)
     except OSError:
         return None
     try:
-        if not _private(os, os.fstat(fd)):
+        if not _private(os.fstat(fd)):
             return None
         data = b""
         while True:
@@ -112,20 +113,19 @@ def _cached_code(os, directory, entry):
     return code if type(code) is type(_worker_code.__code__) else None
 
 
-def _store_code(os, directory, entry, code):
-    import marshal
+def _store_code(directory, entry, code):
     name, magic, explicit = entry
     if not os.path.isdir(directory):
         # the default place is made only under a directory of our own: a
         # worker run as root with a user's HOME (sudo) must not leave a
         # root-owned ~/.cache in that user's home
-        if not explicit and _owner(os, directory) != os.getuid():
+        if not explicit and _owner(directory) != os.getuid():
             return
         try:
             os.makedirs(directory, 0o700)
         except OSError:
             pass  # made meanwhile, or cannot be: the stat says which
-    if not _private(os, os.stat(directory)):
+    if not _private(os.stat(directory)):
         return
     temporary = os.path.join(directory, "%s.%d.tmp" % (name, os.getpid()))
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
