@@ -31,7 +31,7 @@ function execnetStarter (): { start: () => Promise<number>, close: () => void } 
   const child = spawn(python, [join(repoRoot, 'bench', 'gateway-execnet.py'), 'starts', python], { stdio: ['pipe', 'pipe', 'inherit'] })
   child.stdout.setEncoding('utf8')
   let buffered = ''
-  let pending: ((line: string) => void) | null = null
+  let pending: { resolve: (line: string) => void, reject: (err: Error) => void } | null = null
   child.stdout.on('data', (text: string) => {
     buffered += text
     const end = buffered.indexOf('\n')
@@ -40,11 +40,25 @@ function execnetStarter (): { start: () => Promise<number>, close: () => void } 
       buffered = buffered.slice(end + 1)
       const p = pending
       pending = null
-      p(line)
+      p.resolve(line)
     }
   })
+  // a master that fails (no execnet in this interpreter) ends the bench with its error
+  let exited: Error | null = null
+  child.on('exit', (code) => {
+    exited = new Error(`bench/gateway-execnet.py starts exited with ${String(code)} (its stderr is above)`)
+    pending?.reject(exited)
+  })
+  child.stdin.on('error', () => {}) // EPIPE once it has exited: reported as above
   return {
-    start: async () => Number(await new Promise<string>((resolve) => { pending = resolve; child.stdin.write('\n') })),
+    start: async () => Number(await new Promise<string>((resolve, reject) => {
+      if (exited !== null) {
+        reject(exited)
+        return
+      }
+      pending = { resolve, reject }
+      child.stdin.write('\n')
+    })),
     close: () => { child.stdin.end() }
   }
 }
