@@ -33,22 +33,22 @@ def _worker_code(source, key, store=True):
         where = None  # no usable place: compile, as without a cache
     if where is not None:
         try:
-            code = _cached_code(where[0], where[1])
+            code = _cached_code(where)
         except Exception:
-            code = None  # unreadable: compiled, and stored over
+            code = None  # missing, foreign or unreadable: compiled, and stored over
         if code is not None:
             return code
     code = compile(source, "<string>", "exec", 0, True)
     if where is not None and store:
         try:
-            _store_code(where[0], where[1], code)
+            _store_code(where, code)
         except Exception:
             pass  # a read-only or full disk costs the next start-up its compile, nothing more
     return code
 
 
 def _cache_file(key):
-    """(directory, (file name, magic number, named by EXECNET_CACHE_DIR)) for
+    """(directory, file name, magic number, named by EXECNET_CACHE_DIR) for
     this interpreter, or None when it has no cache."""
     if sys.platform.startswith("java") or not hasattr(os, "getuid"):
         return None
@@ -68,7 +68,7 @@ def _cache_file(key):
         magic = imp.get_magic()
         tag = "cpython-%d%d" % sys.version_info[:2]
     name = "worker-%s-%s-o%d" % (key, tag, sys.flags.optimize)
-    return directory, (name, magic, explicit)
+    return directory, name, magic, explicit
 
 
 def _private(st):
@@ -85,14 +85,11 @@ def _owner(path):
     return os.stat(path).st_uid
 
 
-def _cached_code(directory, entry):
-    name, magic, _ = entry
-    try:
-        if not _private(os.stat(directory)):
-            return None
-        fd = os.open(os.path.join(directory, name), os.O_RDONLY)
-    except OSError:
+def _cached_code(where):
+    directory, name, magic, _ = where
+    if not _private(os.stat(directory)):
         return None
+    fd = os.open(os.path.join(directory, name), os.O_RDONLY)
     try:
         if not _private(os.fstat(fd)):
             return None
@@ -106,15 +103,12 @@ def _cached_code(directory, entry):
         os.close(fd)
     if data[:len(magic)] != magic:
         return None
-    try:
-        code = marshal.loads(data[len(magic):])
-    except Exception:
-        return None
+    code = marshal.loads(data[len(magic):])
     return code if type(code) is type(_worker_code.__code__) else None
 
 
-def _store_code(directory, entry, code):
-    name, magic, explicit = entry
+def _store_code(where, code):
+    directory, name, magic, explicit = where
     if not os.path.isdir(directory):
         # the default place is made only under a directory of our own: a
         # worker run as root with a user's HOME (sudo) must not leave a
