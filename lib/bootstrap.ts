@@ -37,22 +37,31 @@ export function workerSourceKey (): string {
   return workerKey
 }
 
+const workerBodies = new Map<boolean, string>()
+
 /**
- * Our worker as a program: lib/loader.py gets its code object (from the
- * remote cache, or compiled from the source sent along) and runs it, then
- * the worker's main() starts serving.
+ * Our worker as a program but for its last line, the call of main(), already
+ * escaped for the bootstrap literal: lib/loader.py gets the worker's code
+ * object (from the remote cache, or compiled from the source sent along) and
+ * runs it. The same for every gateway of the process, so it is made once:
+ * escaping the source twice over (a literal inside the literal) took 2-3 ms
+ * of every start-up.
  */
-function workerProgram (call: string, store: boolean): string {
-  const loader = pythonSource('loader.py')
-  // the loader's functions leave the worker's namespace once it has run
-  const defined = [...loader.matchAll(/^def (\w+)/gm)].map((m) => m[1] as string)
-  return [
-    loader,
-    `exec(_worker_code(${pythonLiteral(workerSource())}, '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
-    `del ${defined.join(', ')}`,
-    call,
-    ''
-  ].join('\n')
+function escapedWorkerBody (store: boolean): string {
+  let body = workerBodies.get(store)
+  if (body === undefined) {
+    const loader = pythonSource('loader.py')
+    // the loader's functions leave the worker's namespace once it has run
+    const defined = [...loader.matchAll(/^def (\w+)/gm)].map((m) => m[1] as string)
+    body = escaped([
+      loader,
+      `exec(_worker_code(${pythonLiteral(workerSource())}, '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
+      `del ${defined.join(', ')}`,
+      ''
+    ].join('\n'))
+    workerBodies.set(store, body)
+  }
+  return body
 }
 
 /**
@@ -73,6 +82,11 @@ export function pythonLiteral (text: string): string {
   return out + "'"
 }
 
+/** pythonLiteral(text) without its quotes: pieces escaped apart join into the literal of the whole. */
+function escaped (text: string): string {
+  return pythonLiteral(text).slice(1, -1)
+}
+
 /**
  * The line sent after the bootstrap line: the program the worker runs.
  * `window` (bytes per channel and direction) turns on our flow control in
@@ -84,33 +98,32 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
   // execnet's socketserver.py runs the program in itself, with the
   // connection as `clientsock`; everywhere else the program has stdio
   const hosted = spec.transport === 'socket' && spec.server === 'execnet'
-  let source: string
-  if (spec.worker === 'execnet') {
-    // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely
-    source = hosted
-      ? [
-          'from execnet.gateway_base import serve, get_execmodel',
-          'from execnet.gateway_socket import SocketIO',
-          `io = SocketIO(clientsock, get_execmodel(${execmodel}))`,
-          "io.write('1'.encode('ascii'))",
-          `serve(io, id=${workerId})`
-        ].join('\n')
-      : [
-          'import sys',
-          'from execnet.gateway_base import serve, init_popen_io, get_execmodel',
-          "sys.stdout.write('1')",
-          'sys.stdout.flush()',
-          `execmodel = get_execmodel(${execmodel})`,
-          `serve(init_popen_io(execmodel), id=${workerId})`
-        ].join('\n')
-  } else {
-    source = workerProgram(`main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})`, !spec.dontWriteBytecode)
-  }
   // here, before the worker starts any thread: Linux keeps a niceness per
   // thread, and threads inherit it when created, so only the main thread
   // renicing itself first reaches every thread that runs remote code
-  if (spec.nice !== undefined && spec.nice !== 0) source = `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n${source}`
-  return pythonLiteral(source) + '\n'
+  const nice = spec.nice !== undefined && spec.nice !== 0 ? `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n` : ''
+  if (spec.worker !== 'execnet') {
+    const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})\n`
+    return `'${escaped(nice)}${escapedWorkerBody(!spec.dontWriteBytecode)}${escaped(call)}'\n`
+  }
+  // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely
+  const source = hosted
+    ? [
+        'from execnet.gateway_base import serve, get_execmodel',
+        'from execnet.gateway_socket import SocketIO',
+        `io = SocketIO(clientsock, get_execmodel(${execmodel}))`,
+        "io.write('1'.encode('ascii'))",
+        `serve(io, id=${workerId})`
+      ].join('\n')
+    : [
+        'import sys',
+        'from execnet.gateway_base import serve, init_popen_io, get_execmodel',
+        "sys.stdout.write('1')",
+        'sys.stdout.flush()',
+        `execmodel = get_execmodel(${execmodel})`,
+        `serve(init_popen_io(execmodel), id=${workerId})`
+      ].join('\n')
+  return pythonLiteral(nice + source) + '\n'
 }
 
 /** How long to keep reading after a wrong first byte, to show what came. */
