@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Gateway } from '../index.js'
 import { workerSourceKey } from '../lib/bootstrap.js'
-import { repoRoot, require, type Interpreter } from './helpers/interpreters.js'
+import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { oursTargets, specFor } from './helpers/targets.js'
 
 const MARK = "import __main__\nchannel.send(getattr(__main__, 'CACHE_MARK', None))"
@@ -65,7 +65,7 @@ for (const target of oursTargets()) {
 }
 
 t.test('a kept file is used only when it is whole, ours and private', async (t) => {
-  const interp = require(t, oursTargets().find((x) => x.label.endsWith('3.11'))?.find() ?? null, 'CPython 3.11 (pyenv)')
+  const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
   const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
   const env = `env:EXECNET_CACHE_DIR=${dir}`
@@ -112,7 +112,7 @@ t.test('a kept file is used only when it is whole, ours and private', async (t) 
 })
 
 t.test('workers starting at once on an empty cache', async (t) => {
-  const interp = require(t, oursTargets().find((x) => x.label.endsWith('3.11'))?.find() ?? null, 'CPython 3.11 (pyenv)')
+  const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
   const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
   const env = `env:EXECNET_CACHE_DIR=${dir}`
@@ -125,7 +125,7 @@ t.test('workers starting at once on an empty cache', async (t) => {
 })
 
 t.test('where the cache is, and when nothing is written', async (t) => {
-  const interp = require(t, oursTargets().find((x) => x.label.endsWith('3.11'))?.find() ?? null, 'CPython 3.11 (pyenv)')
+  const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
   const home = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
   await start(interp, `env:XDG_CACHE_HOME=${home}`)
