@@ -1644,7 +1644,8 @@ def enlarge_pipe(fd):
     """Linux pipes hold 64 KiB: a writer then waits for each 64 KiB to be
     read, and a bulk transfer becomes a ping-pong of wake-ups. 1 MiB (the
     unprivileged maximum) lets both sides run. Elsewhere, or for a socket,
-    nothing happens."""
+    nothing happens: Node's spawn gives its children socket pairs (about
+    200 KiB deep), so this is for masters that spawn us with pipes."""
     try:
         import fcntl
         fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
