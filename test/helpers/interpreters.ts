@@ -100,13 +100,18 @@ export function withExecnet19 (interp: Interpreter | null): Interpreter | null {
   return { ...interp, name: `${interp.name}+execnet-1.9`, env: { ...interp.env, [key]: path } }
 }
 
+/** Under CI (.ci/run installs every interpreter and finds the vectors) nothing a test needs may be missing. */
+export function underCI (): boolean {
+  return process.env.CI === 'true' || process.env.CI === '1'
+}
+
 /**
  * Use `found` or account for its absence: under CI a failure naming it, on a
  * developer machine a skip naming it. Returns null when the test should stop.
  */
 export function require<T> (t: Test, found: T | null, what: string): T | null {
   if (found !== null) return found
-  if (process.env.CI === 'true' || process.env.CI === '1') {
+  if (underCI()) {
     t.fail(`${what} is missing, and CI makes every interpreter mandatory (.ci/run installs it)`)
   } else {
     t.skip(`${what} not found on this machine`, () => {})

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { repoRoot } from './interpreters.js'
+import { repoRoot, underCI } from './interpreters.js'
 import type { Node } from './tree.js'
 import type { Test } from 'tap'
 
@@ -42,7 +42,7 @@ export interface MalformedCase {
  */
 export function vectorsFound (t: Test): boolean {
   if (existsSync(join(vectorsDir, 'README.md'))) return true
-  if (process.env.CI === 'true') t.fail(`vectors missing at ${vectorsDir}`)
+  if (underCI()) t.fail(`vectors missing at ${vectorsDir}`)
   else t.skip(`vectors not found at ${vectorsDir}`, () => {})
   return false
 }
