@@ -32,7 +32,14 @@ export class FramePipe extends Duplex {
     this.input = input
     this.output = output
     this.reader = new FrameReader(options)
-    this.batch = new FrameBatch((chunk) => { input.write(chunk) }, options.extensions === true)
+    // a large frame's header, head and payload in one writev: written one
+    // by one they cost the master three more system calls per frame and
+    // woke the worker for each
+    this.batch = new FrameBatch((chunk) => { input.write(chunk) }, options.extensions === true, (chunks) => {
+      input.cork()
+      for (const chunk of chunks) input.write(chunk)
+      input.uncork()
+    })
     input.on('drain', () => {
       const callback = this.heldCallback
       this.heldCallback = null

@@ -36,6 +36,26 @@ t.test('frames written in one tick leave as one chunk of their encoding; large p
   pipe.destroy()
 })
 
+t.test('a large frame reaches a stdin that gathers writes in one writev, with the small frames before it', async (t) => {
+  const calls: Buffer[][] = []
+  const input = new Writable({
+    write (chunk: Buffer, _enc, callback) { calls.push([chunk]); callback() },
+    writev (entries, callback) { calls.push(entries.map((e) => e.chunk as Buffer)); callback() }
+  })
+  const pipe = pipeOver(input, new PassThrough())
+  const small = frame(1, Buffer.from('ab'))
+  const big = Buffer.alloc(100_000, 7)
+  pipe.write(small)
+  pipe.write(frame(3, big))
+  await tick()
+  t.equal(calls.length, 1, 'one write call for both frames')
+  const parts = calls[0] ?? []
+  t.equal(parts.length, 2, 'the small frame with the large one\'s header, then the payload')
+  t.equal(parts[1], big, 'the payload is the Buffer written, not a copy')
+  t.ok(Buffer.concat(parts).equals(Buffer.concat([...encodeFrame(small), ...encodeFrame(frame(3, big))])), 'the bytes of both frames, in order')
+  pipe.destroy()
+})
+
 t.test('bytes from the worker come out as frames, cut anywhere', async (t) => {
   const frames = Array.from({ length: 40 }, (_, i) => frame(i, Buffer.alloc(i * 31, i)))
   const bytes = Buffer.concat(frames.flatMap((f) => encodeFrame(f)))

@@ -91,7 +91,16 @@ export class FrameBatch {
   private scheduled = false
   private readonly flushLater = (): void => { this.scheduled = false; this.flush() }
 
-  constructor (private readonly out: (chunk: Buffer) => void, private readonly extensions = false) {}
+  /**
+   * `out` takes each chunk; `outMany`, where the output can write several
+   * buffers in one go (a socket's writev), takes a large frame whole: its
+   * header, with the small frames gathered before it, and its payload.
+   */
+  constructor (
+    private readonly out: (chunk: Buffer) => void,
+    private readonly extensions = false,
+    private readonly outMany?: (chunks: Buffer[]) => void
+  ) {}
 
   /** Encode a frame (throws OptionError for a malformed one, before anything is queued). */
   add (frame: OutgoingFrame): void {
@@ -102,6 +111,10 @@ export class FrameBatch {
     this.pos = writeFrame(this.buf, this.pos, frame, chunks, length)
     if (!inline) {
       // the header leaves with the frames before it, the payload as it is
+      if (this.outMany !== undefined) {
+        this.outMany([this.cut(), ...asBuffers(chunks)])
+        return
+      }
       this.flush()
       for (const b of asBuffers(chunks)) this.out(b)
       return
@@ -114,11 +127,15 @@ export class FrameBatch {
 
   /** Hand out what is gathered now (written later: never reused after). */
   flush (): void {
-    if (this.pos === 0) return
+    if (this.pos > 0) this.out(this.cut())
+  }
+
+  /** What is gathered, cut out of the buffer (never reused after). */
+  private cut (): Buffer {
     const { chunk, scratch } = cutScratch(this.buf, this.pos)
     this.buf = scratch
     this.pos = 0
-    this.out(chunk)
+    return chunk
   }
 }
 
