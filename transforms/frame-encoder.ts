@@ -92,14 +92,15 @@ export class FrameBatch {
   private readonly flushLater = (): void => { this.scheduled = false; this.flush() }
 
   /**
-   * `out` takes each chunk; `outMany`, where the output can write several
-   * buffers in one go (a socket's writev), takes a large frame whole: its
-   * header, with the small frames gathered before it, and its payload.
+   * `out` takes each chunk; `outMany` takes a large frame whole (its
+   * header, with the small frames gathered before it, and its payload), for
+   * an output that can write several buffers in one go (a socket's writev).
+   * By default it hands them to `out` one by one.
    */
   constructor (
     private readonly out: (chunk: Buffer) => void,
     private readonly extensions = false,
-    private readonly outMany?: (chunks: Buffer[]) => void
+    private readonly outMany: (chunks: Buffer[]) => void = (chunks) => { for (const c of chunks) out(c) }
   ) {}
 
   /** Encode a frame (throws OptionError for a malformed one, before anything is queued). */
@@ -111,12 +112,7 @@ export class FrameBatch {
     this.pos = writeFrame(this.buf, this.pos, frame, chunks, length)
     if (!inline) {
       // the header leaves with the frames before it, the payload as it is
-      if (this.outMany !== undefined) {
-        this.outMany([this.cut(), ...asBuffers(chunks)])
-        return
-      }
-      this.flush()
-      for (const b of asBuffers(chunks)) this.out(b)
+      this.outMany([this.cut(), ...asBuffers(chunks)])
       return
     }
     if (!this.scheduled) {
