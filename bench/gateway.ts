@@ -4,11 +4,13 @@
 // master and worker), python-shell (JSON lines, the most used Node bridge)
 // and the raw pipe (one line echoed by a bare Python loop). The two ratios
 // that are goals are sampled in turns: our round trip with the raw pipe's,
-// our start-up with execnet's (a Python master kept up between them).
+// our start-up with execnet's (a Python master kept up between them). The
+// round trips are also taken with our worker and the raw echo each
+// sleeping in their reads and each polling first, with their CPU.
 // Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, which has execnet).
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
@@ -63,7 +65,7 @@ function execnetStarter (): { start: () => Promise<number>, close: () => void } 
   }
 }
 
-async function ours (): Promise<Row & { rawRtt: number, backlog: number, execnetStart: number }> {
+async function ours (): Promise<Row & { rtts: RoundTrip[], backlog: number, execnetStart: number }> {
   const starts: number[] = []
   const terms: number[] = []
   const execnetStarts: number[] = []
@@ -85,7 +87,9 @@ async function ours (): Promise<Row & { rawRtt: number, backlog: number, execnet
   }
   starter.close()
   const gw = await Gateway.start(spec)
-  const rtt = await roundTrips(gw)
+  const sleeper = await Gateway.start(spec, { spin: 0 })
+  const rtts = await roundTrips(gw, sleeper)
+  await sleeper.terminate(10)
   const toWorker: number[] = []
   const fromWorker: number[] = []
   for (let r = 0; r < REPS; r++) {
@@ -115,7 +119,7 @@ async function ours (): Promise<Row & { rawRtt: number, backlog: number, execnet
     backlog.push(MESSAGES / (now() - t0))
   }
   await gw.terminate(10)
-  return { start: median(starts), terminate: median(terms), rtt: rtt.ours, rawRtt: rtt.raw, toWorker: median(toWorker), fromWorker: median(fromWorker), backlog: median(backlog), execnetStart: median(execnetStarts) }
+  return { start: median(starts), terminate: median(terms), rtt: rtts[0]?.wall, rtts, toWorker: median(toWorker), fromWorker: median(fromWorker), backlog: median(backlog), execnetStart: median(execnetStarts) }
 }
 
 function execnet (): Row & { version: string } {
@@ -199,44 +203,92 @@ async function measureShell (script: string): Promise<Row> {
   return { start: median(starts), terminate: median(terms), rtt: median(rtts), toWorker: median(toWorker), fromWorker: median(fromWorker) }
 }
 
-/** The floor: 9-byte lines echoed by a bare Python loop on binary stdio; one ping-pong per call. */
-function rawEcho (): { ping: () => Promise<void>, close: () => void } {
-  const child = spawn(python, ['-u', '-c', 'import sys\nr, w = sys.stdin.buffer, sys.stdout.buffer\nwhile True:\n    line = r.readline()\n    if not line: break\n    w.write(line); w.flush()'], { stdio: ['pipe', 'pipe', 'inherit'] })
+/** A ping-pong contender: one round trip per call, and the pid whose CPU it costs. */
+interface Pinger { ping: () => Promise<void>, pid: number | undefined, close: () => void }
+
+/** Our echo channel. */
+function channelPinger (gw: Gateway): Pinger {
+  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+  let i = 0
+  return {
+    ping: async () => { await echo.send(i++); await echo.receive() },
+    pid: gw.pid,
+    close: () => { echo.end() }
+  }
+}
+
+/**
+ * The floor: 9-byte lines echoed by a bare Python loop on binary stdio. It
+ * sleeps in readline(), or (`poll`) first polls its input for up to 50 µs,
+ * as our worker does by default: the floor for a worker that polls.
+ */
+function rawEcho (poll: boolean): Pinger {
+  const wait = poll ? 'p = select.poll()\np.register(r.fileno(), select.POLLIN)\n' : ''
+  const spin = poll ? '    d = time.time() + 0.00005\n    while not p.poll(0) and time.time() < d: pass\n' : ''
+  const source = `import select, sys, time\nr, w = sys.stdin.buffer, sys.stdout.buffer\n${wait}while True:\n${spin}    line = r.readline()\n    if not line: break\n    w.write(line); w.flush()`
+  const child = spawn(python, ['-u', '-c', source], { stdio: ['pipe', 'pipe', 'inherit'] })
   let pending: (() => void) | null = null
   let got = 0
   child.stdout.on('data', (chunk: Buffer) => { got += chunk.length; if (got >= 9 && pending !== null) { got -= 9; const p = pending; pending = null; p() } })
   const line = Buffer.from('12345678\n')
   return {
     ping: async () => { await new Promise<void>((resolve) => { pending = resolve; child.stdin.write(line) }) },
+    pid: child.pid,
     close: () => { child.stdin.end() }
   }
 }
 
-/**
- * Round trips of ours and of the raw pipe, taking turns sample by sample:
- * their ratio is a goal, and on a shared machine the load drifts between
- * two measurements taken a minute apart.
- */
-async function roundTrips (gw: Gateway): Promise<{ ours: number, raw: number }> {
-  const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
-  const raw = rawEcho()
-  const ours: number[] = []
-  const floor: number[] = []
-  // one untimed sample each first: the JIT and both children warm up
-  for (let r = 0; r <= REPS; r++) {
-    let t0 = now()
-    for (let i = 0; i < PINGS; i++) {
-      await echo.send(i)
-      await echo.receive()
-    }
-    if (r > 0) ours.push((now() - t0) / PINGS)
-    t0 = now()
-    for (let i = 0; i < PINGS; i++) await raw.ping()
-    if (r > 0) floor.push((now() - t0) / PINGS)
+/** Seconds of CPU a process has used (Linux; undefined elsewhere). */
+function cpuOf (pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    // utime and stime, in clock ticks (100 per second on Linux)
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
   }
-  echo.end()
-  raw.close()
-  return { ours: median(ours), raw: median(floor) }
+}
+
+interface RoundTrip { name: string, wall: number, master: number, worker: number | undefined }
+
+/**
+ * Round trips of ours and of the raw pipe, each with its worker sleeping
+ * or polling for input, taking turns sample by sample: their ratio is a
+ * goal, and on a shared machine the load drifts between two measurements
+ * taken a minute apart. Each sample also takes the CPU that the master
+ * (this process) and the worker spent per round trip.
+ */
+async function roundTrips (gw: Gateway, sleeper: Gateway): Promise<RoundTrip[]> {
+  const contenders: Array<[string, Pinger]> = [
+    ['ours (our worker polls 50 µs before it sleeps, the default)', channelPinger(gw)],
+    ['ours, `spin: 0` (our worker sleeps in its read)', channelPinger(sleeper)],
+    ['raw pipe: line echo sleeping in readline()', rawEcho(false)],
+    ['raw pipe: line echo polling 50 µs first', rawEcho(true)]
+  ]
+  const samples = contenders.map(() => ({ wall: [] as number[], master: [] as number[], worker: [] as number[] }))
+  // one untimed sample each first: the JIT and the children warm up
+  for (let r = 0; r <= REPS; r++) {
+    for (const [i, [, pinger]] of contenders.entries()) {
+      const w0 = cpuOf(pinger.pid)
+      const m0 = process.cpuUsage()
+      const t0 = now()
+      for (let p = 0; p < PINGS; p++) await pinger.ping()
+      const wall = now() - t0
+      const m = process.cpuUsage(m0)
+      const w1 = cpuOf(pinger.pid)
+      if (r === 0) continue
+      const sample = samples[i] as { wall: number[], master: number[], worker: number[] }
+      sample.wall.push(wall / PINGS)
+      sample.master.push((m.user + m.system) / 1e6 / PINGS)
+      if (w0 !== undefined && w1 !== undefined) sample.worker.push((w1 - w0) / PINGS)
+    }
+  }
+  for (const [, pinger] of contenders) pinger.close()
+  return contenders.map(([name], i) => {
+    const s = samples[i] as { wall: number[], master: number[], worker: number[] }
+    return { name, wall: median(s.wall), master: median(s.master), worker: s.worker.length > 0 ? median(s.worker) : undefined }
+  })
 }
 
 const ms = (s?: number): string => s === undefined ? '-' : (s * 1000).toFixed(1) + ' ms'
@@ -253,7 +305,7 @@ rows.push(['ours (TS master, our worker)', oursRow])
 const real = { ...execnet(), start: oursRow.execnetStart }
 rows.push([`execnet ${real.version} (Python master)`, real])
 rows.push(['python-shell (JSON lines)', await pythonShell()])
-rows.push(['raw pipe (line echo, in turns with ours)', { rtt: oursRow.rawRtt }])
+rows.push(['raw pipe (line echo sleeping in readline, in turns with ours)', { rtt: oursRow.rtts[2]?.wall }])
 console.log('| | start-up to first receive | terminate | round trip | msgs/s to worker | msgs/s from worker |')
 console.log('|---|---|---|---|---|---|')
 for (const [name, r] of rows) console.log(`| ${name} | ${ms(r.start)} | ${ms(r.terminate)} | ${us(r.rtt)} | ${k(r.toWorker)} | ${k(r.fromWorker)} |`)
@@ -262,3 +314,9 @@ const raw = rows[3]?.[1] as Row
 console.log(`\nours, ${MESSAGES} messages received after all of them had arrived (a consumer that starts late): ${k(oursRow.backlog)}`)
 console.log('ratios: start-up ours/execnet', ((o.start ?? 0) / (real.start ?? 1)).toFixed(2),
   '| round trip ours/raw', ((o.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2), '| execnet/raw', ((real.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2))
+console.log(`\nround trips, in turns, with the CPU each costs (master: this process; worker: the child), per ping-pong:`)
+console.log('| | round trip | master CPU | worker CPU |')
+console.log('|---|---|---|---|')
+for (const t of oursRow.rtts) console.log(`| ${t.name} | ${us(t.wall)} | ${us(t.master)} | ${us(t.worker)} |`)
+const [polling, sleeping, rawSleeping, rawPolling] = oursRow.rtts.map((t) => t.wall)
+console.log('ratios: ours/raw, both sleeping', ((sleeping ?? 0) / (rawSleeping ?? 1)).toFixed(2), '| both polling', ((polling ?? 0) / (rawPolling ?? 1)).toFixed(2))

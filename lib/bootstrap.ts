@@ -90,9 +90,10 @@ function escaped (text: string): string {
 /**
  * The line sent after the bootstrap line: the program the worker runs.
  * `window` (bytes per channel and direction) turns on our flow control in
- * our worker; null leaves it off, as it always is with execnet's.
+ * our worker; null leaves it off, as it always is with execnet's. `spin`
+ * (microseconds) is how long our worker polls for input before it sleeps.
  */
-export function bootstrapProgram (spec: Spec, id: string, window: number | null = null): string {
+export function bootstrapProgram (spec: Spec, id: string, window: number | null = null, spin = 0): string {
   const workerId = pythonLiteral(`${id}-worker`)
   const execmodel = pythonLiteral(spec.execmodel ?? 'thread')
   // execnet's socketserver.py runs the program in itself, with the
@@ -103,7 +104,7 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
   // renicing itself first reaches every thread that runs remote code
   const nice = spec.nice !== undefined && spec.nice !== 0 ? `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n` : ''
   if (spec.worker !== 'execnet') {
-    const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''})\n`
+    const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''}${spin > 0 ? `, spin=${String(spin / 1e6)}` : ''})\n`
     return `'${escaped(nice)}${escapedWorkerBody(!spec.dontWriteBytecode)}${escaped(call)}'\n`
   }
   // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely

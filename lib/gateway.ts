@@ -50,11 +50,25 @@ export interface GatewayOptions {
    * execnet's own workers have no flow control, whatever this says.
    */
   window?: number
+  /**
+   * Microseconds our worker polls its input for the next message, once it
+   * has read all there was, before it sleeps in a read (default 50; 0 turns
+   * it off). Waking a sleeping worker is half of a small round trip's time;
+   * polling costs CPU: at most this long after a message, and only while
+   * messages come at least this often. A worker on one CPU, or on Jython,
+   * always sleeps, as execnet's workers do.
+   */
+  spin?: number
   /** The socket server's secret, for socket= specs (default: the EXECNET_SECRET environment variable). */
   secret?: string
   /** The gateway a via= spec goes through (Group.makeGateway fills it in from the spec's via=). */
   via?: ViaHost
 }
+
+/** How long our worker polls for input before it sleeps, by default (microseconds). */
+export const DEFAULT_SPIN = 50
+/** The longest poll allowed: beyond this, sleeping costs less than the CPU a poll burns. */
+const MAX_SPIN = 100_000
 
 /** Flow control's default window per channel and direction. */
 export const DEFAULT_WINDOW = 4 * 1024 * 1024
@@ -182,7 +196,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
-    const program = bootstrapProgram(spec, gatewayId, window)
+    const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
     const proc = options.via !== undefined
       ? await viaWorker(spec, options.via, options.secret, options.startTimeout)
       : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
@@ -626,6 +640,14 @@ function flowWindowOf (spec: Spec, window: number | undefined): number | null {
     throw new OptionError(`window must be a whole number of bytes >= 1, or Infinity, not ${String(window)}`)
   }
   return spec.worker === 'ours' ? window : null
+}
+
+function spinOf (spin: number | undefined): number {
+  if (spin === undefined) return DEFAULT_SPIN
+  if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0 || spin > MAX_SPIN) {
+    throw new OptionError(`spin must be a number of microseconds from 0 to ${MAX_SPIN}, not ${String(spin)}`)
+  }
+  return spin
 }
 
 function describeExit (info: ExitInfo): string {

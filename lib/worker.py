@@ -752,9 +752,33 @@ ORPHAN_CHECK = 0.5  # seconds at most before a dropped channel's close is sent
 BURST_GAP = 0.0001  # a send this soon after the last one is part of a burst
 POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
 READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
+SPIN_BACKOFF = 64  # at most one poll in this many waits when polls give up
 # CPython 2's GIL makes a thread in I/O and one computing fight (10% slower
 # measured), and its Event.wait polls: the taker reads its bulk items itself
 READ_AHEAD = not PY2 or JYTHON
+
+
+def usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except Exception:
+        pass
+    try:
+        return os.sysconf("SC_NPROCESSORS_ONLN")
+    except Exception:
+        return 1
+
+
+def input_poller(infile):
+    """A check for input on `infile` that does not wait, or None where
+    there is none (Jython's stdin, Windows)."""
+    try:
+        import select
+        poller = select.poll()
+        poller.register(infile.fileno(), select.POLLIN)
+        return poller.poll
+    except Exception:
+        return None
 
 
 class Pipe(object):
@@ -842,7 +866,7 @@ class WorkerGateway(object):
 
     id = "<worker>"
 
-    def __init__(self, pipe, id, execmodel="thread", window=None, hosted=False):
+    def __init__(self, pipe, id, execmodel="thread", window=None, hosted=False, spin=0.0):
         self.id = id
         # in a process that is not ours (execnet's socketserver.py): never
         # interrupt its main thread or exit it
@@ -856,6 +880,14 @@ class WorkerGateway(object):
         self._creditlock = threading.Lock()
         self._creditcond = threading.Condition(self._creditlock)
         self._pipe = pipe
+        # polling for input before sleeping in a read (see _spin_wait); not
+        # on one CPU, where the poll would hold up the master it waits for
+        self._spin = spin or 0.0
+        self._poll = input_poller(pipe._infile) if self._spin > 0 and usable_cpus() > 1 else None
+        self._drained = False  # the reader took all its buffer held
+        self._spin_skip = 0  # waits left that sleep at once, after a poll that gave up
+        self._spin_backoff = 1
+        self.spins = [0, 0]  # polls that caught input, and that gave up
         self._strconfig = (True, False)
         self._channels = weakref.WeakValueDictionary()
         self._callbacks = {}
@@ -1241,6 +1273,7 @@ class WorkerGateway(object):
             # the buffered reader's own read, which nearly always returns
             # all asked for: a Python call less per read, per small message
             read = pipe._read
+            self._drained = False
             header = read(9)
             if len(header) != 9:
                 header = pipe.read_rest(header, 9)
@@ -1295,6 +1328,8 @@ class WorkerGateway(object):
         through the reading role instead of one per message. Returns NOTHING
         when it took no frame, want's (item, 0) when that was all it took,
         TAKEN otherwise."""
+        if self._poll is not None and self._drained:
+            self._spin_wait()
         buf = pipe.peek(1)  # waits for input while none is buffered, as a read would
         end = len(buf)
         me = self._reader
@@ -1342,6 +1377,7 @@ class WorkerGateway(object):
                 strconfig = want._strconfig
             if pos > consumed:
                 pipe._read(pos - consumed)
+            self._drained = pos == end  # peek gave all that was buffered
             if len(entries) == 1 and consumed == 0:
                 # a lone message (a ping-pong's): straight to its receiver
                 if want._flow is not None:
@@ -1350,6 +1386,34 @@ class WorkerGateway(object):
             if entries:
                 self._queue_run(want, entries, received)
         return TAKEN if pos > 0 else NOTHING
+
+    def _spin_wait(self, now=time.time):
+        """Poll the input until something comes, for up to self._spin
+        seconds, before the caller sleeps in a read. A reader asleep in
+        read() must be woken by the kernel: in a ping-pong that wake-up,
+        and the master's share of it in its write, were half the round
+        trip. Only the reader of a drained buffer polls (in _read_run: a
+        receive() with the reading role, between messages). A poll that
+        gives up makes the next waits sleep at once, one, then two, up to
+        SPIN_BACKOFF of them: code that answers slowly, or a master that
+        sends rarely, costs one poll per SPIN_BACKOFF messages."""
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return
+        # while another execution runs, it may need the GIL more than this
+        # thread needs a faster wake-up
+        if len(self._running) > 1:
+            return
+        poll = self._poll
+        deadline = now() + self._spin
+        while not poll(0):
+            if now() > deadline:
+                self.spins[1] += 1
+                self._spin_skip = self._spin_backoff
+                self._spin_backoff = min(self._spin_backoff * 2, SPIN_BACKOFF)
+                return
+        self.spins[0] += 1
+        self._spin_backoff = 1
 
     def _act_on(self, code, channelid, data, length, value=NOTHING):
         """A frame nobody reads directly: control frames are dispatched,
@@ -1705,10 +1769,10 @@ def socket_pipe(sock):
     return Pipe(sock.makefile("rb", 65536), sock.makefile("wb", 65536), sock)
 
 
-def main(id="worker", execmodel="thread", window=None, sock=None):
+def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0):
     pipe = take_stdio() if sock is None else socket_pipe(sock)
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
-    gateway = WorkerGateway(pipe, id, execmodel, window, hosted=sock is not None)
+    gateway = WorkerGateway(pipe, id, execmodel, window, hosted=sock is not None, spin=spin)
     trace("serving as", id)
     gateway.serve()
 

@@ -71,6 +71,7 @@ t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) =>
   t.notOk(program.slice(0, -1).includes('\n'), 'one line')
   t.ok(program.includes("main(\\'gw9-worker\\', \\'thread\\', None)"), 'calls main with the id and execmodel, flow control off')
   t.ok(bootstrapProgram(parseSpec('popen'), 'gw9', 65536).includes("main(\\'gw9-worker\\', \\'thread\\', 65536)"), 'and with a window')
+  t.ok(bootstrapProgram(parseSpec('popen'), 'gw9', 65536, 50).includes("main(\\'gw9-worker\\', \\'thread\\', 65536, spin=0.00005)"), 'and with the worker polling 50 µs')
   t.match(bootstrapProgram(parseSpec('popen//worker=execnet'), 'gw1'), /from execnet.gateway_base import serve/)
 })
 

@@ -1,0 +1,112 @@
+// Our worker polls its input for a while before it sleeps in a read (the
+// `spin` option): a ping-pong's messages are caught by the poll, a master
+// that sends rarely costs few polls, an execution computing beside the
+// receiver is not made to fight it for the GIL, and spin: 0 never polls.
+import t from 'tap'
+import { availableParallelism } from 'node:os'
+import { Gateway, OptionError } from '../index.js'
+import { cpython, require } from './helpers/interpreters.js'
+import { oursTargets, specFor } from './helpers/targets.js'
+
+/** What the worker's polls did so far: [caught input, gave up]. */
+async function spins (gw: Gateway): Promise<[number, number]> {
+  return await gw.remoteExec('channel.send(list(channel.gateway.spins))').receive() as [number, number]
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+for (const target of oursTargets()) {
+  t.test(`${target.label}: a ping-pong is caught by the worker's poll`, async (t) => {
+    const interp = require(t, target.find(), target.what)
+    if (interp === null) return
+    // a poll long enough that a loaded machine's master still answers within it
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
+    t.teardown(() => gw.terminate(5))
+    const polls = await gw.remoteExec('channel.send(channel.gateway._poll is not None)').receive()
+    // Jython's stdin has no descriptor to poll; one CPU would only slow the master
+    t.equal(polls, target.label !== 'ours on Jython' && availableParallelism() > 1, 'the worker polls where it can and should')
+    const echo = gw.remoteExec('for x in channel:\n    channel.send([x, x * 2])')
+    const got: unknown[] = []
+    for (let i = 0; i < 300; i++) {
+      await echo.send(i)
+      got.push(await echo.receive())
+    }
+    t.same(got, Array.from({ length: 300 }, (_, i) => [i, i * 2]), 'every answer came, in order')
+    echo.end()
+    await echo.waitClose(10)
+    const [caught] = await spins(gw)
+    if (polls === true) t.ok(caught > 0, `the poll caught ${caught} of 300 messages`)
+    else t.equal(caught, 0, 'no polls where the worker sleeps')
+  })
+}
+
+const minor = '3.12'
+
+t.test(`CPython ${minor}: polling`, async (t) => {
+  const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
+  if (interp === null) return
+
+  t.test('a master that sends rarely costs few polls', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+    t.teardown(() => gw.terminate(5))
+    const ch = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    const before = await spins(gw)
+    const got: unknown[] = []
+    for (let i = 0; i < 40; i++) {
+      await sleep(10)
+      await ch.send(i)
+      got.push(await ch.receive())
+    }
+    t.same(got, Array.from({ length: 40 }, (_, i) => i))
+    ch.end()
+    await ch.waitClose(10)
+    const [caught, gaveUp] = await spins(gw)
+    t.equal(caught - before[0], 0, 'no message came within 50 µs of the last')
+    // each give-up doubles the waits that sleep at once: 1, 2, 4, 8, 16
+    t.ok(gaveUp - before[1] <= 7, `${gaveUp - before[1]} polls gave up, for 40 messages 10 ms apart`)
+  })
+
+  t.test('no polling while another execution runs', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
+    t.teardown(() => gw.terminate(5))
+    // an execution that runs until told to stop, waking every millisecond
+    const busy = gw.remoteExec('while True:\n    try:\n        channel.receive(0.001)\n        break\n    except channel.TimeoutError:\n        pass')
+    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    await sleep(50)
+    const before = await spins(gw)
+    const got: unknown[] = []
+    for (let i = 0; i < 200; i++) {
+      await echo.send(i)
+      got.push(await echo.receive())
+    }
+    t.same(got, Array.from({ length: 200 }, (_, i) => i))
+    const during = await spins(gw)
+    t.same(during, before, 'the receiver slept in its reads while the other execution ran')
+    echo.end()
+    await echo.waitClose(10)
+    await busy.send(1)
+    await busy.waitClose(10)
+  })
+
+  t.test('spin: 0 never polls', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 0 })
+    t.teardown(() => gw.terminate(5))
+    t.equal(await gw.remoteExec('channel.send(channel.gateway._poll is None)').receive(), true)
+    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    const got: unknown[] = []
+    for (let i = 0; i < 200; i++) {
+      await echo.send(i)
+      got.push(await echo.receive())
+    }
+    t.same(got, Array.from({ length: 200 }, (_, i) => i))
+    echo.end()
+    await echo.waitClose(10)
+    t.same(await spins(gw), [0, 0])
+  })
+
+  t.test('a bad spin is refused before anything starts', async (t) => {
+    for (const bad of [-1, Number.NaN, Infinity, 1e6, '50' as unknown as number]) {
+      await t.rejects(Gateway.start(specFor(interp), { spin: bad }), OptionError, `spin ${String(bad)}`)
+    }
+  })
+})
