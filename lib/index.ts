@@ -16,7 +16,7 @@ export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosed
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
 export { Channel, PROGRESS_STEP, type StrConfig, type ResolvedStrConfig, type ChannelHost, type ReceiveOptions, type CallbackOptions, type Progress } from './channel.js'
 export { type ViaHost } from './transports/via.js'
-export { Gateway, DEFAULT_WINDOW, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
+export { Gateway, DEFAULT_SPIN, DEFAULT_WINDOW, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
 export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type ChannelItem } from './group.js'
 export { dedent } from './source.js'
 export { dtypeOf, toNumpy, fromNumpy, type TypedArray } from './arrays.js'
