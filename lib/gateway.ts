@@ -55,8 +55,9 @@ export interface GatewayOptions {
    * has read all there was, before it sleeps in a read (default 50; 0 turns
    * it off). Waking a sleeping worker is half of a small round trip's time;
    * polling costs CPU: at most this long after a message, and only while
-   * messages come at least this often. A worker on one CPU, or on Jython,
-   * always sleeps, as execnet's workers do.
+   * messages come at least this often. A worker limited to one CPU (by
+   * affinity or a container's quota), or on Jython, always sleeps, as
+   * execnet's workers do.
    */
   spin?: number
   /** The socket server's secret, for socket= specs (default: the EXECNET_SECRET environment variable). */

@@ -762,14 +762,28 @@ READ_AHEAD = not PY2 or JYTHON
 
 
 def usable_cpus():
+    """The CPUs this process may use at once: its affinity, or the CPU
+    quota of its container (cgroup v2, then v1) where that is less."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except Exception:
-        pass
-    try:
-        return os.sysconf("SC_NPROCESSORS_ONLN")
-    except Exception:
-        return 1
+        try:
+            cpus = os.sysconf("SC_NPROCESSORS_ONLN")
+        except Exception:
+            return 1
+    for path, split in (("/sys/fs/cgroup/cpu.max", None), ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us")):
+        try:
+            with open(path) as f:
+                words = f.read().split()
+            if split is not None:
+                with open(split) as f:
+                    words += f.read().split()
+            if words[0] not in ("max", "-1"):
+                cpus = min(cpus, -(-int(words[0]) // int(words[1])))
+            break
+        except Exception:
+            pass
+    return cpus
 
 
 def input_poller(infile):

@@ -104,6 +104,39 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     t.same(await spins(gw), [0, 0])
   })
 
+  t.test("a container's CPU quota counts as fewer CPUs", async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+    t.teardown(() => gw.terminate(5))
+    // the worker's own usable_cpus(), reading made-up cgroup files
+    const source = `
+import io
+g = channel.__class__.send.__globals__
+files = channel.receive()
+def fake(path, *args):
+    if path not in files:
+        raise IOError(path)
+    return io.StringIO(files[path])
+g['open'] = fake
+try:
+    channel.send(g['usable_cpus']())
+finally:
+    del g['open']
+`
+    const cases: Array<[Record<string, string>, number]> = [
+      [{ '/sys/fs/cgroup/cpu.max': '50000 100000\n' }, 1],
+      [{ '/sys/fs/cgroup/cpu.max': '150000 100000\n' }, 2],
+      [{ '/sys/fs/cgroup/cpu.max': 'max 100000\n' }, availableParallelism()],
+      [{ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '100000\n', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000\n' }, 1],
+      [{ '/sys/fs/cgroup/cpu/cpu.cfs_quota_us': '-1\n', '/sys/fs/cgroup/cpu/cpu.cfs_period_us': '100000\n' }, availableParallelism()],
+      [{}, availableParallelism()]
+    ]
+    for (const [files, cpus] of cases) {
+      const ch = gw.remoteExec(source)
+      await ch.send(new Map(Object.entries(files)))
+      t.equal(await ch.receive(), Math.min(cpus, availableParallelism()), JSON.stringify(files))
+    }
+  })
+
   t.test('a bad spin is refused before anything starts', async (t) => {
     for (const bad of [-1, Number.NaN, Infinity, 1e6, '50' as unknown as number]) {
       await t.rejects(Gateway.start(specFor(interp), { spin: bad }), OptionError, `spin ${String(bad)}`)
