@@ -756,6 +756,8 @@ BURST_GAP = 0.0001  # a send this soon after the last one is part of a burst
 POOL_IDLE = 10.0  # seconds an execution thread waits for another before it ends
 READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while busy elsewhere
 SPIN_BACKOFF = 64  # at most one poll in this many waits when polls give up
+# a poll's deadline must not move with the wall clock (Python 2 has only that)
+MONOTONIC = getattr(time, "monotonic", time.time)
 # CPython 2's GIL makes a thread in I/O and one computing fight (10% slower
 # measured), and its Event.wait polls: the taker reads its bulk items itself
 READ_AHEAD = not PY2 or JYTHON
@@ -1404,7 +1406,7 @@ class WorkerGateway(object):
                 self._queue_run(want, entries, received)
         return TAKEN if pos > 0 else NOTHING
 
-    def _spin_wait(self, now=time.time):
+    def _spin_wait(self, now=MONOTONIC):
         """Poll the input until something comes, for up to self._spin
         seconds, before the caller sleeps in a read. A reader asleep in
         read() must be woken by the kernel: in a ping-pong that wake-up,
