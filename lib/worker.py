@@ -758,6 +758,7 @@ READ_GRACE = 0.005  # seconds a receiving thread keeps the reading role while bu
 SPIN_BACKOFF = 64  # at most one poll in this many waits when polls give up
 # a poll's deadline must not move with the wall clock (Python 2 has only that)
 MONOTONIC = getattr(time, "monotonic", time.time)
+LOAD_CHECK = 0.02  # seconds between looks at the machine's load, while polling
 # CPython 2's GIL makes a thread in I/O and one computing fight (10% slower
 # measured), and its Event.wait polls: the taker reads its bulk items itself
 READ_AHEAD = not PY2 or JYTHON
@@ -786,6 +787,16 @@ def usable_cpus():
         except Exception:
             pass
     return cpus
+
+
+def runnable():
+    """Tasks running or waiting for a CPU, machine-wide, now (ourselves
+    included); 0 where the system does not say."""
+    try:
+        with open("/proc/loadavg") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except Exception:
+        return 0
 
 
 def input_poller(infile):
@@ -902,7 +913,10 @@ class WorkerGateway(object):
         # polling for input before sleeping in a read (see _spin_wait); not
         # on one CPU, where the poll would hold up the master it waits for
         self._spin = spin or 0.0
-        self._poll = input_poller(pipe._infile) if self._spin > 0 and usable_cpus() > 1 else None
+        self._cpus = usable_cpus()
+        self._poll = input_poller(pipe._infile) if self._spin > 0 and self._cpus > 1 else None
+        self._load_next = 0.0  # when to look at the machine's load again
+        self._crowded = False
         self._drained = False  # the reader took all its buffer held
         self._spin_skip = 0  # waits left that sleep at once, after a poll that gave up
         self._spin_backoff = 1
@@ -1415,7 +1429,11 @@ class WorkerGateway(object):
         receive() with the reading role, between messages). A poll that
         gives up makes the next waits sleep at once, one, then two, up to
         SPIN_BACKOFF of them: code that answers slowly, or a master that
-        sends rarely, costs one poll per SPIN_BACKOFF messages."""
+        sends rarely, costs one poll per SPIN_BACKOFF messages. Nor does it
+        poll on a crowded machine: with more tasks runnable than CPUs, the
+        poll takes the CPU the master needs to answer (a ping-pong beside a
+        CPU-bound process on two CPUs: 25-30% slower polling, 7-10% with
+        this check)."""
         if self._spin_skip:
             self._spin_skip -= 1
             return
@@ -1424,7 +1442,13 @@ class WorkerGateway(object):
         if len(self._running) > 1:
             return
         poll = self._poll
-        deadline = now() + self._spin
+        start = now()
+        if start >= self._load_next:
+            self._load_next = start + LOAD_CHECK
+            self._crowded = runnable() > self._cpus
+        if self._crowded:
+            return
+        deadline = start + self._spin
         while not poll(0):
             if now() > deadline:
                 self.spins[1] += 1

@@ -22,6 +22,9 @@ for (const target of oursTargets()) {
     // a poll long enough that a loaded machine's master still answers within it
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
     t.teardown(() => gw.terminate(5))
+    // the mechanism under test, not this machine's load: other test files
+    // running at once would make the worker see it crowded
+    await gw.remoteExec("channel.send.__func__.__globals__['runnable'] = lambda: 1\nchannel.send(1)").receive()
     const polls = await gw.remoteExec('channel.send(channel.gateway._poll is not None)').receive()
     // Jython's stdin has no descriptor to poll; one CPU would only slow the master
     t.equal(polls, target.label !== 'ours on Jython' && availableParallelism() > 1, 'the worker polls where it can and should')
@@ -86,6 +89,31 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     await echo.waitClose(10)
     await busy.send(1)
     await busy.waitClose(10)
+  })
+
+  t.test('no polling on a crowded machine', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
+    t.teardown(() => gw.terminate(5))
+    // the worker's own look at the load, made to see more tasks than CPUs, then not
+    const crowd = async (runnable: string): Promise<void> => {
+      await gw.remoteExec(`g = channel.__class__.send.__globals__\ng['runnable'] = ${runnable}\nchannel.gateway._load_next = 0.0\nchannel.send(1)`).receive()
+    }
+    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    const pingPongs = async (): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        await echo.send(i)
+        await echo.receive()
+      }
+    }
+    t.teardown(() => { echo.end() })
+    t.ok(await gw.remoteExec('channel.send(channel.send.__func__.__globals__["runnable"]())').receive() as number > 0, 'the worker reads the runnable tasks')
+    await crowd('lambda: 1000')
+    const before = await spins(gw)
+    await pingPongs()
+    t.same(await spins(gw), before, 'no polls while more tasks are runnable than CPUs')
+    await crowd('lambda: 1')
+    await pingPongs()
+    t.ok((await spins(gw))[0] > before[0], 'polls again once the machine is not crowded')
   })
 
   t.test('spin: 0 never polls', async (t) => {
