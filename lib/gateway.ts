@@ -55,7 +55,8 @@ export interface GatewayOptions {
    * has read all there was, before it sleeps in a read (default 50; 0 turns
    * it off). Waking a sleeping worker is half of a small round trip's time;
    * polling costs CPU: at most this long after a message, and only while
-   * messages come at least this often. A worker limited to one CPU (by
+   * messages come at least this often, and not while the machine has
+   * more tasks runnable than CPUs. A worker limited to one CPU (by
    * affinity or a container's quota), or on Jython, always sleeps, as
    * execnet's workers do.
    */
