@@ -96,7 +96,7 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     t.teardown(() => gw.terminate(5))
     // the worker's own look at the load, made to see more tasks than CPUs, then not
     const crowd = async (runnable: string): Promise<void> => {
-      await gw.remoteExec(`g = channel.__class__.send.__globals__\ng['runnable'] = ${runnable}\nchannel.gateway._load_next = 0.0\nchannel.send(1)`).receive()
+      await gw.remoteExec(`g = channel.send.__func__.__globals__\ng['runnable'] = ${runnable}\nchannel.gateway._load_next = 0.0\nchannel.send(1)`).receive()
     }
     const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
     const pingPongs = async (): Promise<void> => {
@@ -138,7 +138,7 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     // the worker's own usable_cpus(), reading made-up cgroup files
     const source = `
 import io
-g = channel.__class__.send.__globals__
+g = channel.send.__func__.__globals__
 files = channel.receive()
 def fake(path, *args):
     if path not in files:
