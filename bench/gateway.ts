@@ -252,6 +252,9 @@ function cpuOf (pid: number | undefined): number | undefined {
 
 interface RoundTrip { name: string, wall: number, master: number, worker: number | undefined }
 
+/** One contender's samples, per round trip: seconds of wall time, master CPU and worker CPU. */
+interface Samples { wall: number[], master: number[], worker: number[] }
+
 /**
  * Round trips of ours and of the raw pipe, each with its worker sleeping
  * or polling for input, taking turns sample by sample: their ratio is a
@@ -266,7 +269,7 @@ async function roundTrips (gw: Gateway, sleeper: Gateway): Promise<RoundTrip[]> 
     ['raw pipe: line echo sleeping in readline()', rawEcho(false)],
     ['raw pipe: line echo polling 50 µs first', rawEcho(true)]
   ]
-  const samples = contenders.map(() => ({ wall: [] as number[], master: [] as number[], worker: [] as number[] }))
+  const samples = contenders.map((): Samples => ({ wall: [], master: [], worker: [] }))
   // one untimed sample each first: the JIT and the children warm up
   for (let r = 0; r <= REPS; r++) {
     for (const [i, [, pinger]] of contenders.entries()) {
@@ -278,7 +281,7 @@ async function roundTrips (gw: Gateway, sleeper: Gateway): Promise<RoundTrip[]> 
       const m = process.cpuUsage(m0)
       const w1 = cpuOf(pinger.pid)
       if (r === 0) continue
-      const sample = samples[i] as { wall: number[], master: number[], worker: number[] }
+      const sample = samples[i] as Samples
       sample.wall.push(wall / PINGS)
       sample.master.push((m.user + m.system) / 1e6 / PINGS)
       if (w0 !== undefined && w1 !== undefined) sample.worker.push((w1 - w0) / PINGS)
@@ -286,7 +289,7 @@ async function roundTrips (gw: Gateway, sleeper: Gateway): Promise<RoundTrip[]> 
   }
   for (const [, pinger] of contenders) pinger.close()
   return contenders.map(([name], i) => {
-    const s = samples[i] as { wall: number[], master: number[], worker: number[] }
+    const s = samples[i] as Samples
     return { name, wall: median(s.wall), master: median(s.master), worker: s.worker.length > 0 ? median(s.worker) : undefined }
   })
 }

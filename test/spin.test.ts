@@ -4,7 +4,7 @@
 // receiver is not made to fight it for the GIL, and spin: 0 never polls.
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { Gateway, OptionError } from '../index.js'
+import { type Channel, Gateway, OptionError } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
 import { oursTargets, specFor } from './helpers/targets.js'
 
@@ -14,6 +14,21 @@ async function spins (gw: Gateway): Promise<[number, number]> {
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+const ECHO = 'for x in channel:\n    channel.send(x)'
+
+/** Send 0..count-1 one at a time, each after `pause` ms, and collect the answers. */
+async function pingPong (echo: Channel, count: number, pause = 0): Promise<unknown[]> {
+  const got: unknown[] = []
+  for (let i = 0; i < count; i++) {
+    if (pause > 0) await sleep(pause)
+    await echo.send(i)
+    got.push(await echo.receive())
+  }
+  return got
+}
+
+const upTo = (count: number): number[] => Array.from({ length: count }, (_, i) => i)
 
 for (const target of oursTargets()) {
   t.test(`${target.label}: a ping-pong is caught by the worker's poll`, async (t) => {
@@ -30,12 +45,7 @@ for (const target of oursTargets()) {
     // Jython's stdin has no descriptor to poll; one CPU would only slow the master
     t.equal(polls, target.label !== 'ours on Jython' && cpus > 1, 'the worker polls where it can and should')
     const echo = gw.remoteExec('for x in channel:\n    channel.send([x, x * 2])')
-    const got: unknown[] = []
-    for (let i = 0; i < 300; i++) {
-      await echo.send(i)
-      got.push(await echo.receive())
-    }
-    t.same(got, Array.from({ length: 300 }, (_, i) => [i, i * 2]), 'every answer came, in order')
+    t.same(await pingPong(echo, 300), upTo(300).map((i) => [i, i * 2]), 'every answer came, in order')
     echo.end()
     await echo.waitClose(10)
     const [caught] = await spins(gw)
@@ -53,15 +63,9 @@ t.test(`CPython ${minor}: polling`, async (t) => {
   t.test('a master that sends rarely costs few polls', async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
     t.teardown(() => gw.terminate(5))
-    const ch = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    const ch = gw.remoteExec(ECHO)
     const before = await spins(gw)
-    const got: unknown[] = []
-    for (let i = 0; i < 40; i++) {
-      await sleep(10)
-      await ch.send(i)
-      got.push(await ch.receive())
-    }
-    t.same(got, Array.from({ length: 40 }, (_, i) => i))
+    t.same(await pingPong(ch, 40, 10), upTo(40))
     ch.end()
     await ch.waitClose(10)
     const [caught, gaveUp] = await spins(gw)
@@ -75,15 +79,10 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     t.teardown(() => gw.terminate(5))
     // an execution that runs until told to stop, waking every millisecond
     const busy = gw.remoteExec('while True:\n    try:\n        channel.receive(0.001)\n        break\n    except channel.TimeoutError:\n        pass')
-    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
+    const echo = gw.remoteExec(ECHO)
     await sleep(50)
     const before = await spins(gw)
-    const got: unknown[] = []
-    for (let i = 0; i < 200; i++) {
-      await echo.send(i)
-      got.push(await echo.receive())
-    }
-    t.same(got, Array.from({ length: 200 }, (_, i) => i))
+    t.same(await pingPong(echo, 200), upTo(200))
     const during = await spins(gw)
     t.same(during, before, 'the receiver slept in its reads while the other execution ran')
     echo.end()
@@ -99,21 +98,15 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     const crowd = async (runnable: string): Promise<void> => {
       await gw.remoteExec(`g = channel.send.__func__.__globals__\ng['runnable'] = ${runnable}\nchannel.gateway._load_next = 0.0\nchannel.send(1)`).receive()
     }
-    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
-    const pingPongs = async (): Promise<void> => {
-      for (let i = 0; i < 200; i++) {
-        await echo.send(i)
-        await echo.receive()
-      }
-    }
+    const echo = gw.remoteExec(ECHO)
     t.teardown(() => { echo.end() })
     t.ok(await gw.remoteExec('channel.send(channel.send.__func__.__globals__["runnable"]())').receive() as number > 0, 'the worker reads the runnable tasks')
     await crowd('lambda: 1000')
     const before = await spins(gw)
-    await pingPongs()
+    await pingPong(echo, 200)
     t.same(await spins(gw), before, 'no polls while more tasks are runnable than CPUs')
     await crowd('lambda: 1')
-    await pingPongs()
+    await pingPong(echo, 200)
     t.ok((await spins(gw))[0] > before[0], 'polls again once the machine is not crowded')
   })
 
@@ -121,13 +114,8 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 0 })
     t.teardown(() => gw.terminate(5))
     t.equal(await gw.remoteExec('channel.send(channel.gateway._poll is None)').receive(), true)
-    const echo = gw.remoteExec('for x in channel:\n    channel.send(x)')
-    const got: unknown[] = []
-    for (let i = 0; i < 200; i++) {
-      await echo.send(i)
-      got.push(await echo.receive())
-    }
-    t.same(got, Array.from({ length: 200 }, (_, i) => i))
+    const echo = gw.remoteExec(ECHO)
+    t.same(await pingPong(echo, 200), upTo(200))
     echo.end()
     await echo.waitClose(10)
     t.same(await spins(gw), [0, 0])
