@@ -1,7 +1,7 @@
 // loads: the string options, dict shapes, channels, limits, and safety
 // against input crafted to pollute prototypes or exhaust memory or stack.
 import t from 'tap'
-import { dumps, loads, Loader, ZERO_COPY_BYTES, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError } from '../index.js'
+import { dumps, loads, Loader, ZERO_COPY_BYTES, tuple, Py2Str, Unicode, ChannelRef, channelId, DataFormatError, OptionError, float, Float } from '../index.js'
 
 const b = (hex: string): Buffer => Buffer.from(hex.replace(/ /g, ''), 'hex')
 
@@ -71,9 +71,9 @@ t.test('lists of every small length, complete or not', async (t) => {
 
 t.test('scalar items of lists and dicts: the same values at any chunk boundary, the same errors', async (t) => {
   // a list's scalar items are stored straight into it when index, value
-  // and SETITEM are all in the chunk; cut anywhere, the general path takes
-  // over and must give the same result (dicts, which always take the
-  // general path, alike)
+  // and SETITEM are all in the chunk, and so are a Map's entries of a str
+  // key and a scalar (and a plain object's); cut anywhere, the general
+  // path takes over and must give the same result
   const list = [0, 1.5, null, true, false, -7, 2 ** 31 - 1, 'x', [1, null], 2.5, -0.25, 'é€', 9]
   const dict = new Map<unknown, unknown>([['a', 1], ['b', 'text'], ['__proto__', 'data'], ['c', null], [7, 'int key'], ['d', [1]], ['e', 0.5], ['', '']])
   const strKeys = new Map([...dict].filter(([k]) => typeof k === 'string'))
@@ -102,6 +102,17 @@ t.test('scalar items of lists and dicts: the same values at any chunk boundary, 
   t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000001ff 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 8, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a dict value of bad UTF-8, at its offset')
   t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4e00000004616263 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 16 }), /maxValueSize/, 'a dict value past maxValueSize')
   t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4e00000001ff 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 11, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a list item of bad UTF-8, at its offset')
+  t.throws(() => loads(Buffer.from('02 4a 4e00000001ff 4600000001 50 51'.replace(/ /g, ''), 'hex')), { name: 'DataFormatError', offset: 2, reason: /PY3STRING .* payload is not valid UTF-8/ }, 'a dict key of bad UTF-8, at its offset')
+  t.throws(() => loads(Buffer.from('02 4a 4e0000000c6162636465666768696a6b6c 4600000001 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 16 }), /maxValueSize/, 'a dict key past maxValueSize')
+  t.throws(() => loads(Buffer.from('02 4a 4e0000000161 4600000001 51'.replace(/ /g, ''), 'hex')), /STOP with 3 items on the stack/, 'a dict entry without SETITEM')
+  // a key seen twice keeps its first place and takes its last value, as in Python
+  const twice = loads(Buffer.from('02 4a 4e0000000161 4600000001 50 4e0000000162 4600000002 50 4e0000000161 4600000003 50 51'.replace(/ /g, ''), 'hex'))
+  t.strictSame(twice, new Map([['a', 3], ['b', 2]]))
+  // keys follow the string options like any str
+  const keyed = dumps(new Map([['k', 1]]))
+  t.strictSame(loads(keyed, { py3strAsPy2str: true }), new Map([[Buffer.from('k'), 1]]), 'py3strAsPy2str: a bytes key')
+  const lossless = loads(dumps(new Map([['k', float(1)]])), { lossless: true }) as Map<unknown, unknown>
+  t.ok(lossless.get('k') instanceof Float, 'lossless: an integral float value stays a Float')
   t.throws(() => loads(Buffer.from('02 4b00000001 4600000000 4e0000000861626364656667 68 50 51'.replace(/ /g, ''), 'hex'), { maxValueSize: 20 }), /maxValueSize/, 'a list item past maxValueSize')
 })
 

@@ -54,6 +54,10 @@ const DEPTH = 8 // meta += DEPTH per level
 
 const KIND_NAMES = ['a scalar', 'a list', 'a dict', 'a set', 'a tuple', 'a tuple', 'a frozenset', 'a dict']
 
+function isDict (kind: number): boolean {
+  return kind === DICT || kind === RECORD
+}
+
 function unhashable (kind: number): boolean {
   return kind === LIST || kind === DICT || kind === SET || kind === UTUPLE || kind === RECORD
 }
@@ -264,6 +268,13 @@ export class Loader {
       const size = FIXED[op] as number
       if (size === 0) this.fail(opcodeName(op), base + p)
       if (p + size > n) break
+      if (op === OP.PY3STRING && this.sp > 0 && isDict((this.meta[this.sp - 1] as number) & KIND)) {
+        const next = this.dictEntry(buf, p, n, base)
+        if (next >= 0) {
+          p = next
+          continue
+        }
+      }
       switch (op) {
         case OP.INT: {
           const v = int32(buf, p + 1)
@@ -419,6 +430,31 @@ export class Loader {
     const s = decodeShort(buf, start, end)
     if (s === null) this.fail(`${opcodeName(op)} payload is not valid UTF-8`, offset)
     return s
+  }
+
+  /**
+   * At p, a str for the dict on top of the stack: its key. With a scalar
+   * and SETITEM after it (the commonest entry), the entry goes straight
+   * into the Map or object; otherwise the key is pushed. Returns where that leaves
+   * off, or -1 (not all in buf, too large, not UTF-8, or str as bytes) for
+   * the general path.
+   */
+  private dictEntry (buf: Buffer, p: number, n: number, base: number): number {
+    if (this.py3strAsPy2str || this.lossless) return -1
+    const len = int32(buf, p + 1)
+    const q = p + 5 + len
+    if (len < 0 || q > n || base + q - this.valueStart > this.maxValueSize) return -1
+    const key = decodeShort(buf, p + 5, q)
+    if (key === null) return -1
+    const next = this.itemAt(buf, q, n, base)
+    if (next < 0) {
+      this.push(key, ATOM)
+      return q
+    }
+    const dict = this.vals[this.sp - 1]
+    if (dict instanceof Map) dict.set(key, this.item)
+    else setProperty(dict as Record<string, unknown>, key, this.item)
+    return next
   }
 
   /** The value itemAt() read. */
