@@ -236,9 +236,15 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
         // frames while the taker works); then items of both kinds, taken
         // with pauses, and a ping-pong, must all arrive whole and in order.
         // (g._reader and g._loop_ident are the worker's own bookkeeping.)
+        // Reading ahead stops while the taker waits for a CPU, as it may
+        // with other test files running: here it never waits.
         const ch = gw.remoteExec([
           'import time',
           'g = channel.gateway',
+          'G = channel.send.__func__.__globals__',
+          'run_delay = G["run_delay"]',
+          'G["run_delay"] = lambda: 0.0',
+          'g._ahead = G["READ_AHEAD"]',
           'channel.send("ready")',
           'assert channel.receive() == "go"',
           'first = channel.receive()',
@@ -248,6 +254,7 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
           '    b = channel.receive()',
           '    time.sleep(0.005)',
           '    got.append((len(b), ord(b[0:1]), channel.receive()))',
+          'G["run_delay"] = run_delay',
           'channel.send((lent, got))',
           'for x in channel:',
           '    channel.send(x)'

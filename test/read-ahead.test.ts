@@ -1,0 +1,106 @@
+// Our worker's receiver thread reads large items ahead while their taker
+// works on them, but only while the taker gets a CPU when it wants one:
+// beside a CPU-bound process the hand-over costs more than the overlap
+// saves. The decision follows the taker's run delay (Linux's schedstat),
+// with two thresholds so it does not flap; bytes arrive whole either way.
+import t from 'tap'
+import { Gateway } from '../index.js'
+import { cpython, require } from './helpers/interpreters.js'
+import { oursTargets, specFor } from './helpers/targets.js'
+
+/** Remote code that reaches the worker's module globals (run_delay, READ_AHEAD...). */
+const GLOBALS = "G = channel.send.__func__.__globals__\ng = channel.gateway\n"
+
+for (const target of oursTargets()) {
+  t.test(`${target.label}: the taker's run delay, and whether it reads ahead`, async (t) => {
+    const interp = require(t, target.find(), target.what)
+    if (interp === null) return
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+    t.teardown(() => gw.terminate(5))
+    const [first, second, readAhead] = await gw.remoteExec(GLOBALS + [
+      'a = G["run_delay"]()',
+      'x = 0',
+      'for i in range(200000):',
+      '    x += i',
+      'channel.send((a, G["run_delay"](), G["READ_AHEAD"]))'
+    ].join('\n')).receive() as [number | null, number | null, boolean]
+    // Linux says (this suite runs there); a system that does not gives None
+    t.type(first, 'number', `run_delay() read the thread's schedstat: ${String(first)} s`)
+    t.ok(first !== null && second !== null && second >= first && first >= 0, 'it never goes back')
+    // the mechanism, with the thread's delays and the clock made up: it
+    // reads ahead until the taker waits for a CPU more than a quarter of
+    // its time, and again once it waits less than 15%
+    const decisions = await gw.remoteExec(GLOBALS + [
+      'delays = [0.0]',
+      'G["run_delay"] = lambda: delays[0]',
+      'g._ahead = G["READ_AHEAD"]',
+      'g._ahead_mark = None',
+      'g._ahead_next = 0.0',
+      'out = []',
+      'def look(at, delay):',
+      '    delays[0] = delay',
+      '    out.append(g._ahead_pays(now=lambda: at))',
+      'look(1.0, 0.0)',  // the first look only marks
+      'look(1.01, 0.009)',  // before AHEAD_CHECK: the last decision
+      'look(1.1, 0.02)',  // 20% of 0.09 s: still on
+      'look(1.2, 0.05)',  // 30%: off
+      'look(1.3, 0.07)',  // 20%: stays off
+      'look(1.4, 0.08)',  // 10%: on again
+      // another thread looks: its numbers start a new mark, no decision
+      'import threading',
+      'th = threading.Thread(target=look, args=(1.5, 10.0))',
+      'th.start(); th.join()',
+      'look(1.6, 10.0)',  // this thread again, after the other's mark: a new mark
+      'G["run_delay"] = lambda: None',
+      'g._ahead = False',
+      'g._ahead_next = 0.0',
+      'look(2.0, 0.0)',  // a system that does not say: read ahead, and stop looking
+      'channel.send((out, g._ahead_next))'
+    ].join('\n')).receive() as [boolean[], number]
+    if (readAhead) {
+      t.same(decisions[0], [true, true, true, false, false, true, true, true, true], 'on, off past 25%, on again under 15%; other threads mark anew')
+      t.equal(decisions[1], Infinity, 'no more looks where the system does not say')
+    } else {
+      // CPython 2: the taker reads its large items itself, always
+      t.same(decisions[0], Array(9).fill(false), 'never reads ahead')
+    }
+  })
+}
+
+const minor = '3.12'
+
+t.test(`CPython ${minor}: a taker short of CPU reads on itself, and reads ahead again once it is not`, async (t) => {
+  const interp = require(t, cpython(minor), `CPython ${minor} (pyenv)`)
+  if (interp === null) return
+  const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+  t.teardown(() => gw.terminate(5))
+  // for each 1 MiB item, sent when the last one is answered (so the taker
+  // always waits for it): whether the receiver thread holds the reading
+  // role after it (it reads ahead) and a checksum of the item
+  const consume = (share: number): string => GLOBALS + [
+    'import time',
+    // a taker that waits for a CPU this share of its time
+    'G["run_delay"] = lambda: time.time() * ' + String(share),
+    'for item in iter(channel.receive, None):',
+    '    channel.send((g._reader == g._loop_ident, sum(bytearray(item[:64])) + len(item)))',
+    'channel.send(g._ahead)'
+  ].join('\n')
+  const run = async (share: number): Promise<[boolean[], boolean]> => {
+    const ch = gw.remoteExec(consume(share))
+    const lent: boolean[] = []
+    for (let i = 0; i < 100; i++) {
+      await ch.send(Buffer.alloc(1 << 20, i % 251))
+      const [wasLent, sum] = await ch.receive({ timeout: 30 }) as [boolean, number]
+      t.equal(sum, 64 * (i % 251) + (1 << 20), `item ${i} whole`, { diagnostic: false })
+      lent.push(wasLent)
+    }
+    await ch.send(null)
+    return [lent, await ch.receive({ timeout: 30 }) as boolean]
+  }
+  const [crowdedLent, crowdedAhead] = await run(0.5)
+  t.equal(crowdedAhead, false, 'waiting half its time for a CPU, the taker stopped reading ahead')
+  t.ok(crowdedLent.slice(-20).every((x) => !x), `the last 20 items the taker read itself (it lent the role after ${crowdedLent.filter((x) => x).length} of 100)`)
+  const [freeLent, freeAhead] = await run(0)
+  t.equal(freeAhead, true, 'not waiting, it reads ahead again')
+  t.ok(freeLent.slice(-20).every((x) => x), `after each of the last 20 items the receiver thread read on (after ${freeLent.filter((x) => x).length} of 100)`)
+})
