@@ -57,6 +57,14 @@ t.test('short strings come from a cache that never mixes them up', async (t) => 
   t.strictSame([...(loads(dumps([keys, keys])) as Array<Map<string, number>>)[1] as Map<string, number>], [...keys], 'as dict keys')
   const many = Array.from({ length: 20_000 }, (_, i) => `k${i % 5000}`)
   t.strictSame(loads(dumps(many)), many, 'more distinct strings than cache slots, each seen four times')
+  // every length the cache takes, decoded the first time, when it enters
+  // the cache and from it: all 95 printable characters in every position
+  const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('')
+  const lengths = Array.from({ length: 18 }, (_, len) => Array.from({ length: 95 }, (_, k) => (printable.slice(k) + printable).slice(0, len)))
+  for (const [len, strs] of lengths.entries()) {
+    const thrice = [...strs, ...strs, ...strs]
+    t.strictSame(loads(dumps(thrice)), thrice, `length ${len}`, { diagnostic: false })
+  }
 })
 
 t.test('lists of every small length, complete or not', async (t) => {
