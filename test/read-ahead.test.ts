@@ -28,24 +28,26 @@ for (const target of oursTargets()) {
     t.type(first, 'number', `run_delay() read the thread's schedstat: ${String(first)} s`)
     t.ok(first !== null && second !== null && second >= first && first >= 0, 'it never goes back')
     // the mechanism, with the thread's delays and the clock made up: it
-    // reads ahead until the taker waits for a CPU more than a quarter of
-    // its time, and again once it waits less than 15%
+    // reads ahead until the taker waits for a CPU more than 30% of its
+    // time, and again once it waits less than 15% (each look averaged
+    // with the ones before, the last weighing half)
     const decisions = await gw.remoteExec(GLOBALS + [
       'delays = [0.0]',
       'G["run_delay"] = lambda: delays[0]',
       'g._ahead = G["READ_AHEAD"]',
       'g._ahead_mark = None',
       'g._ahead_next = 0.0',
+      'g._ahead_share = 0.0',
       'out = []',
       'def look(at, delay):',
       '    delays[0] = delay',
       '    out.append(g._ahead_pays(now=lambda: at))',
       'look(1.0, 0.0)',  // the first look only marks
       'look(1.01, 0.009)',  // before AHEAD_CHECK: the last decision
-      'look(1.1, 0.02)',  // 20% of 0.09 s: still on
-      'look(1.2, 0.05)',  // 30%: off
-      'look(1.3, 0.07)',  // 20%: stays off
-      'look(1.4, 0.08)',  // 10%: on again
+      'look(1.1, 0.05)',  // waited 50% of 0.1 s, alone: averaged 25%, still on
+      'look(1.2, 0.1)',  // 50% again: 37.5%, off
+      'look(1.3, 0.12)',  // 20%: 28.75%, stays off
+      'look(1.4, 0.12)',  // 0%: 14.4%, on again
       // another thread looks: its numbers start a new mark, no decision
       'import threading',
       'th = threading.Thread(target=look, args=(1.5, 10.0))',
@@ -58,7 +60,7 @@ for (const target of oursTargets()) {
       'channel.send((out, g._ahead_next))'
     ].join('\n')).receive() as [boolean[], number]
     if (readAhead) {
-      t.same(decisions[0], [true, true, true, false, false, true, true, true, true], 'on, off past 25%, on again under 15%; other threads mark anew')
+      t.same(decisions[0], [true, true, true, false, false, true, true, true, true], 'a lone burst leaves it on; off past 30%, on again under 15%; other threads mark anew')
       t.equal(decisions[1], Infinity, 'no more looks where the system does not say')
     } else {
       // CPython 2: the taker reads its large items itself, always
