@@ -1611,6 +1611,7 @@ class WorkerGateway(object):
         delay = run_delay()
         if delay is None:
             self._ahead_next = float("inf")  # nothing to look at: always
+            self._ahead = True
             return True
         mark = self._ahead_mark
         if mark is not None and mark[0] == me and t > mark[1]:

@@ -435,9 +435,9 @@ export class Loader {
   /**
    * At p, a str for the dict on top of the stack: its key. With a scalar
    * and SETITEM after it (the commonest entry), the entry goes straight
-   * into the Map or object; otherwise the key is pushed. Returns where that leaves
-   * off, or -1 (not all in buf, too large, not UTF-8, or str as bytes) for
-   * the general path.
+   * into the Map or object; otherwise the key is pushed. Returns where
+   * that leaves off, or -1 (not all in buf, too large, not UTF-8, or str
+   * as bytes) for the general path.
    */
   private dictEntry (buf: Buffer, p: number, n: number, base: number): number {
     if (this.py3strAsPy2str || this.lossless) return -1
