@@ -84,7 +84,7 @@ function execnet (c: Case): { version: string, result: Result } {
 /** One transfer of the same bytes straight through a pipe, no protocol: the limit. */
 async function rawOnce (c: Case): Promise<Result> {
   const [direction, chunk] = c
-  const count = TOTAL / chunk
+  const count = countOf(c)
   if (direction === 'to') {
     const child = spawn(python, [pythonSide, 'raw-in', String(chunk)], { stdio: ['pipe', 'pipe', 'inherit'] })
     let out = ''
