@@ -56,7 +56,7 @@ when the script raises. A progress bar of the bytes moved goes to stderr
 when it is a terminal (or with --progress).`,
   socketserver: `usage: execnet socketserver --secret-file FILE [--host 127.0.0.1] [--port 8888] [--python PYTHON]
 
-Runs lib/socketserver.py with PYTHON (default python3): it listens on HOST:PORT
+Runs lib/python/socketserver.py with PYTHON (default python3): it listens on HOST:PORT
 (127.0.0.1 unless told otherwise; port 0 picks a free one and prints it) and
 starts a worker for each client that proves it holds the secret (the file's
 content, or EXECNET_SECRET). Connect with the spec socket=HOST:PORT and
@@ -226,7 +226,7 @@ async function socketserver (args: string[]): Promise<void> {
     const value = p.values.get(key)
     if (value !== undefined) forward.push(key, value)
   }
-  const script = fileURLToPath(new URL('../lib/socketserver.py', import.meta.url))
+  const script = fileURLToPath(new URL('../lib/python/socketserver.py', import.meta.url))
   const server = spawn(python, [script, ...forward, '--python', python], { stdio: 'inherit' })
   const stop = (): void => { server.kill('SIGTERM') }
   process.once('SIGINT', stop)

@@ -14,24 +14,24 @@ export const BOOTSTRAP_LINE = 'import sys;exec(eval(sys.stdin.readline()))'
 
 const pythonFiles = new Map<string, string>()
 
-/** A Python file shipped beside this module (in src and dist), read once. */
-export function pythonSource (name: 'worker.py' | 'loader.py' | 'rsync.py'): string {
+/** A Python file of lib/python/ (shipped in dist/lib/python/ too), read once. */
+export function pythonSource (name: 'worker.py' | 'loader.py' | 'rsync.py' | 'relay.py'): string {
   let text = pythonFiles.get(name)
   if (text === undefined) {
-    text = readFileSync(new URL(`./${name}`, import.meta.url), 'utf8')
+    text = readFileSync(new URL(`./python/${name}`, import.meta.url), 'utf8')
     pythonFiles.set(name, text)
   }
   return text
 }
 
-/** Our worker's source (lib/worker.py). */
+/** Our worker's source (lib/python/worker.py). */
 export function workerSource (): string {
   return pythonSource('worker.py')
 }
 
 let workerKey: string | undefined
 
-/** Names the worker's version in the remote code cache (lib/loader.py). */
+/** Names the worker's version in the remote code cache (lib/python/loader.py). */
 export function workerSourceKey (): string {
   workerKey ??= createHash('sha256').update(workerSource()).digest('hex').slice(0, 20)
   return workerKey
@@ -41,7 +41,7 @@ const workerBodies = new Map<boolean, string>()
 
 /**
  * Our worker as a program but for its last line, the call of main(), already
- * escaped for the bootstrap literal: lib/loader.py gets the worker's code
+ * escaped for the bootstrap literal: lib/python/loader.py gets the worker's code
  * object (from the remote cache, or compiled from the source sent along) and
  * runs it. The same for every gateway of the process, so it is made once:
  * escaping the source twice over (a literal inside the literal) took 2-3 ms

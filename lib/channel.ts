@@ -7,7 +7,7 @@
  * through the small ChannelHost interface.
  */
 import { Duplex } from 'readable-stream'
-import { CHANNEL_CREDIT, MessageCode } from './frames.js'
+import { CHANNEL_CREDIT, MessageCode, encodeCredit } from './wire/frame.js'
 import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
@@ -557,10 +557,7 @@ export class Channel extends Duplex {
     const grant = target - this.granted
     if (grant <= 0 || (grant < window / 2 && !blocked)) return
     this.granted = target
-    const payload = Buffer.allocUnsafe(8)
-    payload.writeUInt32BE(Math.floor(grant / 0x100000000), 0)
-    payload.writeUInt32BE(grant % 0x100000000, 4)
-    this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [payload])
+    this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
   }
 
   private progress (): void {

@@ -9,8 +9,8 @@ import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { Duplex, Readable, Writable } from 'readable-stream'
-import { FramePipe } from './frame-pipe.js'
-import { CHANNEL_CREDIT, MessageCode, messageCodeName, type Frame } from './frames.js'
+import { FramePipe } from './wire/pipe.js'
+import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName, type Frame } from './wire/frame.js'
 import { Encoder } from './serializer/dumps.js'
 import { Loader, type LoadOptions } from './serializer/loads.js'
 import { Tuple, tuple } from './serializer/types.js'
@@ -493,9 +493,9 @@ export class Gateway extends EventEmitter implements ChannelHost {
         }
         case CHANNEL_CREDIT: {
           if (this.flowWindow === null) throw new DataFormatError('unexpected CHANNEL_CREDIT frame from the worker: flow control is off', 0)
-          const payload = frame.payload
-          if (payload.length !== 8) throw new DataFormatError(`CHANNEL_CREDIT payload of ${payload.length} bytes, not 8`, 0)
-          this.channels.get(channelId)?.addCredit(payload.readUInt32BE(0) * 0x100000000 + payload.readUInt32BE(4))
+          const credit = decodeCredit(frame.payload)
+          if (credit === null) throw new DataFormatError(`CHANNEL_CREDIT payload of ${frame.payload.length} bytes, not ${CREDIT_SIZE}`, 0)
+          this.channels.get(channelId)?.addCredit(credit)
           break
         }
         case MessageCode.CHANNEL_CLOSE:

@@ -10,7 +10,7 @@ export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE } from './serializer/limits.j
 export {
   MessageCode, CHANNEL_CREDIT, messageCodeName, isMessageCode, HEADER_SIZE, DEFAULT_MAX_FRAME_SIZE,
   type Frame, type MessageCodeName, type MessageCodeValue
-} from './frames.js'
+} from './wire/frame.js'
 export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'
 export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'

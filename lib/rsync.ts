@@ -2,7 +2,7 @@
  * RSync, as execnet's: send a directory tree to one or many gateways, only
  * what changed (size and mtime first, then a SHA-256 of the content when
  * only the mtime differs), with files, directories, symlinks and modes. The
- * receiving side is lib/rsync.py, run by remoteExec; the protocol is
+ * receiving side is lib/python/rsync.py, run by remoteExec; the protocol is
  * described there. Files are streamed in 1 MiB chunks (flow-controlled with
  * our worker), never held whole in memory, and written under a temporary
  * name then renamed into place.

@@ -8,7 +8,7 @@ const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
 let failedSteps = 0
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-// the build is the package's own script: it also copies lib/worker.py into
+// the build is the package's own script: it also copies lib/python/ into
 // dist. It comes first: the benchmarks import the built package by its name
 // ('execnet'), and the type-check reads its declarations from dist
 for (const [label, cmd, args] of [['build', npm, ['run', '-s', 'build']], ['type-check', npx, ['tsc', '-p', 'tsconfig.json', '--noEmit']]]) {

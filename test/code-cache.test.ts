@@ -1,4 +1,4 @@
-// The worker's compiled code is kept between start-ups (lib/loader.py):
+// The worker's compiled code is kept between start-ups (lib/python/loader.py):
 // written on the first start of each interpreter, read on the next, and
 // never read from a file someone else could have written or that is not
 // whole; a start-up without a usable cache is one that compiles.
@@ -32,7 +32,7 @@ function markedCode (interp: Interpreter): Buffer {
     "getattr(sys.stdout, 'buffer', sys.stdout).write(marshal.dumps(compile(source, '<string>', 'exec', 0, True)))"
   ].join('\n')
   const [cmd, ...args] = interp.argv
-  return execFileSync(cmd as string, [...args, '-c', program, join(repoRoot, 'lib', 'worker.py')], { env: { ...process.env, ...interp.env }, maxBuffer: 1 << 24 })
+  return execFileSync(cmd as string, [...args, '-c', program, join(repoRoot, 'lib', 'python', 'worker.py')], { env: { ...process.env, ...interp.env }, maxBuffer: 1 << 24 })
 }
 
 function cacheFiles (dir: string): string[] {

@@ -3,7 +3,7 @@
 // malformed input and endings surface.
 import t from 'tap'
 import { PassThrough, Writable } from 'node:stream'
-import { FramePipe } from '../lib/frame-pipe.js'
+import { FramePipe } from '../lib/wire/pipe.js'
 import { encodeFrame, DataFormatError, OptionError, type Frame } from '../index.js'
 import type { Readable as RSReadable, Writable as RSWritable } from 'readable-stream'
 

@@ -1,4 +1,4 @@
-// Our socket server (lib/socketserver.py): a client must prove it holds the
+// Our socket server (lib/python/socketserver.py): a client must prove it holds the
 // secret before anything runs; it listens on 127.0.0.1 by default; gateways
 // through it work (the channel suite also runs through it); the CLI starts it.
 import t from 'tap'
@@ -69,7 +69,7 @@ t.test('the server refuses to start without a secret; the CLI starts it', async 
   if (interp === null) return
   const env = { ...process.env }
   delete env.EXECNET_SECRET
-  const bare = spawn(interp.argv[0] as string, [join(repoRoot, 'lib', 'socketserver.py'), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const bare = spawn(interp.argv[0] as string, [join(repoRoot, 'lib', 'python', 'socketserver.py'), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   bare.stderr.on('data', (c: Buffer) => { err += c.toString() })
   const code = await new Promise((resolve) => bare.once('exit', resolve))

@@ -1,6 +1,6 @@
 /**
  * The socket transport: a connection to our socket server
- * (lib/socketserver.py), which starts a worker with the connection as its
+ * (lib/python/socketserver.py), which starts a worker with the connection as its
  * stdin and stdout once the client proved it holds the server's secret
  * (HMAC-SHA256 of the server's nonce). From then on the connection is
  * bootstrapped and used exactly as a pipe.

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events'
 import { PassThrough, Writable } from 'node:stream'
 import { BootstrapError } from '../errors.js'
 import type { Spec } from '../spec.js'
-import { BOOTSTRAP_LINE } from '../bootstrap.js'
+import { BOOTSTRAP_LINE, pythonSource } from '../bootstrap.js'
 import { workerDebugEnv } from '../debug.js'
 import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
@@ -24,114 +24,11 @@ export interface ViaHost {
   /** The gateway's id, for messages. */
   readonly id: string
   /** Run the relay there. */
-  remoteExec: (source: string, kwargs?: Record<string, unknown>, options?: { call?: string }) => Channel
+  remoteExec: (source: string, kwargs?: Record<string, unknown>, options?: { call?: string, filename?: string }) => Channel
   /** A channel for the relayed stderr and exit status. */
   newChannel: () => Channel
 }
 
-const RELAY = `
-import os, subprocess, threading
-
-def relay(channel, argv, cwd, env):
-    environ = dict(os.environ)
-    environ.update(env)
-    try:
-        if cwd and not os.path.isdir(cwd):
-            os.makedirs(cwd)
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=cwd or None, env=environ)
-    except (OSError, IOError) as error:
-        channel.send(("error", "cannot start %s: %s" % (argv[0], error)))
-        return
-    control = channel.receive()
-    channel.send(("pid", proc.pid))
-
-    def pump(source, target):
-        fd = source.fileno()
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                break
-            # bytes on both lines (Python 2's str would arrive as a string)
-            target.send(bytearray(data) if str is bytes else data)
-
-    threads = [threading.Thread(target=pump, args=(proc.stdout, channel)),
-               threading.Thread(target=pump, args=(proc.stderr, control))]
-    for thread in threads:
-        thread.daemon = True
-        thread.start()
-
-    def kill_on_request():
-        for message in control:
-            if message == "kill" and proc.poll() is None:
-                proc.kill()
-                proc.wait()  # reaped now: no zombie while the relay winds down
-                control.send(("exit", proc.returncode))
-    killer = threading.Thread(target=kill_on_request)
-    killer.daemon = True
-    killer.start()
-    for data in channel:
-        proc.stdin.write(data)
-        proc.stdin.flush()
-    proc.stdin.close()
-    for thread in threads:
-        thread.join()
-    control.send(("exit", proc.wait()))
-
-def relay_socket(channel, host, port):
-    import socket
-    try:
-        sock = socket.create_connection((host, port), 10)
-        sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (OSError, IOError, socket.error) as error:
-        channel.send(("error", "cannot connect to %s:%s: %s" % (host, port, error)))
-        return
-    control = channel.receive()
-    channel.send(("pid", None))  # a connection: no process of its own
-    ended = []
-    killed = []
-
-    def close():
-        if not ended:
-            ended.append(True)
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except (OSError, IOError, socket.error):
-                pass
-
-    def pump():
-        while True:
-            try:
-                data = sock.recv(65536)
-            except (OSError, IOError, socket.error):
-                data = b""
-            if not data:
-                break
-            channel.send(bytearray(data) if str is bytes else data)
-        close()
-        control.send(("exit", -9 if killed else 0))
-
-    def kill_on_request():
-        for message in control:
-            if message == "kill":
-                killed.append(True)
-                close()
-    threads = [threading.Thread(target=pump), threading.Thread(target=kill_on_request)]
-    for thread in threads:
-        thread.daemon = True
-        thread.start()
-    for data in channel:
-        try:
-            sock.sendall(data)
-        except (OSError, IOError, socket.error):
-            break
-    try:
-        sock.shutdown(socket.SHUT_WR)
-    except (OSError, IOError, socket.error):
-        pass
-    threads[0].join()  # what the server still sends, then its close
-`
 
 /** The relayed child: its exit comes on the control channel. */
 class RelayedHandle extends EventEmitter implements WorkerHandle {
@@ -183,7 +80,7 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
     kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
     command = [`via=${via.id}:`, ...argv]
   }
-  const relay = via.remoteExec(RELAY, kwargs, { call })
+  const relay = via.remoteExec(pythonSource('relay.py'), kwargs, { call, filename: 'execnet-relay.py' })
   const control = via.newChannel()
   await relay.send(control)
   const first = await relay.receive()

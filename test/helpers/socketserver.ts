@@ -1,4 +1,4 @@
-/** Our socket server (lib/socketserver.py) for the tests: 127.0.0.1, a free port, a secret made per run. */
+/** Our socket server (lib/python/socketserver.py) for the tests: 127.0.0.1, a free port, a secret made per run. */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -19,7 +19,7 @@ export async function startSocketServer (python: string): Promise<SocketServer> 
   const dir = mkdtempSync(join(tmpdir(), 'execnet-socketserver-'))
   const secret = randomBytes(16).toString('hex')
   writeFileSync(join(dir, 'secret'), secret)
-  const server = spawn(python, [join(repoRoot, 'lib', 'socketserver.py'), '--port', '0', '--secret-file', join(dir, 'secret')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const server = spawn(python, [join(repoRoot, 'lib', 'python', 'socketserver.py'), '--port', '0', '--secret-file', join(dir, 'secret')], { stdio: ['ignore', 'pipe', 'pipe'] })
   let log = ''
   server.stderr.on('data', (c: Buffer) => { log += c.toString() })
   const address = await new Promise<string>((resolve, reject) => {

@@ -2,7 +2,7 @@
 """The worker's code object: compiled from its source, or the one compiled last time.
 
 This runs first in every interpreter our master starts, before the worker
-(lib/worker.py, sent beside it as a string). Compiling the worker's 64 KB of
+(lib/python/worker.py, sent beside it as a string). Compiling the worker's 64 KB of
 source takes 12-25 ms on CPython, as much as starting the interpreter and
 half of a whole start-up; unmarshalling the code compiled last time takes
 0.3 ms. So, as Python keeps .pyc files beside modules, the code is kept in

@@ -9,9 +9,9 @@
  * ping-pong is nothing but small messages.
  */
 import { Duplex, type Readable, type Writable } from 'readable-stream'
-import { FrameBatch, type OutgoingFrame } from '../transforms/frame-encoder.js'
-import { FrameReader, type FrameDecoderOptions } from '../transforms/frame-decoder.js'
-import type { Frame } from './frames.js'
+import { FrameBatch, type OutgoingFrame } from './encode.js'
+import { FrameReader, type FrameDecoderOptions } from './decode.js'
+import type { Frame } from './frame.js'
 
 /** Frames buffered for a reader that does not take them, before the worker's stdout is paused. */
 const READ_AHEAD = 1024

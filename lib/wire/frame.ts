@@ -53,6 +53,24 @@ export function messageCodeName (code: number): string {
   return codeNames[code] ?? `unknown message code ${code}`
 }
 
+/** Bytes in a CHANNEL_CREDIT payload: the granted count as a big-endian uint64. */
+export const CREDIT_SIZE = 8
+
+/** A CHANNEL_CREDIT payload granting `bytes` (a safe integer). */
+export function encodeCredit (bytes: number): Buffer {
+  const payload = Buffer.allocUnsafe(CREDIT_SIZE)
+  payload.writeUInt32BE(Math.floor(bytes / 0x100000000), 0)
+  payload.writeUInt32BE(bytes % 0x100000000, 4)
+  return payload
+}
+
+/** The byte count a CHANNEL_CREDIT payload grants, or null when it is not CREDIT_SIZE bytes long. */
+export function decodeCredit (payload: Buffer): number | null {
+  if (payload.length !== CREDIT_SIZE) return null
+  return payload.readUInt32BE(0) * 0x100000000 + payload.readUInt32BE(4)
+}
+
+/** Write a frame header at target[offset]. */
 export function writeHeader (target: Buffer, offset: number, code: number, channelId: number, length: number): void {
   target.writeInt8(code, offset)
   target.writeInt32BE(channelId, offset + 1)
