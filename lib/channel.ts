@@ -371,8 +371,21 @@ export class Channel extends Duplex {
 
   // ---- called by the gateway ----
 
-  /** A value arrived for this channel, from a payload of `size` bytes. */
+  /**
+   * A value arrived for this channel, from a payload of `size` bytes. What
+   * the channel's consumers throw while taking it (a 'data' listener, the
+   * sink a pipe() writes to) fails this channel with that error, not the
+   * gateway: see consumerFailed().
+   */
   deliver (value: unknown, size = 0): void {
+    try {
+      this.accept(value, size)
+    } catch (err) {
+      this.consumerFailed(err)
+    }
+  }
+
+  private accept (value: unknown, size: number): void {
     if (this.receiveClosed) return
     this.account(size, 0)
     this.progress()
@@ -414,6 +427,14 @@ export class Channel extends Duplex {
    * takes what we send), or the gateway ended (error: why, when abnormal).
    */
   remoteClosed (error: Error | null, sendonly = false): void {
+    try {
+      this.closedByRemote(error, sendonly)
+    } catch (err) {
+      this.consumerFailed(err)
+    }
+  }
+
+  private closedByRemote (error: Error | null, sendonly: boolean): void {
     if (!sendonly) this.closedState = true
     if (this.closeError === null && error !== null) this.closeError = error
     this.finishReceiving(error)
@@ -442,14 +463,29 @@ export class Channel extends Duplex {
     this.pump()
   }
 
-  /** Stream internals: closes the channel. */
+  /**
+   * Stream internals: closes the channel; destroyed with an error (by a
+   * pipeline whose other stream failed, or a consumer that threw), the
+   * remote side's channel is closed with that error's text.
+   */
   override _destroy (error: Error | null, callback: (error: Error | null) => void): void {
-    if (!this.closedState) this.close()
+    if (!this.closedState) this.close(error ?? undefined)
     this.gateway.interestChanged(this)
     callback(error)
   }
 
   // ---- internals ----
+
+  /**
+   * A consumer of this channel threw: the error belongs to this channel. It
+   * is destroyed with that error (a pipeline it is in rejects with it), the
+   * remote side's channel closes with its text, and the gateway and its
+   * other channels go on.
+   */
+  private consumerFailed (err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err))
+    if (!this.destroyed) this.destroy(error)
+  }
 
   private finishReceiving (error: Error | null): void {
     if (this.receiveClosed) return

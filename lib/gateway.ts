@@ -7,8 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
-import type { Duplex, Readable, Writable } from 'readable-stream'
+import { finished, type Duplex, type Readable, type Writable } from 'readable-stream'
 import { FramePipe } from './wire/pipe.js'
 import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName, type Frame } from './wire/frame.js'
 import { Encoder } from './serializer/dumps.js'
@@ -17,10 +16,9 @@ import { Tuple, tuple } from './serializer/types.js'
 import { BootstrapError, DataFormatError, GatewayClosedError, OptionError, RemoteError, type ExitInfo } from './errors.js'
 import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } from './channel.js'
 import { parseSpec, type Spec } from './spec.js'
-import { popen, type WorkerProcess } from './transports/popen.js'
-import { ssh } from './transports/ssh.js'
-import { socketWorker } from './transports/socket.js'
-import { viaWorker, type ViaHost } from './transports/via.js'
+import { openTransport, type Transport } from './transports/index.js'
+import type { ViaHost } from './transports/via.js'
+import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } from './lifecycle.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
@@ -119,7 +117,10 @@ const RINFO_SOURCE = `import sys, os
 channel.send(dict(executable=sys.executable, version_info=tuple(sys.version_info[:5]),
                   platform=sys.platform, cwd=os.getcwd(), pid=os.getpid()))`
 
+/** How long a worker may linger after it closed its output, or the output after the worker ended, before it is ended for it. */
 const EXIT_GRACE_MS = 5000
+/** How long a worker whose pipe broke has to exit on its own, so the error can say how it ended. */
+const BROKEN_GRACE_MS = 1000
 
 export class Gateway extends EventEmitter implements ChannelHost {
   readonly id: string
@@ -131,12 +132,11 @@ export class Gateway extends EventEmitter implements ChannelHost {
   strconfig: ResolvedStrConfig = { py2strAsPy3str: true, py3strAsPy2str: false }
   readonly halfClose: boolean
   readonly flowWindow: number | null
-  failure: Error | null = null
   /** Whether the worker's stderr is copied to process.stderr (stderr: 'inherit'). */
   private readonly forwardsStderr: boolean
-  private pipeError: Error | null = null
-
-  private readonly proc: WorkerProcess
+  /** Where the lifecycle is (lib/lifecycle.ts); changed only by transition(). */
+  private state: GatewayState = { phase: 'open' }
+  private readonly transport: Transport
   private readonly channels = new Map<number, Channel>()
   private readonly interested = new Set<Channel>()
   private readonly encoder = new Encoder()
@@ -144,49 +144,59 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private readonly loaders: Array<Loader | undefined> = [undefined, undefined, undefined, undefined]
   private readonly loadOptions: LoadOptions
   private nextId = 1
-  private exiting = false
-  private exitInfo: ExitInfo | null = null
-  private framesEnded = false
-  private finished = false
+  /** Callers awaiting waitExit() or terminate(): each keeps Node alive. */
+  private waiting = 0
   private refHeld = true
   private drainWaiters: Array<() => void> = []
   private needDrain = false
-  private readonly exited: Promise<ExitInfo>
+  /** Resolves with how the worker ended, once the gateway is final. */
+  private readonly ended: Promise<ExitInfo>
+  private resolveEnded: (info: ExitInfo) => void = () => {}
   /** Resolves when the worker's stderr has ended (all it printed was forwarded or is readable). */
   private readonly stderrEnded: Promise<void>
   private rinfoCache: Promise<RInfo> | null = null
 
-  private constructor (spec: Spec, id: string, proc: WorkerProcess, rest: Buffer, options: GatewayOptions, window: number | null) {
+  private constructor (spec: Spec, id: string, transport: Transport, rest: Buffer, options: GatewayOptions, window: number | null) {
     super()
     this.spec = spec
     this.id = id
-    this.proc = proc
+    this.transport = transport
     this.halfClose = spec.worker === 'ours'
     this.flowWindow = window
     this.forwardsStderr = options.stderr !== 'pipe'
-    this.stderr = proc.stderr as unknown as Readable
+    const stderr = transport.stderr
+    this.stderr = stderr as unknown as Readable
     this.stderrEnded = new Promise((resolve) => {
-      if (proc.stderr.readableEnded || proc.stderr.destroyed) resolve()
-      proc.stderr.once('end', resolve)
-      proc.stderr.once('close', resolve)
+      if (stderr.readableEnded || stderr.destroyed) resolve()
+      stderr.once('end', resolve)
+      stderr.once('close', resolve)
     })
     this.loadOptions = { maxValueSize: options.maxValueSize, maxDepth: options.maxDepth, dict: options.dict }
-    this.exited = new Promise((resolve) => {
-      const done = (exitCode: number | null, signal: NodeJS.Signals | null): void => {
-        this.exitInfo = { exitCode, signal }
-        resolve(this.exitInfo)
-        this.maybeFinish()
-      }
-      if (proc.child.exitCode !== null || proc.child.signalCode !== null) done(proc.child.exitCode, proc.child.signalCode)
-      else proc.child.once('exit', done)
-    })
-    if (rest.length > 0) proc.stdout.unshift(rest)
+    this.ended = new Promise((resolve) => { this.resolveEnded = resolve })
+    if (rest.length > 0) transport.output.unshift(rest)
     // node:stream pipes and readable-stream are the same protocol, typed apart
-    this.frames = new FramePipe(proc.stdin as unknown as Writable, proc.stdout as unknown as Readable, { maxFrameSize: options.maxFrameSize, extensions: window !== null })
-    this.frames.on('data', (frame: Frame) => { this.route(frame) })
-    this.frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
-    this.frames.on('end', () => { this.framesEnded = true; this.onFramesEnded() })
-    this.frames.on('error', (err: Error) => { this.fail(err) })
+    const frames = new FramePipe(transport.input as unknown as Writable, transport.output as unknown as Readable, { maxFrameSize: options.maxFrameSize, extensions: window !== null })
+    this.frames = frames
+    frames.on('data', (frame: Frame) => { this.route(frame) })
+    frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
+    frames.on('inputError', (err: Error) => { this.transition({ type: 'broken', error: err }) })
+    // the worker's output is done when it ended, errored or just closed (a
+    // destroyed socket emits nothing else); every frame before it was routed
+    const framesDone = new Promise<void>((resolve) => {
+      finished(frames, { writable: false }, (err) => {
+        if (err == null) this.transition({ type: 'eof' })
+        else this.transition({ type: err instanceof DataFormatError ? 'protocol' : 'broken', error: err })
+        resolve()
+      })
+    })
+    frames.on('error', () => {}) // reported through finished() above
+    void transport.exited.then(() => {
+      // a grandchild holding the worker's stdout open must not hold the gateway
+      const timer = setTimeout(() => { frames.destroy() }, EXIT_GRACE_MS)
+      timer.unref()
+      void framesDone.then(() => { clearTimeout(timer) })
+    })
+    void Promise.all([transport.exited, framesDone]).then(([exit]) => { this.transition({ type: 'gone', exit }) })
     this.updateRef()
   }
 
@@ -199,31 +209,27 @@ export class Gateway extends EventEmitter implements ChannelHost {
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
-    const proc = options.via !== undefined
-      ? await viaWorker(spec, options.via, options.secret, options.startTimeout)
-      : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
+    const proc = await openTransport(spec, { via: options.via, secret: options.secret, startTimeout: options.startTimeout })
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {
       if (stderrSize < 65536) { stderrParts.push(chunk); stderrSize += chunk.length }
     }
     proc.stderr.on('data', collect)
-    const spawnFailure = new Promise<Error>((resolve) => { proc.child.once('error', resolve) })
-    const exitEarly = new Promise<ExitInfo>((resolve) => { proc.child.once('exit', (exitCode, signal) => { resolve({ exitCode, signal }) }) })
-    proc.stdin.on('error', () => {}) // EPIPE when it dies at start: reported below with its stderr
-    proc.stdin.write(program)
+    proc.input.on('error', () => {}) // EPIPE when it dies at start: reported below with its stderr
+    proc.input.write(program)
 
     const timeoutMs = options.startTimeout ?? 60000
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout') }, timeoutMs) })
-    const outcome = await Promise.race([awaitReady(proc.stdout), spawnFailure, timeout])
+    const outcome = await Promise.race([awaitReady(proc.output), proc.spawnError, timeout])
     clearTimeout(timer)
     const stderrText = (): string => Buffer.concat(stderrParts).toString('utf8')
     const command = proc.command.join(' ')
     if (outcome instanceof Error || outcome === 'timeout' || !outcome.ok) {
-      proc.child.kill('SIGKILL')
+      proc.kill()
       let exit: ExitInfo = { exitCode: null, signal: null }
-      if (!(outcome instanceof Error)) exit = await exitEarly
+      if (!(outcome instanceof Error)) exit = await proc.exited
       await new Promise((resolve) => setImmediate(resolve)) // let stderr's last chunk arrive
       const received = outcome instanceof Error || outcome === 'timeout' ? '' : printable(outcome.received)
       let reason: string
@@ -242,7 +248,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
       for (const part of stderrParts.reverse()) proc.stderr.unshift(part)
     }
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
-    if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.child.pid)})`)
+    if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.pid)})`)
     // a socket server started the process: chdir and env can only be
     // applied now, from inside (as execnet applies them for every transport)
     const late = spec.transport === 'socket'
@@ -268,12 +274,28 @@ export class Gateway extends EventEmitter implements ChannelHost {
 
   /** The worker's process id. */
   get pid (): number | undefined {
-    return this.proc.child.pid
+    return this.transport.pid
   }
 
-  /** True while frames can still be exchanged. */
+  /** Where the gateway's lifecycle is: 'open', 'closing', 'broken', 'failed' or 'closed' (see lib/lifecycle.ts). */
+  get phase (): GatewayState['phase'] {
+    return this.state.phase
+  }
+
+  /** True once the worker has ended and everything it sent was routed ('exit' was emitted). */
+  get gone (): boolean {
+    return isFinal(this.state)
+  }
+
+  /** True while frames can still arrive from the worker. */
   get hasReceiver (): boolean {
-    return !this.framesEnded && this.failure === null && this.pipeError === null
+    const state = this.state
+    return state.phase === 'open' || (state.phase === 'closing' && !state.byWorker)
+  }
+
+  /** The gateway's error once it ended abnormally (a protocol error, a worker that died), else null. */
+  get failure (): GatewayClosedError | null {
+    return this.state.phase === 'failed' ? this.state.error : null
   }
 
   override toString (): string {
@@ -362,14 +384,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
 
   /** Ask the worker to finish: it stops receiving, lets running code end, and exits. */
   exit (): void {
-    if (this.exiting) return
-    if (traceGateway !== null) traceGateway(`${this.id} exit requested`)
-    this.exiting = true
-    this.updateRef()
-    if (this.failure === null && !this.framesEnded) {
-      this.sendFrame(MessageCode.GATEWAY_TERMINATE, 0, [])
-      this.frames.end()
-    }
+    this.transition({ type: 'exit' })
   }
 
   /**
@@ -378,35 +393,44 @@ export class Gateway extends EventEmitter implements ChannelHost {
    */
   async terminate (timeout = 10): Promise<ExitInfo> {
     this.exit()
-    if (this.exitInfo === null) {
-      let timer: NodeJS.Timeout | undefined
-      const killed = new Promise<void>((resolve) => {
-        timer = setTimeout(() => { this.kill(); resolve() }, Math.max(0, timeout * 1000))
-      })
-      await Promise.race([this.exited, killed])
-      clearTimeout(timer)
+    this.hold(1)
+    try {
+      if (!isFinal(this.state)) {
+        let timer: NodeJS.Timeout | undefined
+        const killed = new Promise<void>((resolve) => {
+          timer = setTimeout(() => { this.kill(); resolve() }, Math.max(0, timeout * 1000))
+        })
+        await Promise.race([this.ended, killed])
+        clearTimeout(timer)
+      }
+      const info = await this.ended
+      // what the worker printed last is still in its stderr pipe: it must
+      // reach process.stderr before the program goes on (and maybe exits);
+      // a grandchild holding the pipe open must not hold us, hence the bound
+      if (this.forwardsStderr) {
+        let timer: NodeJS.Timeout | undefined
+        await Promise.race([this.stderrEnded, new Promise((resolve) => { timer = setTimeout(resolve, 1000) })])
+        clearTimeout(timer)
+      }
+      return info
+    } finally {
+      this.hold(-1)
     }
-    const info = await this.exited
-    await this.finishedPromise()
-    // what the worker printed last is still in its stderr pipe: it must
-    // reach process.stderr before the program goes on (and maybe exits);
-    // a grandchild holding the pipe open must not hold us, hence the bound
-    if (this.forwardsStderr) {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([this.stderrEnded, new Promise((resolve) => { timer = setTimeout(resolve, 1000) })])
-      clearTimeout(timer)
-    }
-    return info
   }
 
-  /** Kill the worker now (SIGKILL). */
+  /** Kill the worker now (SIGKILL; a socket worker's connection is destroyed). */
   kill (): void {
-    if (this.exitInfo === null) this.proc.child.kill('SIGKILL')
+    if (!isFinal(this.state)) this.transport.kill()
   }
 
-  /** Resolves with how the worker process ended. */
+  /** Resolves with how the worker ended, once it is gone and all it sent was routed. Keeps Node alive meanwhile. */
   async waitExit (): Promise<ExitInfo> {
-    return await this.exited
+    this.hold(1)
+    try {
+      return await this.ended
+    } finally {
+      this.hold(-1)
+    }
   }
 
   // ---- ChannelHost: what channels call ----
@@ -415,17 +439,26 @@ export class Gateway extends EventEmitter implements ChannelHost {
     return this.encoder.encodeChunks(value, null)
   }
 
-  /** Why nothing more can be sent, or null while frames can go out. */
+  /** Why nothing more can be sent, or null while frames can go out (or, on a broken pipe, until the gateway ends). */
   get sendError (): Error | null {
-    if (this.failure !== null) return this.failure
-    if (this.finished || this.exiting || this.framesEnded) return new GatewayClosedError(`gateway ${this.id} is closed`, this.exitInfo ?? undefined)
-    return null
+    const state = this.state
+    switch (state.phase) {
+      case 'open':
+      case 'broken':
+        return null
+      case 'failed':
+        return state.error
+      case 'closing':
+        return new GatewayClosedError(`gateway ${this.id} is closed`)
+      case 'closed':
+        return new GatewayClosedError(`gateway ${this.id} is closed`, state.exit)
+    }
   }
 
   sendFrame (code: number, channelId: number, payload: Buffer[]): boolean {
     // a broken pipe: the caller waits (whenWritable) for the gateway's end
     // and then gets its error; nothing is reported as sent that was not
-    if (this.pipeError !== null || this.frames.writableEnded || this.frames.destroyed) return false
+    if (this.state.phase === 'broken' || this.frames.writableEnded || this.frames.destroyed) return false
     if (traceFrames !== null) traceFrames(`${this.id} -> ${messageCodeName(code)} channel=${channelId} size=${payload.reduce((n, c) => n + c.length, 0)}`)
     const more = this.frames.write({ code, channelId, payload })
     // whenWritable() waits from here until 'drain'
@@ -434,8 +467,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
   }
 
   whenWritable (callback: () => void): void {
-    if (this.finished) callback()
-    else if (this.pipeError !== null || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
+    if (isFinal(this.state)) callback()
+    else if (this.state.phase === 'broken' || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
     else callback()
   }
 
@@ -531,7 +564,8 @@ export class Gateway extends EventEmitter implements ChannelHost {
           throw new DataFormatError(`unexpected ${messageCodeName(code)} frame from the worker`, 0)
       }
     } catch (err) {
-      this.fail(err as Error)
+      // channels catch their consumers' errors: what reaches here is the worker's
+      this.transition({ type: 'protocol', error: err as Error })
     }
   }
 
@@ -542,71 +576,67 @@ export class Gateway extends EventEmitter implements ChannelHost {
     if (error !== null) throw error
   }
 
-  /** A protocol or pipe failure: the worker is of no more use. */
-  private fail (err: Error): void {
-    if (this.failure !== null || this.finished) return
-    if (!(err instanceof DataFormatError) && this.exitInfo === null) {
-      // a broken pipe most likely means the worker died: wait for its exit
-      // (a second at most) so the error can say how it ended
-      if (this.pipeError === null) {
-        this.pipeError = err
-        const timer = setTimeout(() => { this.kill() }, 1000)
-        timer.unref()
-        this.updateRef()
-      }
-      return
+  /** Move the lifecycle on (lib/lifecycle.ts decides) and do what the change asks. */
+  private transition (event: GatewayEvent): void {
+    const before = this.state
+    const after = next(before, event, this.id)
+    if (after === before) return
+    this.state = after
+    if (traceGateway !== null) traceGateway(`${this.id} ${before.phase} -> ${after.phase} on ${event.type}${after.phase === 'failed' ? ` (${after.error.message})` : ''}`)
+    switch (after.phase) {
+      case 'closing':
+        if (event.type === 'exit') {
+          if (!this.frames.writableEnded) {
+            this.sendFrame(MessageCode.GATEWAY_TERMINATE, 0, [])
+            this.frames.end()
+          }
+        } else if (after.byWorker) {
+          // the worker closed its end unasked: it is exiting or died; one
+          // that lingers after closing the protocol is of no use
+          if (!this.frames.writableEnded) this.frames.end()
+          this.killAfter(EXIT_GRACE_MS)
+        }
+        break
+      case 'broken':
+        this.killAfter(BROKEN_GRACE_MS)
+        break
+      case 'failed':
+        if (before.phase !== 'failed') {
+          this.kill()
+          this.frames.destroy()
+          this.closeChannels()
+        }
+        break
+      case 'open':
+      case 'closed':
+        break
     }
-    const reason = err instanceof DataFormatError ? `protocol error from the worker of gateway ${this.id}: ${err.message}` : `gateway ${this.id} failed: ${err.message}`
-    this.failure = new GatewayClosedError(reason, this.exitInfo ?? undefined)
-    this.failure.cause = err
-    this.kill()
-    this.frames.destroy()
-    this.closeChannels()
-    this.maybeFinish()
-  }
-
-  private onFramesEnded (): void {
-    if (!this.exiting && this.failure === null) {
-      // the worker closed its end unasked: it is exiting or died
-      this.exiting = true
-      this.frames.end()
-    }
-    // a worker that lingers after closing the protocol is of no use
-    const timer = setTimeout(() => { this.kill() }, EXIT_GRACE_MS)
-    timer.unref()
-    void this.exited.then(() => { clearTimeout(timer) })
+    const exit = after.phase === 'closed' || after.phase === 'failed' ? after.exit : null
+    if (exit !== null) this.finish(exit)
+    this.emit('phase', after.phase)
     this.updateRef()
-    this.maybeFinish()
   }
 
-  private maybeFinish (): void {
-    if (this.finished) return
-    if (this.exitInfo === null || !(this.framesEnded || this.failure !== null || this.pipeError !== null)) return
-    this.finished = true
-    const info = this.exitInfo
-    if (this.failure === null && !(this.exiting && info.exitCode === 0 && this.pipeError === null)) {
-      this.failure = new GatewayClosedError(`the worker of gateway ${this.id} ${describeExit(info)}`, info)
-      if (this.pipeError !== null) this.failure.cause = this.pipeError
-    } else if (this.failure instanceof GatewayClosedError && this.failure.exitCode === null && this.failure.signal === null) {
-      const cause = this.failure.cause
-      this.failure = new GatewayClosedError(`${this.failure.message} (the worker ${describeExit(info)})`, info)
-      this.failure.cause = cause
-    }
-    if (traceGateway !== null) traceGateway(`${this.id} ended: ${describeExit(info)}${this.failure !== null ? ` (${this.failure.message})` : ''}`)
+  /** The worker is gone: settle every channel and waiter. */
+  private finish (exit: ExitInfo): void {
+    if (traceGateway !== null) traceGateway(`${this.id} ended: ${describeExit(exit)}${this.failure !== null ? ` (${this.failure.message})` : ''}`)
     this.closeChannels()
     this.flushDrainWaiters()
     this.interested.clear()
-    this.updateRef()
-    this.emit('exit', info)
+    this.resolveEnded(exit)
+    this.emit('exit', exit)
   }
 
-  private finishedPromise (): Promise<void> {
-    if (this.finished) return Promise.resolve()
-    return new Promise((resolve) => { this.once('exit', () => { resolve() }) })
+  /** Kill the worker unless it is gone within `ms`. */
+  private killAfter (ms: number): void {
+    const timer = setTimeout(() => { this.kill() }, ms)
+    timer.unref()
+    void this.ended.then(() => { clearTimeout(timer) })
   }
 
   private closeChannels (): void {
-    for (const channel of [...this.channels.values()]) channel.remoteClosed(this.failure, this.failure === null)
+    const failure = this.failure
+    for (const channel of [...this.channels.values()]) channel.remoteClosed(failure, failure === null)
   }
 
   private flushDrainWaiters (): void {
@@ -615,23 +645,23 @@ export class Gateway extends EventEmitter implements ChannelHost {
     for (const w of waiters) w()
   }
 
+  private hold (change: 1 | -1): void {
+    this.waiting += change
+    this.updateRef()
+  }
+
   /**
    * Node stays alive for a gateway only while someone waits for it: a
-   * receive(), a stream consumer, a callback, a start or an exit. An idle
-   * gateway never keeps a finished program from exiting; its worker then
-   * sees end of input and exits.
+   * receive(), a stream consumer, a callback, waitExit() or terminate(), or
+   * the gateway is on its way out. An idle open gateway never keeps a
+   * finished program from exiting; its worker then sees end of input and
+   * exits.
    */
   private updateRef (): void {
-    const want = !this.finished && (this.interested.size > 0 || this.exiting || this.pipeError !== null)
+    const want = !isFinal(this.state) && (this.interested.size > 0 || this.waiting > 0 || this.state.phase !== 'open')
     if (want === this.refHeld) return
     this.refHeld = want
-    const handles = [this.proc.stdin, this.proc.stdout, this.proc.stderr] as unknown as Array<Partial<Socket>>
-    for (const h of handles) {
-      if (want) h.ref?.()
-      else h.unref?.()
-    }
-    if (want) this.proc.child.ref()
-    else this.proc.child.unref()
+    this.transport.setRef(want)
   }
 }
 
@@ -650,12 +680,6 @@ function spinOf (spin: number | undefined): number {
     throw new OptionError(`spin must be a number of microseconds from 0 to ${MAX_SPIN}, not ${String(spin)}`)
   }
   return spin
-}
-
-function describeExit (info: ExitInfo): string {
-  if (info.signal !== null) return `was killed by ${info.signal}`
-  if (info.exitCode !== null) return `exited with code ${info.exitCode}`
-  return 'ended'
 }
 
 function asRecord (value: unknown): Record<string, unknown> {

@@ -15,6 +15,8 @@ export class Group implements Iterable<Gateway> {
   /** The spec used when makeGateway gets none. */
   defaultSpec = 'popen'
   private readonly gateways: Gateway[] = []
+  /** Gateways that left the group (exit() or their worker ended) but whose worker is not gone yet: terminate() still waits for them. */
+  private readonly leaving = new Set<Gateway>()
   private readonly starting = new Set<string>()
   private autoId = 0
 
@@ -36,7 +38,18 @@ export class Group implements Iterable<Gateway> {
       const via = parsed.via === undefined ? undefined : this.get(parsed.via)
       const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options, ...(via === undefined ? {} : { via }) }, id)
       this.gateways.push(gateway)
-      gateway.once('exit', () => { this.remove(gateway) })
+      // as in execnet, a gateway leaves its group as soon as it is closing:
+      // remoteExec on the group skips it and its id is free again
+      const leave = (): void => {
+        if (gateway.phase === 'open') return
+        gateway.off('phase', leave)
+        this.remove(gateway)
+        if (gateway.gone) return
+        this.leaving.add(gateway)
+        gateway.once('exit', () => { this.leaving.delete(gateway) })
+      }
+      gateway.on('phase', leave)
+      leave()
       return gateway
     } finally {
       this.starting.delete(id)
@@ -114,7 +127,9 @@ export class Group implements Iterable<Gateway> {
   /** Exit every gateway and wait for their workers; those still running after `timeout` seconds are killed. */
   async terminate (timeout = 10): Promise<ExitInfo[]> {
     const all = [...this.gateways]
+    const leaving = [...this.leaving]
     const results = await Promise.all(all.map(async (g) => await g.terminate(timeout)))
+    await Promise.all(leaving.map(async (g) => await g.terminate(timeout)))
     for (const g of all) this.remove(g)
     return results
   }

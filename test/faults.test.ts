@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises'
 import { execFile } from 'node:child_process'
 import { Gateway, GatewayClosedError, Group, encodeFrame, dumps, tuple, MessageCode } from '../index.js'
 import { parseSpec } from '../lib/spec.js'
-import { popen } from '../lib/transports/popen.js'
+import { openTransport } from '../lib/transports/index.js'
 import { awaitReady, bootstrapProgram } from '../lib/bootstrap.js'
 import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
@@ -56,21 +56,21 @@ for (const minor of ['3.12', '2.7']) {
     ]
     for (const [what, bytes] of garbage) {
       const spec = parseSpec(specFor(interp))
-      const proc = popen(spec)
+      const proc = await openTransport(spec)
       const stderr: Buffer[] = []
       proc.stderr.on('data', (c: Buffer) => stderr.push(c))
-      proc.stdin.on('error', () => {}) // EPIPE once it has shut down: expected
-      proc.stdin.write(bootstrapProgram(spec, 'fault'))
-      const ready = await awaitReady(proc.stdout)
+      proc.input.on('error', () => {}) // EPIPE once it has shut down: expected
+      proc.input.write(bootstrapProgram(spec, 'fault'))
+      const ready = await awaitReady(proc.output)
       t.ok(ready.ok, `${what}: the worker started`)
-      proc.stdout.resume()
+      proc.output.resume()
       if (what === 'data that is not a dump') {
         // a channel for the data to go to: code that waits on it
-        for (const b of encodeFrame({ code: MessageCode.CHANNEL_EXEC, channelId: 1, payload: dumps(tuple('channel.receive()', null, null, new Map())).subarray(1) })) proc.stdin.write(b)
+        for (const b of encodeFrame({ code: MessageCode.CHANNEL_EXEC, channelId: 1, payload: dumps(tuple('channel.receive()', null, null, new Map())).subarray(1) })) proc.input.write(b)
       }
-      proc.stdin.write(bytes)
-      for (const b of exec(5)) proc.stdin.write(b)
-      const code = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)))
+      proc.input.write(bytes)
+      for (const b of exec(5)) proc.input.write(b)
+      const code = (await proc.exited).exitCode
       t.not(code, null, `${what}: the worker exited by itself`)
       t.match(Buffer.concat(stderr).toString(), /protocol error/, `${what}: and said why on stderr`)
       t.notOk(existsSync(marker), `${what}: nothing after the broken frame ran`)

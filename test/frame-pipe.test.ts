@@ -166,13 +166,31 @@ t.test('end() sends what is gathered and ends stdin; destroy() destroys both str
   t.ok(input2.destroyed && output2.destroyed)
 })
 
-t.test('an error on either stream ends the pipe with it', async (t) => {
-  for (const side of ['input', 'output'] as const) {
+t.test('an error on the output ends the pipe with it; so does a close without an end', async (t) => {
+  for (const how of ['error', 'close'] as const) {
     const input = new PassThrough()
     const output = new PassThrough()
     const pipe = pipeOver(input, output)
     const failed = new Promise<Error>((resolve) => pipe.once('error', resolve))
-    ;(side === 'input' ? input : output).destroy(new Error(`EPIPE on ${side}`))
-    t.equal((await failed).message, `EPIPE on ${side}`)
+    output.destroy(how === 'error' ? new Error('ECONNRESET on output') : undefined)
+    t.match((await failed).message, how === 'error' ? 'ECONNRESET on output' : /premature close/i, `${how}: the pipe fails with it`)
   }
+})
+
+t.test('an error on the input stops writes but not the frames the worker sent before it', async (t) => {
+  const input = new PassThrough()
+  const output = new PassThrough()
+  const pipe = pipeOver(input, output)
+  const reported = new Promise<Error>((resolve) => pipe.once('inputError', resolve))
+  input.destroy(new Error('EPIPE on input'))
+  t.equal((await reported).message, 'EPIPE on input', "the owner hears of it as 'inputError'")
+  const frames: Frame[] = []
+  pipe.on('data', (f: Frame) => frames.push(f))
+  const ended = new Promise((resolve) => pipe.once('end', resolve))
+  await new Promise<void>((resolve) => { pipe.write({ code: 4, channelId: 1, payload: Buffer.from('dropped') }, () => { resolve() }) })
+  for (const b of encodeFrame({ code: 4, channelId: 2, payload: Buffer.from('sent before it died') })) output.write(b)
+  output.end()
+  await ended
+  t.same(frames.map((f) => f.payload.toString()), ['sent before it died'], 'what the worker wrote is still read to its end')
+  t.notOk(pipe.destroyed && pipe.errored !== null, 'the pipe did not fail')
 })

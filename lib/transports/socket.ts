@@ -11,12 +11,11 @@
  * `clientsock`.
  */
 import { createHmac } from 'node:crypto'
-import { EventEmitter } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
-import { BootstrapError } from '../errors.js'
+import { BootstrapError, type ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
-import type { WorkerHandle, WorkerProcess } from './popen.js'
+import type { Transport } from './index.js'
 
 /** How long connecting and the challenge may take at most. */
 const HANDSHAKE_MS = 10000
@@ -26,29 +25,37 @@ export function handshakeDeadline (startTimeout: number | undefined): number {
   return Math.min(HANDSHAKE_MS, startTimeout ?? HANDSHAKE_MS)
 }
 
-/** The process side of a socket worker: it "exits" when the connection closes. */
-class SocketHandle extends EventEmitter implements WorkerHandle {
-  exitCode: number | null = null
-  signalCode: NodeJS.Signals | null = null
-  readonly pid = undefined
-  constructor (private readonly socket: Socket) {
-    super()
-    socket.once('close', (hadError: boolean) => {
-      if (this.signalCode === null) this.exitCode = hadError ? 1 : 0
-      this.emit('exit', this.exitCode, this.signalCode)
-    })
+/**
+ * A socket worker as a Transport: the connection is its stdin and stdout,
+ * and it has ended when the connection has closed (by either side, cleanly
+ * or not: a destroyed socket emits only 'close').
+ */
+function connectionTransport (socket: Socket, command: string[]): Transport {
+  let killed = false
+  const exited = new Promise<ExitInfo>((resolve) => {
+    const done = (hadError: boolean): void => { resolve(killed ? { exitCode: null, signal: 'SIGKILL' } : { exitCode: hadError ? 1 : 0, signal: null }) }
+    if (socket.closed) done(socket.errored !== null)
+    else socket.once('close', done)
+  })
+  // the worker's stderr stays on the server's side
+  const stderr = new PassThrough()
+  stderr.end()
+  return {
+    input: socket,
+    output: socket,
+    stderr,
+    command,
+    pid: undefined,
+    exited,
+    spawnError: new Promise(() => {}),
+    kill: () => {
+      if (socket.closed) return
+      // the server's worker sees the end of its input and exits
+      killed = true
+      socket.destroy()
+    },
+    setRef: (held) => { if (held) socket.ref(); else socket.unref() }
   }
-
-  kill (): boolean {
-    if (this.exitCode !== null || this.signalCode !== null) return false
-    // the server's worker sees the end of its input and exits
-    this.signalCode = 'SIGKILL'
-    this.socket.destroy()
-    return true
-  }
-
-  ref (): void { this.socket.ref() }
-  unref (): void { this.socket.unref() }
 }
 
 function readLine (socket: Readable): Promise<string> {
@@ -83,7 +90,7 @@ function readLine (socket: Readable): Promise<string> {
  * stdio. With `server=execnet`, execnet's socketserver.py: no secret, it
  * runs the bootstrap program it is sent in itself.
  */
-export async function socketWorker (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<WorkerProcess> {
+export async function socketTransport (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<Transport> {
   const deadline = handshakeDeadline(startTimeout)
   const { host, port, where } = socketAddress(spec)
   const command = [`socket=${where}`]
@@ -104,10 +111,7 @@ export async function socketWorker (spec: Spec, secret: string | undefined, star
     clearTimeout(timer)
   }
   socket.setNoDelay(true)
-  // the worker's stderr stays on the server's side
-  const stderr = new PassThrough()
-  stderr.end()
-  return { child: new SocketHandle(socket), stdin: socket, stdout: socket, stderr, command }
+  return connectionTransport(socket, command)
 }
 
 /** Where a socket spec connects: an empty host is the loopback address. */

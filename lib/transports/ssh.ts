@@ -5,12 +5,10 @@
  * bootstrap, so nothing needs installing remotely; what it prints comes
  * back on ssh's stderr.
  */
-import { spawn } from 'node:child_process'
 import type { Spec } from '../spec.js'
 import { splitCommand } from '../spec.js'
-import { BOOTSTRAP_LINE } from '../bootstrap.js'
 import { workerDebugEnv } from '../debug.js'
-import { interpreterCommand, type WorkerProcess } from './popen.js'
+import { workerArgv } from './popen.js'
 
 /** One word for a POSIX shell, quoted when it needs it. */
 export function shellQuote (word: string): string {
@@ -28,22 +26,11 @@ export function sshCommand (spec: Spec): string[] {
   if (spec.sshConfig !== undefined) args.push('-F', spec.sshConfig)
   // as in execnet, the value may carry ssh options: ssh=-p 2222 host
   args.push(...splitCommand(spec.ssh ?? '', spec.text, `ssh=${spec.ssh ?? ''}`))
-  const python = [...interpreterCommand(spec), '-u']
-  if (spec.dontWriteBytecode) python.push('-B')
-  python.push('-c', BOOTSTRAP_LINE)
-  let command = python.map(shellQuote).join(' ')
+  let command = workerArgv(spec).map(shellQuote).join(' ')
   const env = { ...workerDebugEnv(), ...spec.env }
   const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
   if (assignments.length > 0) command = `env ${assignments.join(' ')} ${command}`
   if (spec.chdir !== undefined) command = `mkdir -p ${shellQuote(spec.chdir)} && cd ${shellQuote(spec.chdir)} && exec ${command}`
   else command = `exec ${command}`
   return ['ssh', ...args, command]
-}
-
-export function ssh (spec: Spec): WorkerProcess {
-  const [program, ...args] = sshCommand(spec) as [string, ...string[]]
-  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true })
-  const { stdin, stdout, stderr } = child
-  if (stdin === null || stdout === null || stderr === null) throw new Error('spawn gave no stdio pipes')
-  return { child, stdin, stdout, stderr, command: [program, ...args] }
 }

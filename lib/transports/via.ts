@@ -7,15 +7,15 @@
  * controlled like any other; the child's stderr and exit status come back on
  * a second channel.
  */
-import { EventEmitter } from 'node:events'
 import { PassThrough, Writable } from 'node:stream'
-import { BootstrapError } from '../errors.js'
+import { BootstrapError, type ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
-import { BOOTSTRAP_LINE, pythonSource } from '../bootstrap.js'
+import { pythonSource } from '../bootstrap.js'
 import { workerDebugEnv } from '../debug.js'
 import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
-import { interpreterCommand, type WorkerHandle, type WorkerProcess } from './popen.js'
+import type { Transport } from './index.js'
+import { workerArgv } from './popen.js'
 import { sshCommand } from './ssh.js'
 import { authenticate, handshakeDeadline, socketAddress, socketSecret } from './socket.js'
 
@@ -29,39 +29,12 @@ export interface ViaHost {
   newChannel: () => Channel
 }
 
-
-/** The relayed child: its exit comes on the control channel. */
-class RelayedHandle extends EventEmitter implements WorkerHandle {
-  exitCode: number | null = null
-  signalCode: NodeJS.Signals | null = null
-  constructor (readonly pid: number | undefined, private readonly control: Channel, private readonly channels: Channel[]) {
-    super()
-  }
-
-  exited (code: number): void {
-    if (this.exitCode !== null || this.signalCode !== null) return
-    if (code < 0) this.signalCode = 'SIGKILL'
-    else this.exitCode = code
-    this.emit('exit', this.exitCode, this.signalCode)
-  }
-
-  kill (): boolean {
-    if (this.exitCode !== null || this.signalCode !== null) return false
-    this.control.send('kill').catch(() => {})
-    return true
-  }
-
-  // the relay's channels hold Node alive exactly when the relayed gateway wants it
-  ref (): void { for (const c of this.channels) c.setKeepAlive(true) }
-  unref (): void { for (const c of this.channels) c.setKeepAlive(false) }
-}
-
 /**
  * Start the spec's worker through the `via` gateway: popen and ssh as a
  * relayed child process, socket as a relayed connection (our server's
  * challenge is answered through it, so the secret never leaves this side).
  */
-export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, startTimeout?: number): Promise<WorkerProcess> {
+export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, startTimeout?: number): Promise<Transport> {
   let call = 'relay'
   let kwargs: Record<string, unknown>
   let command: string[]
@@ -73,9 +46,7 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
     kwargs = { host, port }
     command = [`via=${via.id}:`, `socket=${where}`]
   } else {
-    const argv = spec.transport === 'ssh'
-      ? sshCommand(spec)
-      : [...interpreterCommand(spec), '-u', ...(spec.dontWriteBytecode ? ['-B'] : []), '-c', BOOTSTRAP_LINE]
+    const argv = spec.transport === 'ssh' ? sshCommand(spec) : workerArgv(spec)
     const popen = spec.transport === 'popen'
     kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
     command = [`via=${via.id}:`, ...argv]
@@ -89,33 +60,61 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
     relay.close()
     throw new BootstrapError(`through gateway ${via.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
   }
-  const handle = new RelayedHandle(parts[1] === null ? undefined : Number(parts[1]), control, [relay, control])
-  const stdout = new PassThrough()
-  const stderr = new PassThrough()
-  relay.on('data', (chunk: unknown) => { if (Buffer.isBuffer(chunk)) stdout.write(chunk) })
-  relay.on('end', () => { stdout.end() })
-  relay.on('error', (err: Error) => { stdout.destroy(err) })
-  control.on('data', (item: unknown) => {
-    if (Buffer.isBuffer(item)) stderr.write(item)
-    else if (item instanceof Tuple && item[0] === 'exit') handle.exited(Number(item[1]))
-  })
-  control.on('end', () => { stderr.end(); handle.exited(-1) })
-  control.on('error', () => { stderr.end(); handle.exited(-1) })
-  const stdin = new Writable({
-    write (chunk: Buffer, _enc, done) { relay.send(chunk).then(() => { done() }, done) },
-    final (done) { relay.end(); done() }
-  })
+  const transport = relayedTransport(relay, control, parts[1] === null ? undefined : Number(parts[1]), command)
   if (key !== null) {
     const deadline = handshakeDeadline(startTimeout)
-    const timer = setTimeout(() => { stdout.destroy(new Error(`no challenge within ${deadline} ms: not our socket server?`)) }, deadline)
+    const timer = setTimeout(() => { transport.output.destroy(new Error(`no challenge within ${deadline} ms: not our socket server?`)) }, deadline)
     try {
-      await authenticate(stdout, stdin, key)
+      await authenticate(transport.output, transport.input, key)
     } catch (err) {
-      handle.kill()
+      transport.kill()
       throw new BootstrapError(`cannot start a worker at ${command.join(' ')}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
     } finally {
       clearTimeout(timer)
     }
   }
-  return { child: handle, stdin, stdout, stderr, command }
+  return transport
+}
+
+/**
+ * The relayed worker as a Transport: its bytes travel on the relay channel,
+ * its stderr and its end (("exit", status), or the control channel closing)
+ * on the control channel.
+ */
+function relayedTransport (relay: Channel, control: Channel, pid: number | undefined, command: string[]): Transport {
+  let end: ExitInfo | null = null
+  let resolveExit: (info: ExitInfo) => void = () => {}
+  const exited = new Promise<ExitInfo>((resolve) => { resolveExit = resolve })
+  const exit = (code: number): void => {
+    if (end !== null) return
+    end = code < 0 ? { exitCode: null, signal: 'SIGKILL' } : { exitCode: code, signal: null }
+    resolveExit(end)
+  }
+  const output = new PassThrough()
+  const stderr = new PassThrough()
+  relay.on('data', (chunk: unknown) => { if (Buffer.isBuffer(chunk)) output.write(chunk) })
+  relay.on('end', () => { output.end() })
+  relay.on('error', (err: Error) => { output.destroy(err) })
+  control.on('data', (item: unknown) => {
+    if (Buffer.isBuffer(item)) stderr.write(item)
+    else if (item instanceof Tuple && item[0] === 'exit') exit(Number(item[1]))
+  })
+  control.on('end', () => { stderr.end(); exit(-1) })
+  control.on('error', () => { stderr.end(); exit(-1) })
+  const input = new Writable({
+    write (chunk: Buffer, _enc, done) { relay.send(chunk).then(() => { done() }, done) },
+    final (done) { relay.end(); done() }
+  })
+  return {
+    input,
+    output,
+    stderr,
+    command,
+    pid,
+    exited,
+    spawnError: new Promise(() => {}),
+    kill: () => { if (end === null) control.send('kill').catch(() => {}) },
+    // the relay's channels hold Node alive exactly when the relayed gateway wants it
+    setRef: (held) => { relay.setKeepAlive(held); control.setKeepAlive(held) }
+  }
 }

@@ -8,7 +8,7 @@
  * layers costs a buffer, a callback and a tick per small message, and a
  * ping-pong is nothing but small messages.
  */
-import { Duplex, type Readable, type Writable } from 'readable-stream'
+import { Duplex, finished, type Readable, type Writable } from 'readable-stream'
 import { FrameBatch, type OutgoingFrame } from './encode.js'
 import { FrameReader, type FrameDecoderOptions } from './decode.js'
 import type { Frame } from './frame.js'
@@ -23,6 +23,8 @@ export class FramePipe extends Duplex {
   private readonly batch: FrameBatch
   /** A write's callback, waiting for the worker's stdin to drain. */
   private heldCallback: (() => void) | null = null
+  /** Why the worker's stdin failed, once it did. */
+  private inputError: Error | null = null
   private readonly emitFrame = (frame: Frame): void => {
     if (!this.push(frame)) this.output.pause()
   }
@@ -40,13 +42,21 @@ export class FramePipe extends Duplex {
       for (const chunk of chunks) input.write(chunk)
       input.uncork()
     })
-    input.on('drain', () => {
-      const callback = this.heldCallback
-      this.heldCallback = null
-      callback?.()
+    input.on('drain', () => { this.releaseHeld() })
+    // a failed input (EPIPE: the worker died) must not cut off what the
+    // worker wrote before it died: writes stop, and the frames it sent are
+    // still read to their end; the owner hears of it as 'inputError'
+    input.on('error', (err: Error) => {
+      if (this.inputError !== null) return
+      this.inputError = err
+      this.releaseHeld()
+      this.emit('inputError', err)
     })
-    input.on('error', (err: Error) => { this.destroy(err) })
-    output.on('error', (err: Error) => { this.destroy(err) })
+    // the output is done when it ended, errored or only closed (a destroyed
+    // socket emits nothing else): every way but 'end' destroys this side
+    finished(output, { writable: false }, (err) => {
+      if (err != null && !this.destroyed) this.destroy(err)
+    })
     output.on('data', (chunk: Buffer) => {
       try {
         this.reader.write(chunk, this.emitFrame)
@@ -70,6 +80,11 @@ export class FramePipe extends Duplex {
   }
 
   override _write (frame: OutgoingFrame, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.inputError !== null) {
+      // nobody reads them any more; the owner was told
+      callback()
+      return
+    }
     try {
       this.batch.add(frame)
     } catch (err) {
@@ -82,15 +97,21 @@ export class FramePipe extends Duplex {
   }
 
   override _final (callback: (err?: Error | null) => void): void {
-    this.batch.flush()
-    this.input.end()
+    if (this.inputError === null) {
+      this.batch.flush()
+      this.input.end()
+    }
     callback()
   }
 
-  override _destroy (err: Error | null, callback: (err: Error | null) => void): void {
-    const held = this.heldCallback
+  private releaseHeld (): void {
+    const callback = this.heldCallback
     this.heldCallback = null
-    held?.()
+    callback?.()
+  }
+
+  override _destroy (err: Error | null, callback: (err: Error | null) => void): void {
+    this.releaseHeld()
     this.input.destroy()
     this.output.destroy()
     callback(err)

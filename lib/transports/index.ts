@@ -1,0 +1,102 @@
+/**
+ * The contract every transport meets, and the one place that picks a
+ * transport for a spec. A transport starts a worker (a process, a
+ * connection, a relayed child) and hands the gateway three byte streams and
+ * one promise of its end; the gateway knows nothing else about it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import type { Readable, Writable } from 'node:stream'
+import type { ExitInfo } from '../errors.js'
+import type { Spec } from '../spec.js'
+import { popenCommand } from './popen.js'
+import { sshCommand } from './ssh.js'
+import { socketTransport } from './socket.js'
+import { viaTransport, type ViaHost } from './via.js'
+
+/** A started worker, whatever carries its bytes. */
+export interface Transport {
+  /** Bytes to the worker (its stdin). */
+  readonly input: Writable
+  /** Bytes from the worker (its stdout). */
+  readonly output: Readable
+  /** What the worker prints on stderr; an ended stream where nothing comes back (a socket). */
+  readonly stderr: Readable
+  /** What was started, for messages. */
+  readonly command: readonly string[]
+  /** The worker's process id where this side knows one. */
+  readonly pid: number | undefined
+  /**
+   * Resolves once, with how the worker ended: its exit status, or for a
+   * connection how it closed (SIGKILL when this side killed it). Resolves
+   * too when it could not be started. Never rejects.
+   */
+  readonly exited: Promise<ExitInfo>
+  /** Resolves with the error when the worker could not be started at all (no such program); else never. */
+  readonly spawnError: Promise<Error>
+  /** End the worker now (SIGKILL, or the connection destroyed). Idempotent. */
+  kill: () => void
+  /** Whether the worker's handles hold Node's event loop open. */
+  setRef: (held: boolean) => void
+}
+
+/** What openTransport needs beside the spec. */
+export interface TransportOptions {
+  /** The gateway a via= spec goes through. */
+  via?: ViaHost | undefined
+  /** The socket server's secret. */
+  secret?: string | undefined
+  /** Milliseconds a connection and its handshake may take (socket, via socket). */
+  startTimeout?: number | undefined
+}
+
+/** Start the worker a spec names, on the transport it names. */
+export async function openTransport (spec: Spec, options: TransportOptions = {}): Promise<Transport> {
+  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeout)
+  switch (spec.transport) {
+    case 'socket': return await socketTransport(spec, options.secret, options.startTimeout)
+    case 'ssh': return processTransport(sshCommand(spec))
+    default: {
+      const { argv, cwd, env } = popenCommand(spec)
+      return processTransport(argv, { cwd, env })
+    }
+  }
+}
+
+/** A worker that is a local child process talking on its stdio (popen, ssh). */
+export function processTransport (argv: readonly string[], options: { cwd?: string | undefined, env?: NodeJS.ProcessEnv } = {}): Transport {
+  const [program, ...args] = argv as [string, ...string[]]
+  const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, env: options.env, windowsHide: true })
+  const { stdin, stdout, stderr } = child
+  if (stdin === null || stdout === null || stderr === null) throw new Error('spawn gave no stdio pipes')
+  const spawnError = new Promise<Error>((resolve) => { child.once('error', resolve) })
+  return {
+    input: stdin,
+    output: stdout,
+    stderr,
+    command: argv,
+    get pid () { return child.pid },
+    exited: exitOf(child),
+    spawnError,
+    kill: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') },
+    setRef: (held) => {
+      for (const handle of [stdin, stdout, stderr] as unknown as Array<{ ref?: () => void, unref?: () => void }>) {
+        if (held) handle.ref?.()
+        else handle.unref?.()
+      }
+      if (held) child.ref()
+      else child.unref()
+    }
+  }
+}
+
+/** A child's end: its exit, or its failure to start (which has no exit). */
+function exitOf (child: ChildProcess): Promise<ExitInfo> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ exitCode: child.exitCode, signal: child.signalCode })
+      return
+    }
+    child.once('exit', (exitCode, signal) => { resolve({ exitCode, signal }) })
+    child.once('error', () => { if (child.pid === undefined) resolve({ exitCode: null, signal: null }) })
+  })
+}
