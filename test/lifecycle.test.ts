@@ -59,6 +59,19 @@ for (const minor of ['3.12', '2.7']) {
       t.equal(info.signal, 'SIGKILL')
     })
 
+    for (const how of ['kill', 'exit', 'terminate']) {
+      t.test(`${how === 'terminate' ? 'await terminate()' : `${how}(); await waitExit()`} at the top level of a program keeps Node alive until the end`, async (t) => {
+        const result = await new Promise<{ code: number | null, stdout: string }>((resolve) => {
+          execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/await-exit.ts'), interp.argv[0] as string, how], { timeout: 30000, cwd: repoRoot }, (err, stdout) => {
+            resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout })
+          })
+        })
+        t.equal(result.code, 0, 'the program ran to its end')
+        const info = JSON.parse(result.stdout.trim() || 'null') as { exitCode: number | null, signal: string | null } | null
+        t.same(info, how === 'exit' ? { exitCode: 0, signal: null } : { exitCode: null, signal: 'SIGKILL' }, `and printed how the worker ended: ${result.stdout.trim()}`)
+      })
+    }
+
     for (const mode of ['idle', 'open-channel', 'stuck', 'throw', 'via']) {
       t.test(`a program that ends with its gateway open (${mode}) exits, and so does its worker`, async (t) => {
         const { stdout, ms, code } = await runFixture([interp.argv[0] as string, mode])
@@ -182,5 +195,27 @@ t.test('Group: ids, MultiChannel, receive queue, terminate', async (t) => {
   await t.rejects(failing.waitClose(10), RemoteError)
   const results = await group.terminate(5)
   t.equal(results.length, 3)
+  t.equal(group.size, 0)
+})
+
+t.test('Group: a gateway leaves its group in exit(), as in execnet; terminate() still waits for it', async (t) => {
+  const group = new Group({ stderr: 'pipe' })
+  const a = await group.makeGateway('popen//id=a')
+  const b = await group.makeGateway('popen//id=b')
+  a.remoteExec('import time\ntime.sleep(1)') // a's worker takes its time to exit
+  a.exit()
+  t.equal(group.size, 1, 'a left at once, before its worker is gone')
+  t.notOk(group.has('a'))
+  t.notOk(a.gone)
+  const mc = group.remoteExec('channel.send(channel.gateway.id)')
+  t.same(await mc.receiveEach(), ['b-worker'], "the group's remoteExec goes to the gateways still in it")
+  const again = await group.makeGateway('popen//id=a')
+  t.not(again, a, 'the id is free again')
+  t.equal(group.size, 2)
+  b.kill()
+  await b.waitExit()
+  t.notOk(group.has('b'), 'a gateway whose worker died leaves too')
+  await group.terminate(5)
+  t.ok(a.gone, "terminate() waited for the gateway that had left but was not gone")
   t.equal(group.size, 0)
 })
