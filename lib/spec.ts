@@ -48,6 +48,25 @@ export interface Spec {
    * Our extension, an explicit opt-in; the default is `ours`.
    */
   readonly server: 'ours' | 'execnet'
+  /** The spec text, as execnet's str(XSpec): `String(spec)` and template strings give it. */
+  toString: () => string
+}
+
+/** What parseSpec builds, before toString is added. */
+type SpecFields = Omit<Spec, 'toString'>
+
+/**
+ * The Spec of these fields, with a toString giving its text. toString is not
+ * enumerable, so that t.same, JSON.stringify and util.inspect see only the
+ * fields, as before; a spread copy loses it (withId makes a new one).
+ */
+function specOf (fields: SpecFields): Spec {
+  return Object.defineProperty({ ...fields }, 'toString', {
+    value: function (this: SpecFields): string { return this.text },
+    enumerable: false,
+    writable: true,
+    configurable: true
+  }) as Spec
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
@@ -121,7 +140,7 @@ export function parseSpec (text: string): Spec {
   const python = str('python')
   if (python !== undefined) splitCommand(python, text, partOf('python'))
 
-  return {
+  return specOf({
     text,
     transport,
     ssh: str('ssh'),
@@ -137,13 +156,13 @@ export function parseSpec (text: string): Spec {
     via: str('via'),
     worker,
     server
-  }
+  })
 }
 
 /** The spec with another id, for a group that names its gateways. */
 export function withId (spec: Spec, id: string): Spec {
   const parts = spec.text.split('//').filter((p) => !p.startsWith('id='))
-  return { ...spec, id, text: [...parts, `id=${id}`].join('//') }
+  return specOf({ ...spec, id, text: [...parts, `id=${id}`].join('//') })
 }
 
 /**
