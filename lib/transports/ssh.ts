@@ -22,9 +22,10 @@ export function shellQuote (word: string): string {
  * command line (env and chdir applied there by the remote shell).
  */
 export function sshCommand (spec: Spec): string[] {
-  // BatchMode: a password or host-key prompt has no terminal to answer it
-  // and would hang; ssh fails at once instead, with its own message
-  const args = ['-o', 'BatchMode=yes']
+  // -C: compression, as execnet's ssh_args passes it. BatchMode: a
+  // password or host-key prompt has no terminal to answer it and would
+  // hang; ssh fails at once instead, with its own message
+  const args = ['-C', '-o', 'BatchMode=yes']
   if (spec.sshConfig !== undefined) args.push('-F', spec.sshConfig)
   // as in execnet, the value may carry ssh options: ssh=-p 2222 host
   args.push(...splitCommand(spec.ssh ?? '', spec.text, `ssh=${spec.ssh ?? ''}`))
