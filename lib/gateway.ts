@@ -201,7 +201,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
     const proc = options.via !== undefined
       ? await viaWorker(spec, options.via, options.secret, options.startTimeout)
-      : spec.transport === 'ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
+      : spec.transport === 'ssh' || spec.transport === 'vagrant_ssh' ? ssh(spec) : spec.transport === 'socket' ? await socketWorker(spec, options.secret, options.startTimeout) : popen(spec)
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

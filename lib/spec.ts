@@ -13,12 +13,14 @@ export interface Spec {
   /** The spec text as given. */
   readonly text: string
   /** The transport: exactly one of them. */
-  readonly transport: 'popen' | 'ssh' | 'socket'
+  readonly transport: 'popen' | 'ssh' | 'socket' | 'vagrant_ssh'
   /** ssh=[user@]host */
   readonly ssh?: string
+  /** vagrant_ssh=NAME: the Vagrant machine reached with `vagrant ssh NAME`. */
+  readonly vagrantSsh?: string
   /** socket=host:port */
   readonly socket?: string
-  /** ssh_config=path, passed to ssh -F */
+  /** ssh_config=path, passed to ssh -F (with ssh= or vagrant_ssh=) */
   readonly sshConfig?: string
   /** python=command: the interpreter, split as a shell would (`python=python3 -X dev`). */
   readonly python?: string
@@ -70,8 +72,8 @@ function specOf (fields: SpecFields): Spec {
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
-const VALUE_KEYS = new Set(['ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
-const KNOWN = 'popen, ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
+const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
+const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
 
 /** Parse an XSpec string; throws SpecError naming the bad part. */
 export function parseSpec (text: string): Spec {
@@ -108,8 +110,8 @@ export function parseSpec (text: string): Spec {
     return typeof v === 'string' ? v : undefined
   }
 
-  const transports = (['popen', 'ssh', 'socket'] as const).filter((k) => values.has(k))
-  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, socket=host:port is needed', text, '')
+  const transports = (['popen', 'ssh', 'vagrant_ssh', 'socket'] as const).filter((k) => values.has(k))
+  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, vagrant_ssh=NAME, socket=host:port is needed', text, '')
   if (transports.length > 1) throw new SpecError(`more than one transport: ${transports.join(', ')}`, text, partOf(transports[1] as string))
   const transport = transports[0] as Spec['transport']
 
@@ -130,7 +132,11 @@ export function parseSpec (text: string): Spec {
   const server = str('server') ?? 'ours'
   if (server !== 'ours' && server !== 'execnet') throw new SpecError(`server must be ours or execnet, not ${JSON.stringify(server)}`, text, partOf('server'))
   if (str('server') !== undefined && transport !== 'socket') throw new SpecError('server= needs socket=', text, partOf('server'))
-  if (str('ssh_config') !== undefined && transport !== 'ssh') throw new SpecError('ssh_config needs ssh=', text, partOf('ssh_config'))
+  if (str('ssh_config') !== undefined && transport !== 'ssh' && transport !== 'vagrant_ssh') throw new SpecError('ssh_config needs ssh= or vagrant_ssh=', text, partOf('ssh_config'))
+  const vagrantSsh = str('vagrant_ssh')
+  // one argument of `vagrant ssh`, as execnet passes it (unsplit): a space
+  // would make it two machine names, a leading - an option of vagrant's
+  if (vagrantSsh !== undefined && !/^[^\s-]\S*$/.test(vagrantSsh)) throw new SpecError('vagrant_ssh must be one Vagrant machine name (no spaces, not starting with -)', text, partOf('vagrant_ssh'))
   if (transport === 'socket') {
     // the server's interpreter runs the worker, started by the server
     for (const key of ['python', 'dont_write_bytecode']) {
@@ -144,6 +150,7 @@ export function parseSpec (text: string): Spec {
     text,
     transport,
     ssh: str('ssh'),
+    vagrantSsh,
     socket,
     sshConfig: str('ssh_config'),
     python,

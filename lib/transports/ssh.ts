@@ -1,7 +1,8 @@
 /**
  * The ssh transport: the system's OpenSSH client starts the interpreter on
  * the remote host, and the session's stdin/stdout carry the protocol, as
- * execnet's ssh gateways do. The worker is sent over that stdin at
+ * execnet's ssh gateways do (vagrant_ssh= too, the client started by
+ * `vagrant ssh`). The worker is sent over that stdin at
  * bootstrap, so nothing needs installing remotely; what it prints comes
  * back on ssh's stderr.
  */
@@ -29,6 +30,23 @@ export function sshCommand (spec: Spec): string[] {
   if (spec.sshConfig !== undefined) args.push('-F', spec.sshConfig)
   // as in execnet, the value may carry ssh options: ssh=-p 2222 host
   args.push(...splitCommand(spec.ssh ?? '', spec.text, `ssh=${spec.ssh ?? ''}`))
+  return ['ssh', ...args, remoteCommand(spec)]
+}
+
+/**
+ * The local command of a vagrant_ssh=NAME spec, as execnet's
+ * vagrant_ssh_args: `vagrant ssh NAME -- -C [-F config] COMMAND`, vagrant
+ * running ssh with its own options for the machine and then these (our
+ * BatchMode=yes too, for the reason sshCommand gives).
+ */
+export function vagrantCommand (spec: Spec): string[] {
+  const args = ['-C', '-o', 'BatchMode=yes']
+  if (spec.sshConfig !== undefined) args.push('-F', spec.sshConfig)
+  return ['vagrant', 'ssh', spec.vagrantSsh ?? '', '--', ...args, remoteCommand(spec)]
+}
+
+/** The command line the remote shell runs: the interpreter with the bootstrap line, in env and chdir. */
+function remoteCommand (spec: Spec): string {
   const python = [...interpreterCommand(spec), '-u']
   if (spec.dontWriteBytecode) python.push('-B')
   python.push('-c', BOOTSTRAP_LINE)
@@ -38,11 +56,12 @@ export function sshCommand (spec: Spec): string[] {
   if (assignments.length > 0) command = `env ${assignments.join(' ')} ${command}`
   if (spec.chdir !== undefined) command = `mkdir -p ${shellQuote(spec.chdir)} && cd ${shellQuote(spec.chdir)} && exec ${command}`
   else command = `exec ${command}`
-  return ['ssh', ...args, command]
+  return command
 }
 
+/** Start an ssh= or vagrant_ssh= worker: the OpenSSH client, directly or through `vagrant ssh`. */
 export function ssh (spec: Spec): WorkerProcess {
-  const [program, ...args] = sshCommand(spec) as [string, ...string[]]
+  const [program, ...args] = (spec.transport === 'vagrant_ssh' ? vagrantCommand(spec) : sshCommand(spec)) as [string, ...string[]]
   const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true })
   const { stdin, stdout, stderr } = child
   if (stdin === null || stdout === null || stderr === null) throw new Error('spawn gave no stdio pipes')

@@ -16,7 +16,7 @@ import { workerDebugEnv } from '../debug.js'
 import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
 import { interpreterCommand, type WorkerHandle, type WorkerProcess } from './popen.js'
-import { sshCommand } from './ssh.js'
+import { sshCommand, vagrantCommand } from './ssh.js'
 import { authenticate, handshakeDeadline, socketAddress, socketSecret } from './socket.js'
 
 /** What a via transport needs of the gateway it goes through. */
@@ -75,7 +75,9 @@ export async function viaWorker (spec: Spec, via: ViaHost, secret?: string, star
   } else {
     const argv = spec.transport === 'ssh'
       ? sshCommand(spec)
-      : [...interpreterCommand(spec), '-u', ...(spec.dontWriteBytecode ? ['-B'] : []), '-c', BOOTSTRAP_LINE]
+      : spec.transport === 'vagrant_ssh'
+        ? vagrantCommand(spec)
+        : [...interpreterCommand(spec), '-u', ...(spec.dontWriteBytecode ? ['-B'] : []), '-c', BOOTSTRAP_LINE]
     const popen = spec.transport === 'popen'
     kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
     command = [`via=${via.id}:`, ...argv]
