@@ -1,10 +1,13 @@
 /**
  * Errors after values, for the decoding transforms. A Readable destroyed
- * with an error drops what its buffer holds, so a decoder that destroyed
- * itself at a bad byte lost every value of that chunk still buffered: all
- * of them for `for await` and pipeline(), which read through the buffer,
- * while a flowing 'data' listener, which has them emitted at push(), got
- * them. The error is held instead until the values pushed before it are
+ * with an error stops its consumers short of what its buffer still holds:
+ * `for await` reads nothing more from a destroyed stream, pipe() and
+ * pipeline() stop flowing at the 'error', and pipeline() destroys the
+ * destination with the writes it has not done yet. So a decoder that
+ * destroyed itself at a bad byte lost the values of that chunk a consumer
+ * had not taken yet (all of them for `for await` at a truncated end); only
+ * a flowing 'data' listener, or read() called after the error, got them
+ * all. The error is held instead until the values pushed before it are
  * taken, as Channel does with its own errorAfterDrain.
  */
 import type { Transform } from 'readable-stream'
