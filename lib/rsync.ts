@@ -36,6 +36,13 @@ export interface RSyncOptions {
   callback?: (event: RSyncEvent) => void
   /** Whether to send an entry (its path relative to the source, "/"-separated); a directory left out is left out whole. */
   filter?: (path: string, stats: BigIntStats) => boolean
+  /**
+   * Print `GATEWAY <= PATH` on stdout for each file whose content is sent,
+   * as execnet's RSync(verbose=True) does (GATEWAY is String(gateway)).
+   * Default false, where execnet's is True: a library writing on its
+   * user's stdout unasked would mix into what the program prints.
+   */
+  verbose?: boolean
 }
 
 /** Options of addTarget(). */
@@ -159,7 +166,7 @@ export class RSync {
       for (;;) {
         const need = await needs.next()
         if (need === null) break
-        await this.sendFile(channel, need, entries)
+        await this.sendFile(channel, need, entries, gateway)
       }
     } catch (err) {
       await receiving // its error, the remote one, says more
@@ -211,8 +218,15 @@ export class RSync {
     }
   }
 
-  private async sendFile (channel: Channel, need: Need, entries: Entry[]): Promise<void> {
-    const path = join(this.source, ...(entries[need.index] as Entry)[0].split('/'))
+  private async sendFile (channel: Channel, need: Need, entries: Entry[], gateway: Gateway): Promise<void> {
+    const relPath = (entries[need.index] as Entry)[0]
+    const path = join(this.source, ...relPath.split('/'))
+    // reported when the content goes, as execnet's _report_send_file: not
+    // for a file whose checksum matched, nor one that could not be read
+    const begin = async (): Promise<void> => {
+      if (this.options.verbose === true) process.stdout.write(`${String(gateway)} <= ${relPath}\n`)
+      await channel.send(['data', need.index])
+    }
     if (need.checksum !== null) {
       const ours = await sha256(path).catch(() => null)
       if (ours === need.checksum) {
@@ -224,7 +238,7 @@ export class RSync {
     try {
       for await (const chunk of createReadStream(path, { highWaterMark: CHUNK })) {
         if (!started) {
-          await channel.send(['data', need.index])
+          await begin()
           started = true
         }
         await channel.send(chunk as Buffer)
@@ -235,7 +249,7 @@ export class RSync {
       await channel.send(['gone', need.index])
       return
     }
-    if (!started) await channel.send(['data', need.index])
+    if (!started) await begin()
     await channel.send(['end', need.index])
   }
 }

@@ -13,12 +13,14 @@ export interface Spec {
   /** The spec text as given. */
   readonly text: string
   /** The transport: exactly one of them. */
-  readonly transport: 'popen' | 'ssh' | 'socket'
+  readonly transport: 'popen' | 'ssh' | 'socket' | 'vagrant_ssh'
   /** ssh=[user@]host */
   readonly ssh?: string
+  /** vagrant_ssh=NAME: the Vagrant machine reached with `vagrant ssh NAME`. */
+  readonly vagrantSsh?: string
   /** socket=host:port */
   readonly socket?: string
-  /** ssh_config=path, passed to ssh -F */
+  /** ssh_config=path, passed to ssh -F (with ssh= or vagrant_ssh=) */
   readonly sshConfig?: string
   /** python=command: the interpreter, split as a shell would (`python=python3 -X dev`). */
   readonly python?: string
@@ -48,11 +50,30 @@ export interface Spec {
    * Our extension, an explicit opt-in; the default is `ours`.
    */
   readonly server: 'ours' | 'execnet'
+  /** The spec text, as execnet's str(XSpec): `String(spec)` and template strings give it. */
+  toString: () => string
+}
+
+/** What parseSpec builds, before toString is added. */
+type SpecFields = Omit<Spec, 'toString'>
+
+/**
+ * The Spec of these fields, with a toString giving its text. toString is not
+ * enumerable, so that t.same, JSON.stringify and util.inspect see only the
+ * fields, as before; a spread copy loses it (withId makes a new one).
+ */
+function specOf (fields: SpecFields): Spec {
+  return Object.defineProperty({ ...fields }, 'toString', {
+    value: function (this: SpecFields): string { return this.text },
+    enumerable: false,
+    writable: true,
+    configurable: true
+  }) as Spec
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
-const VALUE_KEYS = new Set(['ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
-const KNOWN = 'popen, ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
+const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
+const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
 
 /** Parse an XSpec string; throws SpecError naming the bad part. */
 export function parseSpec (text: string): Spec {
@@ -89,8 +110,8 @@ export function parseSpec (text: string): Spec {
     return typeof v === 'string' ? v : undefined
   }
 
-  const transports = (['popen', 'ssh', 'socket'] as const).filter((k) => values.has(k))
-  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, socket=host:port is needed', text, '')
+  const transports = (['popen', 'ssh', 'vagrant_ssh', 'socket'] as const).filter((k) => values.has(k))
+  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, vagrant_ssh=NAME, socket=host:port is needed', text, '')
   if (transports.length > 1) throw new SpecError(`more than one transport: ${transports.join(', ')}`, text, partOf(transports[1] as string))
   const transport = transports[0] as Spec['transport']
 
@@ -111,7 +132,11 @@ export function parseSpec (text: string): Spec {
   const server = str('server') ?? 'ours'
   if (server !== 'ours' && server !== 'execnet') throw new SpecError(`server must be ours or execnet, not ${JSON.stringify(server)}`, text, partOf('server'))
   if (str('server') !== undefined && transport !== 'socket') throw new SpecError('server= needs socket=', text, partOf('server'))
-  if (str('ssh_config') !== undefined && transport !== 'ssh') throw new SpecError('ssh_config needs ssh=', text, partOf('ssh_config'))
+  if (str('ssh_config') !== undefined && transport !== 'ssh' && transport !== 'vagrant_ssh') throw new SpecError('ssh_config needs ssh= or vagrant_ssh=', text, partOf('ssh_config'))
+  const vagrantSsh = str('vagrant_ssh')
+  // one argument of `vagrant ssh`, as execnet passes it (unsplit): a space
+  // would make it two machine names, a leading - an option of vagrant's
+  if (vagrantSsh !== undefined && !/^[^\s-]\S*$/.test(vagrantSsh)) throw new SpecError('vagrant_ssh must be one Vagrant machine name (no spaces, not starting with -)', text, partOf('vagrant_ssh'))
   if (transport === 'socket') {
     // the server's interpreter runs the worker, started by the server
     for (const key of ['python', 'dont_write_bytecode']) {
@@ -121,10 +146,11 @@ export function parseSpec (text: string): Spec {
   const python = str('python')
   if (python !== undefined) splitCommand(python, text, partOf('python'))
 
-  return {
+  return specOf({
     text,
     transport,
     ssh: str('ssh'),
+    vagrantSsh,
     socket,
     sshConfig: str('ssh_config'),
     python,
@@ -137,13 +163,13 @@ export function parseSpec (text: string): Spec {
     via: str('via'),
     worker,
     server
-  }
+  })
 }
 
 /** The spec with another id, for a group that names its gateways. */
 export function withId (spec: Spec, id: string): Spec {
   const parts = spec.text.split('//').filter((p) => !p.startsWith('id='))
-  return { ...spec, id, text: [...parts, `id=${id}`].join('//') }
+  return specOf({ ...spec, id, text: [...parts, `id=${id}`].join('//') })
 }
 
 /**

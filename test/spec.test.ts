@@ -2,6 +2,7 @@
 // where execnet would silently ignore it.
 import t from 'tap'
 import { parseSpec, splitCommand, SpecError } from '../index.js'
+import { withId } from '../lib/spec.js'
 
 t.test('execnet specs parse to their parts', async (t) => {
   const s = parseSpec('popen//python=python2.7//chdir=/tmp/x//nice=5//env:FOO=bar=baz//dont_write_bytecode//id=w1//execmodel=thread')
@@ -18,6 +19,20 @@ t.test('execnet specs parse to their parts', async (t) => {
   t.equal(parseSpec('socket=localhost:8888').socket, 'localhost:8888')
   t.equal(parseSpec('popen//via=gw0').via, 'gw0')
   t.equal(parseSpec('popen//worker=execnet').worker, 'execnet')
+})
+
+t.test("String(spec) is the spec's text, as str(XSpec)", async (t) => {
+  const text = 'popen//python=python3//env:A=b//id=w1'
+  const s = parseSpec(text)
+  t.equal(String(s), text)
+  t.equal(`${s}`, text, 'in a template string')
+  t.equal(s.toString(), text)
+  t.equal(`spec ${parseSpec('ssh=me@host')}`, 'spec ssh=me@host')
+  // only the fields are enumerable, as before: comparisons and JSON see no method
+  t.notOk(Object.keys(s).includes('toString'))
+  t.equal(JSON.parse(JSON.stringify(s)).text, text)
+  t.same({ ...s }, { ...parseSpec(text) })
+  t.equal(String(withId(parseSpec('popen//id=a'), 'gw3')), 'popen//id=gw3', 'a group\'s renamed spec too')
 })
 
 t.test('bad specs name the part at fault', async (t) => {

@@ -18,8 +18,9 @@ t.teardown(async () => { await sshd?.stop() })
 
 t.test('the ssh command line', async (t) => {
   const argv = sshCommand(parseSpec("ssh=-p 2222 me@host//ssh_config=/c/cfg//python=python2.7 -E//chdir=/w d//env:A=b c"))
-  t.same(argv.slice(0, 8), ['ssh', '-o', 'BatchMode=yes', '-F', '/c/cfg', '-p', '2222', 'me@host'])
-  t.equal(argv[8], "mkdir -p '/w d' && cd '/w d' && exec env 'A=b c' python2.7 -E -u -c 'import sys;exec(eval(sys.stdin.readline()))'")
+  t.same(argv.slice(0, 9), ['ssh', '-C', '-o', 'BatchMode=yes', '-F', '/c/cfg', '-p', '2222', 'me@host'], '-C (compression) as execnet passes it')
+  t.equal(argv.length, 10)
+  t.equal(argv[9], "mkdir -p '/w d' && cd '/w d' && exec env 'A=b c' python2.7 -E -u -c 'import sys;exec(eval(sys.stdin.readline()))'")
   t.equal(shellQuote("it's"), "'it'\\''s'")
   t.throws(() => parseSpec('ssh=host//ssh_config'), SpecError)
 })

@@ -5,6 +5,7 @@
  */
 import { transform } from 'through2'
 import type { Transform } from 'readable-stream'
+import { errorAfterValues } from './after-values.js'
 import { Loader, type LoadOptions } from '../lib/serializer/loads.js'
 import { None } from '../lib/serializer/types.js'
 
@@ -18,15 +19,18 @@ export interface DecoderOptions extends LoadOptions {
  * A bytes-in, object-mode-out Transform emitting one value per dump. A
  * top-level Python None arrives as `None`, since null would end the stream.
  * Malformed input, or input that ends inside a value, destroys the stream
- * with one DataFormatError whose offset counts from the stream's first byte.
+ * with one DataFormatError whose offset counts from the stream's first byte,
+ * once every value before the fault has been read (see errorAfterValues).
  */
 export function decoder (options: DecoderOptions = {}): Transform {
   const loader = new Loader(options, options.unversioned !== true)
-  return transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
+  const stream: Transform = transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     try {
       loader.write(chunk, (value) => { this.push(value === null ? None : value) })
     } catch (err) {
-      callback(err as Error)
+      // not callback(err): that destroys the stream, dropping the values
+      // pushed before the fault that the consumer has not read yet
+      fail(err as Error)
       return
     }
     callback()
@@ -34,9 +38,11 @@ export function decoder (options: DecoderOptions = {}): Transform {
     try {
       loader.end()
     } catch (err) {
-      callback(err as Error)
+      fail(err as Error) // the same: the values before the end first
       return
     }
     callback()
   })
+  const fail = errorAfterValues(stream)
+  return stream
 }

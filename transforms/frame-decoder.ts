@@ -3,6 +3,7 @@
  */
 import { transform } from 'through2'
 import type { Transform } from 'readable-stream'
+import { errorAfterValues } from './after-values.js'
 import { FrameReader, type FrameDecoderOptions } from '../lib/wire/decode.js'
 
 export type { FrameDecoderOptions }
@@ -10,15 +11,18 @@ export type { FrameDecoderOptions }
 /**
  * A bytes-in, object-mode-out Transform emitting `{code, channelId, payload}`
  * per execnet message. Malformed headers and input ending inside a frame
- * destroy the stream with a DataFormatError carrying the stream offset.
+ * destroy the stream with a DataFormatError carrying the stream offset,
+ * once every frame before the fault has been read (see errorAfterValues).
  */
 export function frameDecoder (options: FrameDecoderOptions = {}): Transform {
   const reader = new FrameReader(options)
-  return transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
+  const stream: Transform = transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     try {
       reader.write(chunk, (frame) => { this.push(frame) })
     } catch (err) {
-      callback(err as Error)
+      // not callback(err): that destroys the stream, dropping the values
+      // pushed before the fault that the consumer has not read yet
+      fail(err as Error)
       return
     }
     callback()
@@ -26,9 +30,11 @@ export function frameDecoder (options: FrameDecoderOptions = {}): Transform {
     try {
       reader.end()
     } catch (err) {
-      callback(err as Error)
+      fail(err as Error) // the same: the values before the end first
       return
     }
     callback()
   })
+  const fail = errorAfterValues(stream)
+  return stream
 }

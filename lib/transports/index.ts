@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream'
 import type { ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
 import { popenCommand } from './popen.js'
-import { sshCommand } from './ssh.js'
+import { sshCommand, vagrantCommand } from './ssh.js'
 import { socketTransport } from './socket.js'
 import { viaTransport, type ViaHost } from './via.js'
 
@@ -55,6 +55,7 @@ export async function openTransport (spec: Spec, options: TransportOptions = {})
   switch (spec.transport) {
     case 'socket': return await socketTransport(spec, options.secret, options.startTimeout)
     case 'ssh': return processTransport(sshCommand(spec))
+    case 'vagrant_ssh': return processTransport(vagrantCommand(spec))
     default: {
       const { argv, cwd, env } = popenCommand(spec)
       return processTransport(argv, { cwd, env })

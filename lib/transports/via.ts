@@ -16,7 +16,7 @@ import { Tuple } from '../serializer/types.js'
 import type { Channel } from '../channel.js'
 import type { Transport } from './index.js'
 import { workerArgv } from './popen.js'
-import { sshCommand } from './ssh.js'
+import { sshCommand, vagrantCommand } from './ssh.js'
 import { authenticate, handshakeDeadline, socketAddress, socketSecret } from './socket.js'
 
 /** What a via transport needs of the gateway it goes through. */
@@ -46,7 +46,7 @@ export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, s
     kwargs = { host, port }
     command = [`via=${via.id}:`, `socket=${where}`]
   } else {
-    const argv = spec.transport === 'ssh' ? sshCommand(spec) : workerArgv(spec)
+    const argv = spec.transport === 'ssh' ? sshCommand(spec) : spec.transport === 'vagrant_ssh' ? vagrantCommand(spec) : workerArgv(spec)
     const popen = spec.transport === 'popen'
     kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
     command = [`via=${via.id}:`, ...argv]
