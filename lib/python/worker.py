@@ -22,30 +22,20 @@ Where it differs from execnet's gateway_base.py, on purpose:
   sleeping reader's wake-up was half a small round trip.
 
 The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
-It is one file because it is sent as one source string; its parts, in
-order:
-- serializer: the opcode table (OP_*), dumps and loads;
-- channels' API for remote code: Channel, its Items queue, Flow counters;
-- Pipe: the protocol's byte streams;
-- Output: the send path, the flusher thread, the writer thread;
-- Input: the reading role, with its Spinner (the poll before a read
-  sleeps) and ReadAhead (whether the receiver thread reads on while the
-  taker of a bulk item works); their clock and probes are parameters;
-- Flows: flow-control windows, grants and waiting senders;
-- Channels: the table of channels by id, callbacks, delivery and closes;
-- Execution: the master's code in the main thread or a pool; ExecModel;
-- WorkerGateway: makes and wires the parts, dispatches frames by a table
-  (message code -> handler); main() starts it.
+One file, as it is sent as one source string; its parts, in order: the
+serializer (opcode table OP_*, dumps, loads); Channel, its Items and Flow;
+Pipe; Output (send path, flusher and writer threads); Input (the reading
+role, its Spinner polling before a read sleeps and its ReadAhead policy,
+with clock and probes as parameters); Flows (windows, grants); Channels
+(the table, callbacks, delivery); Execution (main thread, pool,
+ExecModel); WorkerGateway, which wires them and dispatches frames through
+a table (code -> handler); main().
 
-Threads: the main thread runs code; the receiver thread (Input's
-receive_loop) reads when no receive() does; the flusher and writer
-threads are Output's; pool threads run code when the main thread is busy.
-
-Lock order: the channel table's receive lock (reentrant; held while a frame
-is acted on, and a callback runs user code under it) comes first; every
-other lock is a leaf, taken alone or under the receive lock, never holding
-another while it is held: Output's send lock, Flows' credit lock, Input's
-read lock, the channel table's lock, Execution's lock, each Items' lock.
+Lock order: the channel table's receive lock (reentrant, held while a
+frame is acted on; callbacks run user code under it) first. Every other
+lock is a leaf, never held while taking another: Output's send lock,
+Flows' credit lock, Input's read lock, the channel table's lock,
+Execution's lock, each Items' lock.
 """
 
 import collections
@@ -946,8 +936,8 @@ class GatewayReceivedTerminate(Exception):
 
 
 def grant_step(window):
-    """How many consumed bytes a receiver lets gather before it grants them
-    back: half the window (the master's rule is the same, lib/channel.ts)."""
+    # consumed bytes are granted back in steps of half the window, as the
+    # master does (lib/channel.ts)
     return max(1, (window or 0) // 2)
 
 
@@ -1943,12 +1933,13 @@ class Execution(object):
     def _main_free(self):
         # the main thread finished a task: the next waiting one, if any
         with self._lock:
-            if self._waiting:
-                channel, task = self._waiting.popleft()
-                self.running.add(channel.id)
-                self._tasks.put((channel, task))
+            entry = self._waiting.popleft() if self._waiting else None
+            if entry is not None:
+                self.running.add(entry[0].id)
             else:
                 self._mainbusy = False
+        if entry is not None:
+            self._tasks.put(tuple(entry))
 
     def _pool_loop(self, item):
         while True:
