@@ -936,9 +936,9 @@ class GatewayReceivedTerminate(Exception):
 
 
 def grant_step(window):
-    # consumed bytes are granted back in steps of half the window, as the
-    # master does (lib/channel.ts)
-    return max(1, (window or 0) // 2)
+    # consumed bytes are granted back in steps of half the window, rounded
+    # up, as the master does (grantStep in lib/channel.ts)
+    return max(1, ((window or 0) + 1) // 2)
 
 
 # ---------------------------------------------------------------------------
