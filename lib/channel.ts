@@ -12,6 +12,15 @@ import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
 
+/**
+ * The fewest consumed bytes a receiver grants back at once (unless its own
+ * sending waits): half the window, rounded up. Our worker keeps the same
+ * rule (grant_step in lib/python/worker.py; test/contract.test.ts).
+ */
+export function grantStep (window: number): number {
+  return Math.max(1, Math.ceil(window / 2))
+}
+
 /** execnet's string coercion pair, per gateway and per channel. */
 export interface StrConfig {
   /** A Python 2 str arrives as a string (latin-1), not a Buffer. execnet's default: true. */
@@ -591,7 +600,7 @@ export class Channel extends Duplex {
     const blocked = this.held.length > 0
     const target = blocked ? this.received : this.consumed
     const grant = target - this.granted
-    if (grant <= 0 || (grant < window / 2 && !blocked)) return
+    if (grant <= 0 || (grant < grantStep(window) && !blocked)) return
     this.granted = target
     this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
   }

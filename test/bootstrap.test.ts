@@ -75,6 +75,17 @@ t.test('the bootstrap literal is ASCII Python that evaluates back', async (t) =>
   t.match(bootstrapProgram(parseSpec('popen//worker=execnet'), 'gw1'), /from execnet.gateway_base import serve/)
 })
 
+t.test("the bootstrap line fits Jython's parser", async (t) => {
+  // Jython's eval() of a one-line source marks its stream to look for a
+  // coding declaration and cannot reset past 99,997 characters: a longer
+  // line (the worker grows it by about 1.1 characters per byte of its
+  // source) fails with "Resetting to invalid mark" before anything runs
+  const LIMIT = 99_997
+  const longest = bootstrapProgram(parseSpec('popen//nice=19//execmodel=main_thread_only'), 'gw-with-a-long-id-0123456789', 1 << 30, 999_999)
+  const line = longest.length - 1
+  t.ok(line <= LIMIT, `the line is ${line} characters, ${LIMIT - line} below the limit`)
+})
+
 t.test('dedent works as textwrap.dedent', async (t) => {
   t.equal(dedent('\n    a\n      b\n\n    c\n'), '\na\n  b\n\nc\n')
   t.equal(dedent('a\n  b'), 'a\n  b')

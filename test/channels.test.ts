@@ -235,26 +235,26 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
         // the receiver thread holds the reading role (it reads the next
         // frames while the taker works); then items of both kinds, taken
         // with pauses, and a ping-pong, must all arrive whole and in order.
-        // (g._reader and g._loop_ident are the worker's own bookkeeping.)
+        // (g.input.reader and g.input.loop_ident are the worker's own bookkeeping.)
         // Reading ahead stops while the taker waits for a CPU, as it may
         // with other test files running: here it never waits.
         const ch = gw.remoteExec([
           'import time',
           'g = channel.gateway',
-          'G = channel.send.__func__.__globals__',
-          'run_delay = G["run_delay"]',
-          'G["run_delay"] = lambda: 0.0',
-          'g._ahead = G["READ_AHEAD"]',
+          'policy = g.input.readahead',
+          'run_delay = policy.run_delay',
+          'policy.run_delay = lambda: 0.0',
+          'policy.ahead = policy.enabled',
           'channel.send("ready")',
           'assert channel.receive() == "go"',
           'first = channel.receive()',
-          'lent = g._reader == g._loop_ident',
+          'lent = g.input.reader == g.input.loop_ident',
           'got = [(len(first), ord(first[0:1]), channel.receive())]',
           'for i in range(1, 6):',
           '    b = channel.receive()',
           '    time.sleep(0.005)',
           '    got.append((len(b), ord(b[0:1]), channel.receive()))',
-          'G["run_delay"] = run_delay',
+          'policy.run_delay = run_delay',
           'channel.send((lent, got))',
           'for x in channel:',
           '    channel.send(x)'

@@ -346,10 +346,10 @@ t.test('flow control is negotiated: off with execnet\'s workers and with window:
   const off = await Gateway.start(specFor(venv), { stderr: 'pipe', window: Infinity })
   t.teardown(() => off.terminate(5))
   t.equal(off.flowWindow, null)
-  t.equal(await off.remoteExec('channel.send(channel.gateway._window)').receive(), null, 'our worker was told: no window')
+  t.equal(await off.remoteExec('channel.send(channel.gateway.flows.window)').receive(), null, 'our worker was told: no window')
   const on = await Gateway.start(specFor(venv), { stderr: 'pipe', window: 123456 })
   t.teardown(() => on.terminate(5))
-  t.equal(await on.remoteExec('channel.send(channel.gateway._window)').receive(), 123456, 'our worker got the window')
+  t.equal(await on.remoteExec('channel.send(channel.gateway.flows.window)').receive(), 123456, 'our worker got the window')
 
   for (const bad of [0, -1, 1.5, Number.NaN]) {
     await t.rejects(Gateway.start(specFor(venv), { window: bad }), OptionError, `window ${bad} is refused before anything starts`)

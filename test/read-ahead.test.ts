@@ -8,7 +8,7 @@ import { Gateway } from '../index.js'
 import { cpython, require } from './helpers/interpreters.js'
 import { oursTargets, specFor } from './helpers/targets.js'
 
-/** Remote code that reaches the worker's module globals (run_delay, READ_AHEAD...). */
+/** Remote code that reaches the worker's module globals (run_delay, ReadAhead...) and its gateway. */
 const GLOBALS = "G = channel.send.__func__.__globals__\ng = channel.gateway\n"
 
 for (const target of oursTargets()) {
@@ -33,15 +33,14 @@ for (const target of oursTargets()) {
     // with the ones before, the last weighing half)
     const decisions = await gw.remoteExec(GLOBALS + [
       'delays = [0.0]',
-      'G["run_delay"] = lambda: delays[0]',
-      'g._ahead = G["READ_AHEAD"]',
-      'g._ahead_mark = None',
-      'g._ahead_next = 0.0',
-      'g._ahead_share = 0.0',
+      'clock = [0.0]',
+      // a policy of its own, given the made-up clock and run delay
+      'policy = G["ReadAhead"](G["READ_AHEAD"], clock=lambda: clock[0], run_delay=lambda: delays[0])',
       'out = []',
       'def look(at, delay):',
+      '    clock[0] = at',
       '    delays[0] = delay',
-      '    out.append(g._ahead_pays(now=lambda: at))',
+      '    out.append(policy.pays())',
       'look(1.0, 0.0)',  // the first look only marks
       'look(1.01, 0.009)',  // before AHEAD_CHECK: the last decision
       'look(1.1, 0.05)',  // waited 50% of 0.1 s, alone: averaged 25%, still on
@@ -53,11 +52,11 @@ for (const target of oursTargets()) {
       'th = threading.Thread(target=look, args=(1.5, 10.0))',
       'th.start(); th.join()',
       'look(1.6, 10.0)',  // this thread again, after the other's mark: a new mark
-      'G["run_delay"] = lambda: None',
-      'g._ahead = False',
-      'g._ahead_next = 0.0',
-      'look(2.0, 0.0)',  // a system that does not say: read ahead, and stop looking
-      'channel.send((out, g._ahead_next))'
+      // a system that does not say: read ahead, and stop looking
+      'policy = G["ReadAhead"](G["READ_AHEAD"], clock=lambda: clock[0], run_delay=lambda: None)',
+      'policy.ahead = False',
+      'look(2.0, 0.0)',
+      'channel.send((out, policy.next))'
     ].join('\n')).receive() as [boolean[], number]
     if (readAhead) {
       t.same(decisions[0], [true, true, true, false, false, true, true, true, true], 'a lone burst leaves it on; off past 30%, on again under 15%; other threads mark anew')
@@ -85,9 +84,9 @@ t.test(`CPython ${minor}: a taker short of CPU reads on itself, and reads ahead 
   const consume = (share: number): string => GLOBALS + [
     'import time',
     // a taker that waits for a CPU this share of its time
-    'G["run_delay"] = lambda: time.time() * ' + String(share),
+    'g.input.readahead.run_delay = lambda: time.time() * ' + String(share),
     'for item in iter(channel.receive, None):',
-    '    channel.send((g._ahead, g._reader == g._loop_ident, sum(bytearray(item[:64])) + len(item)))'
+    '    channel.send((g.input.readahead.ahead, g.input.reader == g.input.loop_ident, sum(bytearray(item[:64])) + len(item)))'
   ].join('\n')
   const run = async (share: number, ahead: boolean): Promise<{ before: number, lent: boolean[] }> => {
     const ch = gw.remoteExec(consume(share))

@@ -10,7 +10,7 @@ import { oursTargets, specFor } from './helpers/targets.js'
 
 /** What the worker's polls did so far: [caught input, gave up]. */
 async function spins (gw: Gateway): Promise<[number, number]> {
-  return await gw.remoteExec('channel.send(list(channel.gateway.spins))').receive() as [number, number]
+  return await gw.remoteExec('channel.send(list(channel.gateway.input.spinner.spins))').receive() as [number, number]
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -39,8 +39,8 @@ for (const target of oursTargets()) {
     t.teardown(() => gw.terminate(5))
     // the mechanism under test, not this machine's load: other test files
     // running at once would make the worker see it crowded
-    await gw.remoteExec("channel.send.__func__.__globals__['runnable'] = lambda: 1\nchannel.send(1)").receive()
-    const [polls, cpus] = await gw.remoteExec("channel.send((channel.gateway._poll is not None, channel.send.__func__.__globals__['usable_cpus']()))").receive() as [boolean, number]
+    await gw.remoteExec('channel.gateway.input.spinner.runnable = lambda: 1\nchannel.send(1)').receive()
+    const [polls, cpus] = await gw.remoteExec("channel.send((channel.gateway.input.spinner.poll is not None, channel.send.__func__.__globals__['usable_cpus']()))").receive() as [boolean, number]
     t.ok(cpus >= 1 && cpus <= availableParallelism(), `the worker may use ${cpus} CPUs`)
     // Jython's stdin has no descriptor to poll; one CPU would only slow the master
     t.equal(polls, target.label !== 'ours on Jython' && cpus > 1, 'the worker polls where it can and should')
@@ -94,13 +94,14 @@ t.test(`CPython ${minor}: polling`, async (t) => {
   t.test('no polling on a crowded machine', async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
     t.teardown(() => gw.terminate(5))
-    // the worker's own look at the load, made to see more tasks than CPUs, then not
+    // the worker's own look at the load (its probe, given to its Spinner),
+    // made to see more tasks than CPUs, then not
     const crowd = async (runnable: string): Promise<void> => {
-      await gw.remoteExec(`g = channel.send.__func__.__globals__\ng['runnable'] = ${runnable}\nchannel.gateway._load_next = 0.0\nchannel.send(1)`).receive()
+      await gw.remoteExec(`s = channel.gateway.input.spinner\ns.runnable = ${runnable}\ns.load_next = 0.0\nchannel.send(1)`).receive()
     }
     const echo = gw.remoteExec(ECHO)
     t.teardown(() => { echo.end() })
-    t.ok(await gw.remoteExec('channel.send(channel.send.__func__.__globals__["runnable"]())').receive() as number > 0, 'the worker reads the runnable tasks')
+    t.ok(await gw.remoteExec('channel.send(channel.gateway.input.spinner.runnable())').receive() as number > 0, 'the worker reads the runnable tasks')
     await crowd('lambda: 1000')
     const before = await spins(gw)
     await pingPong(echo, 200)
@@ -113,7 +114,7 @@ t.test(`CPython ${minor}: polling`, async (t) => {
   t.test('spin: 0 never polls', async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 0 })
     t.teardown(() => gw.terminate(5))
-    t.equal(await gw.remoteExec('channel.send(channel.gateway._poll is None)').receive(), true)
+    t.equal(await gw.remoteExec('channel.send(channel.gateway.input.spinner.poll is None)').receive(), true)
     const echo = gw.remoteExec(ECHO)
     t.same(await pingPong(echo, 200), upTo(200))
     echo.end()

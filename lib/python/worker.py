@@ -22,6 +22,20 @@ Where it differs from execnet's gateway_base.py, on purpose:
   sleeping reader's wake-up was half a small round trip.
 
 The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
+One file, as it is sent as one source string; its parts, in order: the
+serializer (opcode table OP_*, dumps, loads); Channel, its Items and Flow;
+Pipe; Output (send path, flusher and writer threads); Input (the reading
+role, its Spinner polling before a read sleeps and its ReadAhead policy,
+with clock and probes as parameters); Flows (windows, grants); Channels
+(the table, callbacks, delivery); Execution (main thread, pool,
+ExecModel); WorkerGateway, which wires them and dispatches frames through
+a table (code -> handler); main().
+
+Lock order: the channel table's receive lock (reentrant, held while a
+frame is acted on; callbacks run user code under it) first. Every other
+lock is a leaf, never held while taking another: Output's send lock,
+Flows' credit lock, Input's read lock, the channel table's lock,
+Execution's lock, each Items' lock.
 """
 
 import collections
@@ -77,10 +91,37 @@ class LoadError(DataFormatError):
     """Bytes that are not an execnet dump."""
 
 
+# execnet's opcodes, named as in its gateway_base.opcode: the one table
+# of them (the loader binds them as locals, see _load)
+OP_BUILDTUPLE = b"@"
+OP_BYTES = b"A"
+OP_CHANNEL = b"B"
+OP_FALSE = b"C"
+OP_FLOAT = b"D"
+OP_FROZENSET = b"E"
+OP_INT = b"F"
+OP_LONG = b"G"
+OP_LONGINT = b"H"
+OP_LONGLONG = b"I"
+OP_NEWDICT = b"J"
+OP_NEWLIST = b"K"
+OP_NONE = b"L"
+OP_PY2STRING = b"M"
+OP_PY3STRING = b"N"
+OP_SET = b"O"
+OP_SETITEM = b"P"
+OP_STOP = b"Q"
+OP_TRUE = b"R"
+OP_UNICODE = b"S"
+OP_COMPLEX = b"T"
+# the opcodes followed by a length-prefixed byte run: strings, bytes, and
+# long ints as decimal text
+SIZED_OPS = OP_PY3STRING + OP_UNICODE + OP_PY2STRING + OP_BYTES + OP_LONGINT + OP_LONGLONG
+
 INT4 = struct.Struct("!i")
 SMALL_INT = struct.Struct("!cic")  # F, the int, STOP: a whole dump
 INT_FRAME = struct.Struct("!biicic")  # a frame's header and such a dump
-TEXT_OP = b"S" if PY2 else b"N"  # text: unicode on Python 2, str on 3
+TEXT_OP = OP_UNICODE if PY2 else OP_PY3STRING  # text: unicode on Python 2, str on 3
 FLOAT = struct.Struct("!d")
 COMPLEX = struct.Struct("!dd")
 HEADER = struct.Struct("!bii")
@@ -88,19 +129,19 @@ INT32_MIN = -2147483648
 INT32_MAX = 2147483647
 
 
-def dumps(obj, pack_small_int=SMALL_INT.pack):
+def dumps(obj, pack_small_int=SMALL_INT.pack, OP_INT=OP_INT, OP_STOP=OP_STOP, TEXT_OP=TEXT_OP):
     # the most common messages of all, a small int or a string, without
-    # the saver loop
+    # the saver loop (the opcodes as locals, as in _load)
     kind = type(obj)
     if kind is int and INT32_MIN <= obj <= INT32_MAX:
-        return pack_small_int(b"F", obj, b"Q")
+        return pack_small_int(OP_INT, obj, OP_STOP)
     if kind is text_type:
         data = _utf8(obj)
         if len(data) <= INT32_MAX:
-            return TEXT_OP + INT4.pack(len(data)) + data + b"Q"
+            return TEXT_OP + INT4.pack(len(data)) + data + OP_STOP
     out = []
     _save(obj, out.append)
-    out.append(b"Q")
+    out.append(OP_STOP)
     return b"".join(out)
 
 
@@ -123,11 +164,11 @@ def _saver_for_subclass(obj):
 
 
 def _save_none(obj, write):
-    write(b"L")
+    write(OP_NONE)
 
 
 def _save_bool(obj, write):
-    write(b"R" if obj else b"C")
+    write(OP_TRUE if obj else OP_FALSE)
 
 
 def _save_int4(op, n, write):
@@ -145,36 +186,36 @@ def _save_sized(op, data, write):
 
 def _save_int(obj, write):
     if INT32_MIN <= obj <= INT32_MAX:
-        _save_int4(b"F", obj, write)
+        _save_int4(OP_INT, obj, write)
     else:
-        _save_sized(b"H", str(int(obj)).rstrip("L").encode("ascii"), write)
+        _save_sized(OP_LONGINT, str(int(obj)).rstrip("L").encode("ascii"), write)
 
 
 def _save_long(obj, write):
     # Python 2 only: longs keep their own opcodes so a Python 2 reader
     # gets a long back.
     if INT32_MIN <= obj <= INT32_MAX:
-        _save_int4(b"G", obj, write)
+        _save_int4(OP_LONG, obj, write)
     else:
-        _save_sized(b"I", str(obj).rstrip("L").encode("ascii"), write)
+        _save_sized(OP_LONGLONG, str(obj).rstrip("L").encode("ascii"), write)
 
 
 def _save_float(obj, write):
-    write(b"D")
+    write(OP_FLOAT)
     write(FLOAT.pack(obj))
 
 
 def _save_complex(obj, write):
-    write(b"T")
+    write(OP_COMPLEX)
     write(COMPLEX.pack(obj.real, obj.imag))
 
 
 def _save_bytes(obj, write):
-    _save_sized(b"A", bytes(obj) if not isinstance(obj, bytes) else obj, write)
+    _save_sized(OP_BYTES, bytes(obj) if not isinstance(obj, bytes) else obj, write)
 
 
 def _save_py2str(obj, write):
-    _save_sized(b"M", obj, write)
+    _save_sized(OP_PY2STRING, obj, write)
 
 
 def _utf8(text):
@@ -189,36 +230,36 @@ def _save_text(obj, write):
 
 
 def _save_list(obj, write):
-    write(b"K")
+    write(OP_NEWLIST)
     write(INT4.pack(len(obj)))
     for i, item in enumerate(obj):
-        _save_int4(b"F", i, write)
+        _save_int4(OP_INT, i, write)
         _save(item, write)
-        write(b"P")
+        write(OP_SETITEM)
 
 
 def _save_dict(obj, write):
-    write(b"J")
+    write(OP_NEWDICT)
     for key, value in obj.items():
         _save(key, write)
         _save(value, write)
-        write(b"P")
+        write(OP_SETITEM)
 
 
 def _save_tuple(obj, write):
     for item in obj:
         _save(item, write)
-    _save_int4(b"@", len(obj), write)
+    _save_int4(OP_BUILDTUPLE, len(obj), write)
 
 
 def _save_set(obj, write):
     for item in obj:
         _save(item, write)
-    _save_int4(b"E" if isinstance(obj, frozenset) else b"O", len(obj), write)
+    _save_int4(OP_FROZENSET if isinstance(obj, frozenset) else OP_SET, len(obj), write)
 
 
 def _save_channel(obj, write):
-    _save_int4(b"B", obj.id, write)
+    _save_int4(OP_CHANNEL, obj.id, write)
 
 
 SAVERS = {
@@ -263,10 +304,17 @@ def loads(data, strconfig=(True, False), channel_factory=None):
         raise LoadError("malformed execnet data: %s" % (sys.exc_info()[1],))
 
 
-def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
+def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from, SIZED=SIZED_OPS,
+          OP_BUILDTUPLE=OP_BUILDTUPLE, OP_BYTES=OP_BYTES, OP_CHANNEL=OP_CHANNEL, OP_FALSE=OP_FALSE,
+          OP_FLOAT=OP_FLOAT, OP_FROZENSET=OP_FROZENSET, OP_INT=OP_INT, OP_LONG=OP_LONG,
+          OP_LONGLONG=OP_LONGLONG, OP_NEWDICT=OP_NEWDICT, OP_NEWLIST=OP_NEWLIST, OP_NONE=OP_NONE,
+          OP_PY2STRING=OP_PY2STRING, OP_PY3STRING=OP_PY3STRING, OP_SET=OP_SET,
+          OP_SETITEM=OP_SETITEM, OP_STOP=OP_STOP, OP_TRUE=OP_TRUE, OP_UNICODE=OP_UNICODE,
+          OP_COMPLEX=OP_COMPLEX):
+    # the opcodes are default arguments: locals, as fast as literals
     end = len(data)
     # the most common message of all, a small int, without the loop
-    if end == 6 and data[5:6] == b"Q" and data[0:1] == b"F":
+    if end == 6 and data[5:6] == OP_STOP and data[0:1] == OP_INT:
         return unpack_int4(data, 1)[0]
     py2str_as_py3str, py3str_as_py2str = strconfig
     stack = []
@@ -275,71 +323,69 @@ def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
     while pos < end:
         op = data[pos:pos + 1]
         pos += 1
-        if op == b"F" or op == b"G":
+        if op == OP_INT or op == OP_LONG:
             n = unpack_int4(data, pos)[0]
             pos += 4
-            push(long_type(n) if PY2 and op == b"G" else n)
-        elif op == b"P":
+            push(long_type(n) if PY2 and op == OP_LONG else n)
+        elif op == OP_SETITEM:
             value = stack.pop()
             key = stack.pop()
             stack[-1][key] = value
-        elif op in b"NSMAHI" and len(op) == 1:
-            # every opcode with a length-prefixed byte run: strings, bytes,
-            # and long ints as decimal text
+        elif op in SIZED and len(op) == 1:
             n = unpack_int4(data, pos)[0]
             pos += 4
             if n < 0 or pos + n > end:
                 raise LoadError("%r length %d beyond the data" % (op, n))
             raw = data[pos:pos + n]
             pos += n
-            if op == b"N":
+            if op == OP_PY3STRING:
                 # execnet 2.x gives bytes for py3str_as_py2str on Python 3;
                 # execnet 1.x on Python 3 ignored the option.
                 push(raw if py3str_as_py2str else raw.decode("utf-8"))
-            elif op == b"S":
+            elif op == OP_UNICODE:
                 push(raw.decode("utf-8"))
-            elif op == b"M":
+            elif op == OP_PY2STRING:
                 push(raw.decode("latin-1") if py2str_as_py3str and not PY2 else raw)
-            elif op == b"A":
+            elif op == OP_BYTES:
                 push(raw)
             else:
-                push(long_type(raw) if op == b"I" else int(raw))
-        elif op == b"K":
+                push(long_type(raw) if op == OP_LONGLONG else int(raw))
+        elif op == OP_NEWLIST:
             n = unpack_int4(data, pos)[0]
             pos += 4
             if n < 0 or n > end:
                 raise LoadError("list length %d beyond the data" % n)
             push([None] * n)
-        elif op == b"J":
+        elif op == OP_NEWDICT:
             push({})
-        elif op == b"L":
+        elif op == OP_NONE:
             push(None)
-        elif op == b"R":
+        elif op == OP_TRUE:
             push(True)
-        elif op == b"C":
+        elif op == OP_FALSE:
             push(False)
-        elif op == b"D":
+        elif op == OP_FLOAT:
             push(FLOAT.unpack_from(data, pos)[0])
             pos += 8
-        elif op == b"T":
+        elif op == OP_COMPLEX:
             real, imag = COMPLEX.unpack_from(data, pos)
             pos += 16
             push(complex(real, imag))
-        elif op == b"@" or op == b"O" or op == b"E":
+        elif op == OP_BUILDTUPLE or op == OP_SET or op == OP_FROZENSET:
             n = unpack_int4(data, pos)[0]
             pos += 4
             if n < 0 or n > len(stack):
                 raise LoadError("collection of %d items, %d on the stack" % (n, len(stack)))
             items = stack[len(stack) - n:]
             del stack[len(stack) - n:]
-            push(tuple(items) if op == b"@" else set(items) if op == b"O" else frozenset(items))
-        elif op == b"B":
+            push(tuple(items) if op == OP_BUILDTUPLE else set(items) if op == OP_SET else frozenset(items))
+        elif op == OP_CHANNEL:
             n = unpack_int4(data, pos)[0]
             pos += 4
             if channel_factory is None:
                 raise LoadError("channel id outside a gateway")
             push(channel_factory(n))
-        elif op == b"Q":
+        elif op == OP_STOP:
             if len(stack) != 1 or pos != end:
                 raise LoadError("STOP with %d items on the stack" % len(stack))
             return stack[0]
@@ -457,30 +503,34 @@ class Channel(object):
     def __init__(self, gateway, id):
         self.gateway = gateway
         self.id = id
-        self._strconfig = gateway._strconfig
+        # the parts this channel works through (see the top of the file)
+        self._output = gateway.output
+        self._input = gateway.input
+        self._flows = gateway.flows
+        self._table = gateway.channels
+        self._strconfig = gateway.channels.strconfig
         self._items = Items()
         self._closed = False
         self._receiveclosed = threading.Event()
         self._remoteerrors = []
         self._waiter = None  # a thread blocked in receive(), to hand the reading role to
-        self._flow = gateway._new_flow(id)
+        self._flow = gateway.flows.new(id)
 
     def __repr__(self):
         return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
 
     def __del__(self):
-        gateway = self.gateway
-        if gateway is None or self._closed or self._receiveclosed.is_set():
+        if self.gateway is None or self._closed or self._receiveclosed.is_set():
             return
         # dropped while open: the master must learn that nothing more will
         # come, but not from here. A finalizer runs wherever the garbage
         # collector does: on PyPy between any two bytecodes of any thread,
         # on CPython at any allocation for a channel in a cycle; also inside
-        # _send_parts with the send lock held, where sending deadlocked the
-        # worker. So the frame is queued (a deque append takes no lock) and
-        # the flusher thread sends it.
+        # Output.send_parts with the send lock held, where sending deadlocked
+        # the worker. So the frame is queued (a deque append takes no lock)
+        # and the flusher thread sends it.
         code = CHANNEL_LAST_MESSAGE if self._items is None else CHANNEL_CLOSE
-        gateway._orphans.append((code, self.id))
+        self._output.orphan((code, self.id))
 
     def isclosed(self):
         return self._closed
@@ -488,18 +538,17 @@ class Channel(object):
     def send(self, item):
         if self._closed:
             raise IOError("cannot send to %r" % (self,))
-        gateway = self.gateway
         kind = type(item)
         frame = data = None
         if kind is int and INT32_MIN <= item <= INT32_MAX:
             # the commonest message, a small int: its whole frame in one pack
-            frame = INT_FRAME.pack(CHANNEL_DATA, self.id, 6, b"F", item, b"Q")
+            frame = INT_FRAME.pack(CHANNEL_DATA, self.id, 6, OP_INT, item, OP_STOP)
             size = 6
         elif kind in BULK_TYPES and len(item) >= BULK:
             # a large bytes value goes out without being copied into a dump
             if len(item) > INT32_MAX - 6:
                 raise DumpError("string is too long")
-            parts = (b"A" + INT4.pack(len(item)), item, b"Q")
+            parts = (OP_BYTES + INT4.pack(len(item)), item, OP_STOP)
             size = len(item) + 6
         else:
             data = dumps(item)
@@ -508,8 +557,8 @@ class Channel(object):
         if flow is not None:
             # the common case, credit at hand, without a call and without
             # the with statement's slower protocol (together 10-25% of a
-            # small send); _spend checks again under the same lock
-            lock = gateway._creditlock
+            # small send); Flows.spend checks again under the same lock
+            lock = self._flows.lock
             lock.acquire()
             try:
                 spent = flow.credit > 0
@@ -518,15 +567,15 @@ class Channel(object):
             finally:
                 lock.release()
             if not spent:
-                gateway._spend(self, size)
+                self._flows.spend(self, size)
         if frame is not None:
-            gateway._send_data(frame)
+            self._output.send_data(frame)
         elif data is None:
-            gateway._send_parts(CHANNEL_DATA, self.id, parts, size)
+            self._output.send_parts(CHANNEL_DATA, self.id, parts, size)
         elif size < BULK:
-            gateway._send_data(HEADER.pack(CHANNEL_DATA, self.id, size) + data)
+            self._output.send_data(HEADER.pack(CHANNEL_DATA, self.id, size) + data)
         else:
-            gateway._send_parts(CHANNEL_DATA, self.id, (data,), size)
+            self._output.send_parts(CHANNEL_DATA, self.id, (data,), size)
 
     def receive(self, timeout=None):
         items = self._items
@@ -537,14 +586,14 @@ class Channel(object):
                 # a queued item (the rest of a burst) without another call
                 entry = items.take()
                 if entry is NOTHING:
-                    item, size = self._receive_reading(items)
+                    item, size = self._input.read_for(self, items)
                     # nothing else waits: what the code sends next answers
                     # this one, and it is not part of a burst
-                    self.gateway._answering = not items._items
+                    self._output.answering = not items._items
                 else:
                     item, size = entry
             else:
-                self.gateway._flush()
+                self._output.flush()
                 item, size = items.get(timeout=timeout)
         except queue.Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
@@ -552,42 +601,11 @@ class Channel(object):
             items.put(item)  # for other receivers
             raise self._getremoteerror() or EOFError()
         if size and self._flow is not None:
-            self.gateway._account(self.id, self._flow, 0, size)
+            self._flows.account(self.id, self._flow, 0, size)
         if size >= HANDOFF:
-            # read ahead for us: does it still pay? (see _ahead_pays)
-            self.gateway._ahead_pays()
+            # read ahead for us: does it still pay? (see ReadAhead)
+            self._input.readahead.pays()
         return item
-
-    def _receive_reading(self, items):
-        # Read frames in this thread until one brings an item for us (see
-        # WorkerGateway._read_one), unless another thread reads now. The
-        # caller found the queue empty; whatever lands in it meanwhile is
-        # taken below, by items.get() or before each read.
-        gateway = self.gateway
-        me = get_ident()
-        if not gateway._take_reading(me, self):
-            gateway._flush()
-            item = items.get()
-            self._waiter = None  # served, whether or not the role came with it
-            return item
-        try:
-            read_one = gateway._read_one
-            # only this thread can give its role away (to a waiter it
-            # delivers to), so checking it needs no lock
-            while gateway._reader == me:
-                # the previous reader may have queued items for us before
-                # we took over: they come before anything we read
-                item = items.take()
-                if item is not NOTHING:
-                    return item
-                item = read_one(self)
-                if item is FINISHED:
-                    break
-                if item is not NOTHING:
-                    return item
-        finally:
-            gateway._pause_reading(me)
-        return items.get()
 
     def __iter__(self):
         return self
@@ -606,20 +624,20 @@ class Channel(object):
         if self._closed:
             return
         if error is not None:
-            self.gateway._send_quietly(CHANNEL_CLOSE_ERROR, self.id, dumps(_as_text(error)))
+            self._output.send_quietly(CHANNEL_CLOSE_ERROR, self.id, dumps(_as_text(error)))
         else:
-            self.gateway._send_quietly(CHANNEL_CLOSE, self.id)
+            self._output.send_quietly(CHANNEL_CLOSE, self.id)
         if isinstance(error, RemoteError):
             self._remoteerrors.append(error)
         self._closed = True
         self._receiveclosed.set()
         if self._items is not None:
             self._items.put(ENDMARKER)
-        self.gateway._forget(self.id)
-        self.gateway._wake_senders()
+        self._table.forget(self.id)
+        self._flows.wake_senders()
 
     def waitclose(self, timeout=None):
-        self.gateway._flush()
+        self._output.flush()
         self._receiveclosed.wait(timeout)
         if not self._receiveclosed.is_set():
             raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
@@ -628,8 +646,8 @@ class Channel(object):
             raise error
 
     def setcallback(self, callback, endmarker=NO_ENDMARKER_WANTED):
-        gateway = self.gateway
-        with gateway._receivelock:
+        table = self._table
+        with table.receivelock:
             items = self._items
             if items is None:
                 raise IOError("%r has callback already registered" % (self,))
@@ -638,7 +656,7 @@ class Channel(object):
                 pair = items.take()
                 if pair is NOTHING:
                     if not (self._closed or self._receiveclosed.is_set()):
-                        gateway._callbacks[self.id] = (callback, endmarker, self._strconfig, self._flow)
+                        table.add_callback(self.id, (callback, endmarker, self._strconfig, self._flow))
                     break
                 item, size = pair
                 if item is ENDMARKER:
@@ -648,7 +666,7 @@ class Channel(object):
                     break
                 callback(item)
                 if self._flow is not None:
-                    gateway._account(self.id, self._flow, 0, size)
+                    self._flows.account(self.id, self._flow, 0, size)
 
     def makefile(self, mode="w", proxyclose=False):
         if mode == "w":
@@ -659,12 +677,12 @@ class Channel(object):
 
     def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
         self._strconfig = (py2str_as_py3str, py3str_as_py2str)
-        self.gateway._send(RECONFIGURE, self.id, dumps(self._strconfig))
+        self._output.send(RECONFIGURE, self.id, dumps(self._strconfig))
 
     def _getremoteerror(self):
         if self._remoteerrors:
             return self._remoteerrors.pop(0)
-        return self.gateway._error
+        return self.gateway.error
 
 
 def _as_text(error):
@@ -753,6 +771,10 @@ def message_name(code):
 
 
 INTERRUPT_TEXT = "keyboard-interrupted"
+# execnet's text, and its wait: a second execution that cannot have the
+# main thread within MAIN_WAIT seconds is refused
+MAIN_THREAD_ONLY_DEADLOCK_TEXT = "concurrent remote_exec would cause deadlock for main_thread_only execmodel"
+MAIN_WAIT = 1.0
 FLUSH_DELAY = 0.001  # seconds a sent item may wait for more to join it
 ORPHAN_CHECK = 0.5  # seconds at most before a dropped channel's close is sent
 BURST_GAP = 0.0001  # a send this soon after the last one is part of a burst
@@ -913,234 +935,58 @@ class GatewayReceivedTerminate(Exception):
     pass
 
 
-class WorkerGateway(object):
-    """One per process: routes the master's frames, runs its code."""
+def grant_step(window):
+    # consumed bytes are granted back in steps of half the window, rounded
+    # up, as the master does (grantStep in lib/channel.ts)
+    return max(1, ((window or 0) + 1) // 2)
 
-    id = "<worker>"
 
-    def __init__(self, pipe, id, execmodel="thread", window=None, hosted=False, spin=0.0):
-        self.id = id
-        # in a process that is not ours (execnet's socketserver.py): never
-        # interrupt its main thread or exit it
-        self._hosted = hosted
-        self.execmodel = execmodel
-        # flow control: bytes per channel and direction, or None (off)
-        self._window = window
-        self._grant_step = max(1, (window or 0) // 2)
-        self._flows = weakref.WeakValueDictionary()
-        # the lock itself where nobody waits: cheaper than the Condition's with
-        self._creditlock = threading.Lock()
-        self._creditcond = threading.Condition(self._creditlock)
+# ---------------------------------------------------------------------------
+# Output: the send path, the flusher thread, the writer thread.
+# ---------------------------------------------------------------------------
+
+class Output(object):
+    """Frames out to the master.
+
+    Data frames are written without a flush: many small sends then leave in
+    one system call. The output is flushed before the worker waits for
+    anything (receive, waitclose, the end of an execution), and by the
+    flusher thread within FLUSH_DELAY otherwise, so nothing sent stays
+    behind. Control frames are flushed at once. Large frames (HANDOFF) are
+    handed to a writer thread, so the code that sent one computes its next
+    while this one drains into the pipe; frames sent while any wait there
+    queue behind them, in order. At most OUT_LIMIT bytes wait (more blocks
+    the sender), flow control or not. Smaller frames are not worth the
+    thread switch (and the GIL's: a busy sender can keep the writer waiting
+    for its switch interval).
+
+    Its lock (the send lock, with the writer's condition on it) is a leaf:
+    nothing else is taken while it is held."""
+
+    def __init__(self, pipe):
         self._pipe = pipe
-        # polling for input before sleeping in a read (see _spin_wait); not
-        # on one CPU, where the poll would hold up the master it waits for
-        self._spin = spin or 0.0
-        self._cpus = usable_cpus()
-        self._poll = input_poller(pipe._infile) if self._spin > 0 and self._cpus > 1 else None
-        self._load_next = 0.0  # when to look at the machine's load again
-        self._crowded = False
-        self._drained = False  # the reader took all its buffer held
-        self._spin_skip = 0  # waits left that sleep at once, after a poll that gave up
-        self._spin_backoff = 1
-        self.spins = [0, 0]  # polls that caught input, and that gave up
-        self._strconfig = (True, False)
-        self._channels = weakref.WeakValueDictionary()
-        self._callbacks = {}
-        self._count = 2  # the worker's channel ids are even, the master's odd
         self._lock = threading.Lock()
-        self._sendlock = threading.Lock()
-        # large frames go out through a writer thread (see _send_parts)
-        self._outq = collections.deque()
-        self._outqueued = 0
-        self._outcond = threading.Condition(self._sendlock)
+        self._cond = threading.Condition(self._lock)  # the writer thread's queue
+        self._queue = collections.deque()  # (parts, size) for the writer thread
+        self._queued = 0
         self._writer = None
-        self._write_error = None
-        self._receivelock = threading.RLock()
-        self._finished = False
-        self._error = None
-        self._tasks = queue.Queue()
-        self._pool_tasks = queue.Queue()
-        self._pool_idle = 0
-        self._mainbusy = False
-        self._running = set()
-        self._idle = threading.Condition(self._lock)
-        self._readlock = threading.Lock()
-        self._dirty = False
-        self._look_for_run = True
+        self._error = None  # set once a write failed: every send fails after
+        self.dirty = False  # something written is not flushed yet
         self._last_send = 0.0
-        self._answering = False  # the last receive() took the only message there was
+        self.answering = False  # the last receive() took the only message there was
+        self.finished = False
         self._flusher_sleeping = False
         self._flusher_wake = threading.Event()
         self._orphans = collections.deque()  # (code, id) of channels dropped while open
-        self._reader = None
-        self._reader_busy = False
-        self._reader_idle_since = 0.0
-        self._loop_ident = None  # the receiver thread's, once it runs
-        self._read_wake = threading.Event()
-        self._ahead = READ_AHEAD  # reading ahead pays (see _ahead_pays)
-        self._ahead_next = 0.0  # when to look again
-        self._ahead_mark = None  # (thread, time, run delay) at the last look
-        self._ahead_share = 0.0  # of the time the taker waited for a CPU, averaged
+        # for finalizers: a deque append takes no lock (see Channel.__del__)
+        self.orphan = self._orphans.append
 
-    def __repr__(self):
-        return "<WorkerGateway id=%r>" % (self.id,)
+    def send(self, code, channelid, data=b""):
+        self.send_parts(code, channelid, (data,), len(data))
 
-    # channels
-
-    def newchannel(self):
-        return self._channel(None)
-
-    def _channel(self, id):
-        with self._lock:
-            if self._finished:
-                raise IOError("connection already closed: %r" % (self,))
-            if id is None:
-                id = self._count
-                self._count += 2
-            channel = self._channels.get(id)
-            if channel is None:
-                channel = self._channels[id] = Channel(self, id)
-            return channel
-
-    def _new_flow(self, id):
-        if self._window is None:
-            return None
-        flow = self._flows[id] = Flow(self._window)
-        return flow
-
-    def _forget(self, id):
-        self._channels.pop(id, None)
-        entry = self._callbacks.pop(id, None)
-        if entry is not None and entry[1] is not NO_ENDMARKER_WANTED:
-            entry[0](entry[1])
-
-    def _local_close(self, id, error=None, sendonly=False):
-        channel = self._channels.get(id)
-        if channel is None:
-            if error is not None:
-                error.warn()
-            self._forget(id)
-            return
-        if error is not None:
-            channel._remoteerrors.append(error)
-        if channel._items is not None:
-            channel._items.put(ENDMARKER)
-        self._forget(id)
-        if not sendonly:
-            channel._closed = True
-            self._wake_senders()
-        channel._receiveclosed.set()
-
-    def _local_receive(self, id, data, size, value=NOTHING):
-        """Data for channel `id`: its payload, or the value already read
-        from it (a bulk bytes frame)."""
-        entry = self._callbacks.get(id)
-        if entry is None:
-            channel = self._channels.get(id)
-            if channel is not None and channel._items is not None:
-                if value is NOTHING:
-                    value = loads(data, channel._strconfig, self._channel)
-                channel._items.put(value, size)
-                if channel._flow is not None:
-                    self._account(id, channel._flow, size, 0)
-                if channel._waiter is not None:
-                    if size < HANDOFF or not self._ahead:
-                        self._give_reading(get_ident(), channel)
-                    else:
-                        # served: its taker works on it while this thread
-                        # reads on (see _lend_reading), also past the small
-                        # items that may follow
-                        channel._waiter = None
-            return
-        callback, _, strconfig, flow = entry
-        try:
-            callback(loads(data, strconfig, self._channel) if value is NOTHING else value)
-        except Exception:
-            text = format_error()
-            self._send_quietly(CHANNEL_CLOSE_ERROR, id, dumps(text))
-            self._local_close(id, RemoteError(text))
-            return
-        if flow is not None:
-            self._account(id, flow, size, size)
-
-    # flow control
-
-    def _account(self, id, flow, received, consumed):
-        """Count bytes received and consumed on a channel, and grant its
-        sender what is due: consumed bytes, in steps of half the window;
-        everything received, at once, while our own send on it waits."""
-        with self._creditlock:
-            flow.received += received
-            flow.consumed += consumed
-            target = flow.received if flow.sendblocked else flow.consumed
-            grant = target - flow.granted
-            if grant <= 0 or (grant < self._grant_step and not flow.sendblocked):
-                return
-            flow.granted = target
-        self._send_quietly(CHANNEL_CREDIT, id, CREDIT.pack(grant))
-
-    def _spend(self, channel, size):
-        """Take `size` bytes of the channel's send credit, waiting for the
-        master to grant more while it has none."""
-        flow = channel._flow
-        cond = self._creditcond
-        with self._creditlock:  # cond's own lock, without its slower with
-            if flow.credit > 0:
-                flow.credit -= size
-                return
-            flow.sendblocked += 1
-        try:
-            self._account(channel.id, flow, 0, 0)  # grant all we hold
-            self._flush()  # the master may be waiting for what we sent
-            me = get_ident()
-            while True:
-                with cond:
-                    if flow.credit > 0:
-                        flow.credit -= size
-                        return
-                    if self._finished or channel._closed:
-                        raise IOError("cannot send to %r: it was closed while waiting for the master to take more" % (channel,))
-                # read the master's frames ourselves when nobody else does:
-                # the credit we wait for is among them
-                if self._take_reading(me, None):
-                    try:
-                        while self._reader == me and flow.credit <= 0 and not channel._closed:
-                            if self._read_one() is FINISHED:
-                                break
-                    finally:
-                        self._pause_reading(me)
-                else:
-                    with cond:
-                        if flow.credit <= 0 and not self._finished and not channel._closed:
-                            cond.wait(READ_GRACE)
-        finally:
-            with cond:
-                flow.sendblocked -= 1
-
-    def _wake_senders(self):
-        with self._creditcond:
-            self._creditcond.notify_all()
-
-    # frames
-
-    # Writing frames. Data frames are written without a flush: many small
-    # sends then leave in one system call. The output is flushed before the
-    # worker waits for anything (receive, waitclose, the end of an
-    # execution), and by the flusher thread within FLUSH_DELAY otherwise, so
-    # nothing sent stays behind. Control frames are flushed at once.
-    # Large frames (HANDOFF) are handed to a writer thread, so the code that
-    # sent one computes its next while this one drains into the pipe; frames
-    # sent while any wait there queue behind them, in order. At most
-    # OUT_LIMIT bytes wait (more blocks the sender), flow control or not.
-    # Smaller frames are not worth the thread switch (and the GIL's: a busy
-    # sender can keep the writer waiting for its switch interval).
-
-    def _send(self, code, channelid, data=b""):
-        self._send_parts(code, channelid, (data,), len(data))
-
-    def _send_parts(self, code, channelid, parts, size):
+    def send_parts(self, code, channelid, parts, size):
         """A frame of any size; small ones are flushed at once (small data
-        frames, which may wait for more, go through _send_data)."""
+        frames, which may wait for more, go through send_data)."""
         if DEBUG:
             trace("->", message_name(code), "channel=%d size=%d" % (channelid, size))
         header = HEADER.pack(code, channelid, size)
@@ -1150,36 +996,36 @@ class WorkerGateway(object):
             # the large part is written from where it is, not copied
             parts = (header + parts[0],) + tuple(parts[1:])
         try:
-            with self._sendlock:
-                if self._write_error is not None:
-                    raise IOError(self._write_error)
-                if size >= HANDOFF or self._outq:
+            with self._lock:
+                if self._error is not None:
+                    raise IOError(self._error)
+                if size >= HANDOFF or self._queue:
                     self._enqueue(parts, size)
                     return
                 if size >= BULK:
                     self._pipe.write_parts(parts)
-                    self._dirty = False
+                    self.dirty = False
                     return
                 self._pipe.write(parts[0], False)
                 self._pipe.flush()
-                self._dirty = False
+                self.dirty = False
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
 
-    def _send_data(self, frame, now=time.time):
+    def send_data(self, frame, now=time.time):
         """A small data frame, header and payload: the path of most
         messages. It waits in the buffered writer while a burst goes on
-        (see above)."""
+        (see the class)."""
         size = len(frame) - 9
         if DEBUG:
             trace("->", "CHANNEL_DATA", "channel=%d size=%d" % (HEADER.unpack_from(frame)[1], size))
         pipe = self._pipe
-        lock = self._sendlock
+        lock = self._lock
         lock.acquire()  # as in Channel.send: cheaper than with
         try:
-            if self._write_error is not None:
-                raise IOError(self._write_error)
-            if self._outq:
+            if self._error is not None:
+                raise IOError(self._error)
+            if self._queue:
                 self._enqueue((frame,), size)
                 return
             # only a burst waits for more to join it: a lone send (a relay's,
@@ -1190,16 +1036,16 @@ class WorkerGateway(object):
             # something waits unflushed the send is part of a burst anyway,
             # and the clock is not read: in a flood that read was 7% of the
             # worker's time
-            later = self._dirty
+            later = self.dirty
             if not later:
                 t = now()
-                later = t - self._last_send <= BURST_GAP and not self._answering
+                later = t - self._last_send <= BURST_GAP and not self.answering
                 self._last_send = t
-                self._answering = False
+                self.answering = False
             pipe._write(frame)
             if not later:
                 pipe.flush()
-            self._dirty = later
+            self.dirty = later
         except (IOError, OSError, ValueError):
             raise IOError("cannot send (already closed?)")
         finally:
@@ -1207,74 +1053,81 @@ class WorkerGateway(object):
         if later and self._flusher_sleeping:
             self._flusher_wake.set()
 
+    def send_quietly(self, code, channelid, data=b""):
+        try:
+            self.send(code, channelid, data)
+        except IOError:
+            pass  # the master is gone; nobody is left to tell
+
     def _enqueue(self, parts, size):
-        # called with _sendlock held
-        while self._outqueued > OUT_LIMIT and self._write_error is None:
-            self._outcond.wait()
-        self._outq.append((parts, size))
-        self._outqueued += size
+        # called with the lock held
+        while self._queued > OUT_LIMIT and self._error is None:
+            self._cond.wait()
+        self._queue.append((parts, size))
+        self._queued += size
         if self._writer is None:
             self._writer = threading.Thread(target=self._write_loop)
             self._writer.daemon = True
             self._writer.start()
-        self._outcond.notify_all()
+        self._cond.notify_all()
 
     def _write_loop(self):
         pipe = self._pipe
-        cond = self._outcond
+        cond = self._cond
         while True:
             with cond:
-                while not self._outq:
+                while not self._queue:
                     cond.wait()
-                parts, size = self._outq[0]
+                parts, size = self._queue[0]
             # outside the lock: nobody else writes while the queue is not
             # empty, and senders must not wait for the pipe
             try:
                 pipe.write_parts(parts)
                 with cond:
-                    self._outq.popleft()
-                    self._outqueued -= size
-                    if not self._outq:
+                    self._queue.popleft()
+                    self._queued -= size
+                    if not self._queue:
                         pipe.flush()
-                        self._dirty = False
+                        self.dirty = False
                     cond.notify_all()
             except (IOError, OSError, ValueError):
                 with cond:
-                    self._write_error = "cannot send (the master is gone)"
-                    self._outq.clear()
-                    self._outqueued = 0
+                    self._error = "cannot send (the master is gone)"
+                    self._queue.clear()
+                    self._queued = 0
                     cond.notify_all()
                 return
 
-    def _drain_output(self, timeout):
+    def drain(self, timeout):
         """Wait until the writer thread has written all it holds."""
         deadline = time.time() + timeout
-        with self._outcond:
-            while self._outq and self._write_error is None:
+        with self._cond:
+            while self._queue and self._error is None:
                 remaining = deadline - time.time()
                 if remaining <= 0:
                     return
-                self._outcond.wait(remaining)
+                self._cond.wait(remaining)
 
-    def _flush(self):
-        if self._dirty:
+    def flush(self):
+        if self.dirty:
             try:
-                with self._sendlock:
-                    if self._dirty:
-                        self._dirty = False
+                with self._lock:
+                    if self.dirty:
+                        self.dirty = False
                         self._pipe.flush()
             except (IOError, OSError, ValueError):
                 pass  # the master is gone; the reader will notice
 
-    def _flush_loop(self):
+    def flush_loop(self):
+        """The flusher thread's body, until finish()."""
         idle = 0
-        while not self._finished:
+        while not self.finished:
             if idle > 100:
                 # nothing to flush for a while: sleep until a send wakes us,
                 # or ORPHAN_CHECK passes (a finalizer may not wake us: see
                 # Channel.__del__)
                 self._flusher_sleeping = True
-                if not self._dirty and not self._orphans:
+                if not self.dirty and not self._orphans:
                     self._flusher_wake.wait(ORPHAN_CHECK)
                 self._flusher_wake.clear()
                 self._flusher_sleeping = False
@@ -1282,8 +1135,8 @@ class WorkerGateway(object):
             time.sleep(FLUSH_DELAY)
             if self._orphans:
                 self._send_orphans()
-            if self._dirty:
-                self._flush()
+            if self.dirty:
+                self.flush()
                 idle = 0
             else:
                 idle += 1
@@ -1294,29 +1147,203 @@ class WorkerGateway(object):
                 code, id = self._orphans.popleft()
             except IndexError:
                 return
-            self._send_quietly(code, id)
+            self.send_quietly(code, id)
 
-    def _send_quietly(self, code, channelid, data=b""):
+    def finish(self):
+        self.finished = True
+        self._flusher_wake.set()
+
+
+# ---------------------------------------------------------------------------
+# Input: the reading role, the poll before a read sleeps, reading ahead.
+# ---------------------------------------------------------------------------
+
+class Spinner(object):
+    """The poll of the input before a reader sleeps in a read (wait()).
+
+    A reader asleep in read() must be woken by the kernel: in a ping-pong
+    that wake-up, and the master's share of it in its write, were half the
+    round trip. Only the reader of a drained buffer polls (in
+    Input._read_run: a receive() with the reading role, between messages).
+    A poll that gives up makes the next waits sleep at once, one, then two,
+    up to SPIN_BACKOFF of them: code that answers slowly, or a master that
+    sends rarely, costs one poll per SPIN_BACKOFF messages. Nor does it poll
+    on a crowded machine: with more tasks runnable than CPUs, the poll takes
+    the CPU the master needs to answer (a ping-pong beside a CPU-bound
+    process on two CPUs: 25-30% slower polling, 2-11% with this check).
+
+    `poll` checks for input without waiting (None: never poll); `clock`
+    must not move with the wall clock; `runnable` counts the machine's
+    runnable tasks; `executing` counts the executions running."""
+
+    def __init__(self, poll, spin, cpus, executing, clock=MONOTONIC, runnable=runnable):
+        self.poll = poll
+        self.spin = spin
+        self.cpus = cpus
+        self.executing = executing
+        self.clock = clock
+        self.runnable = runnable
+        self.load_next = 0.0  # when to look at the machine's load again
+        self.crowded = False
+        self.skip = 0  # waits left that sleep at once, after a poll that gave up
+        self.backoff = 1
+        self.spins = [0, 0]  # polls that caught input, and that gave up
+
+    def wait(self):
+        """Poll until input comes, for up to `spin` seconds."""
+        if self.skip:
+            self.skip -= 1
+            return
+        # while another execution runs, it may need the GIL more than this
+        # thread needs a faster wake-up
+        if self.executing() > 1:
+            return
+        poll = self.poll
+        now = self.clock
+        start = now()
+        if start >= self.load_next:
+            self.load_next = start + LOAD_CHECK
+            self.crowded = self.runnable() > self.cpus
+        if self.crowded:
+            return
+        deadline = start + self.spin
+        while not poll(0):
+            if now() > deadline:
+                self.spins[1] += 1
+                self.skip = self.backoff
+                self.backoff = min(self.backoff * 2, SPIN_BACKOFF)
+                return
+        self.spins[0] += 1
+        self.backoff = 1
+
+
+class ReadAhead(object):
+    """Whether the receiver thread should read the next frames while the
+    taker of a bulk item works on it (pays()), as the taker sees it: not
+    once it waits for a CPU more than AHEAD_STOP_SHARE of its time, again
+    once less than AHEAD_START_SHARE (averaged over its looks). A read-ahead
+    needs a CPU for the receiver thread beside the taker's and the master's:
+    with them to spare, 1 MiB chunks into numpy moved 42% faster; beside a
+    CPU-bound process on two CPUs, 16% slower (the thread handing frames
+    over waits for a CPU each time). Looked at every AHEAD_CHECK seconds,
+    over the time since the last look, from the run delay the system counts
+    for the calling thread (`run_delay`; None where it does not say: then
+    the decision is to read ahead, for good)."""
+
+    def __init__(self, enabled=READ_AHEAD, clock=MONOTONIC, run_delay=run_delay):
+        self.enabled = enabled
+        self.clock = clock
+        self.run_delay = run_delay
+        self.ahead = enabled  # the decision
+        self.next = 0.0  # when to look again
+        self.mark = None  # (thread, time, run delay) at the last look
+        self.share = 0.0  # of the time the taker waited for a CPU, averaged
+
+    def pays(self):
+        if not self.enabled:
+            return False
+        t = self.clock()
+        if t < self.next:
+            return self.ahead
+        me = get_ident()
+        delay = self.run_delay()
+        if delay is None:
+            self.next = float("inf")  # nothing to look at: always
+            self.ahead = True
+            return True
+        mark = self.mark
+        if mark is not None and mark[0] == me and t > mark[1]:
+            # a lone look can catch a neighbour's burst: half its weight
+            share = self.share = (self.share + (delay - mark[2]) / (t - mark[1])) / 2
+            self.ahead = share < (AHEAD_STOP_SHARE if self.ahead else AHEAD_START_SHARE)
+        self.mark = (me, t, delay)
+        self.next = t + AHEAD_CHECK
+        return self.ahead
+
+
+class Input(object):
+    """Frames in from the master, and who reads them.
+
+    One thread at a time holds the reading role. A thread blocked in
+    channel.receive() is given the role with the item it waited for, and
+    then reads its next frames itself: a ping-pong then costs no thread
+    switch per message. The receiver thread takes the role back when its
+    holder has not been receiving for READ_GRACE seconds, so frames for
+    others keep flowing while that thread computes.
+
+    Frames it does not deliver to a reader itself go to `act_on` (the
+    gateway's dispatch). Its lock (the read lock: who holds the role) is a
+    leaf; frames are acted on under the channel table's receive lock."""
+
+    def __init__(self, pipe, output, channels, flows, spinner, readahead):
+        self._pipe = pipe
+        self._output = output
+        self.spinner = spinner
+        # None where it never polls: checked on the hot path
+        self._spin_wait = spinner.wait if spinner.poll is not None else None
+        self.readahead = readahead
+        # the channel table's, bound for the hot path: frames are acted on
+        # under its receive lock, and its callbacks decide where data goes
+        self._receivelock = channels.receivelock
+        self._callbacks = channels.callbacks
+        self._channel = channels.channel
+        self._account = flows.account
+        self._act_on = None  # the gateway's dispatch, wired by it
+        self._finish = None  # the gateway's end, wired by it
+        self.finished = False
+        self._lock = threading.Lock()
+        self.reader = None  # the thread holding the role
+        self._reader_busy = False
+        self._reader_idle_since = 0.0
+        self.loop_ident = None  # the receiver thread's, once it runs
+        self._wake = threading.Event()
+        self._drained = False  # the reader took all its buffer held
+        self._look_for_run = True
+
+    def wire(self, act_on, finish):
+        self._act_on = act_on
+        self._finish = finish
+
+    def read_for(self, channel, items):
+        """Read frames in this thread until one brings an item for
+        `channel` (see read_one), unless another thread reads now. The
+        caller found `items`, the channel's queue, empty; whatever lands in
+        it meanwhile is taken below, by items.get() or before each read."""
+        me = get_ident()
+        if not self.take_reading(me, channel):
+            self._output.flush()
+            item = items.get()
+            channel._waiter = None  # served, whether or not the role came with it
+            return item
         try:
-            self._send(code, channelid, data)
-        except IOError:
-            pass  # the master is gone; nobody is left to tell
+            read_one = self.read_one
+            # only this thread can give its role away (to a waiter it
+            # delivers to), so checking it needs no lock
+            while self.reader == me:
+                # the previous reader may have queued items for us before
+                # we took over: they come before anything we read
+                item = items.take()
+                if item is not NOTHING:
+                    return item
+                item = read_one(channel)
+                if item is FINISHED:
+                    break
+                if item is not NOTHING:
+                    return item
+        finally:
+            self.pause_reading(me)
+        return items.get()
 
-    # Reading frames. One thread at a time holds the reading role. A thread
-    # blocked in channel.receive() is given the role with the item it waited
-    # for, and then reads its next frames itself: a ping-pong then costs no
-    # thread switch per message. The receiver thread takes the role back
-    # when its holder has not been receiving for READ_GRACE seconds, so
-    # frames for others keep flowing while that thread computes.
-
-    def _read_one(self, want=None, unpack_header=HEADER.unpack):
+    def read_one(self, want=None, unpack_header=HEADER.unpack):
         """Read one frame and act on it. Returns (item, size) when it is
         data for the channel `want` (saving a trip through its queue),
         FINISHED once the gateway is done, NOTHING otherwise."""
-        if self._finished:
+        if self.finished:
             return FINISHED
-        if self._dirty:
-            self._flush()  # about to wait for the master: it may wait for us
+        output = self._output
+        if output.dirty:
+            output.flush()  # about to wait for the master: it may wait for us
+        error = None
         try:
             pipe = self._pipe
             # a run is looked for after a small frame; a look that finds
@@ -1368,7 +1395,7 @@ class WorkerGateway(object):
             trace("terminate requested")
         except EOFError:
             trace("EOF from the master")
-            self._error = EOFError("the master closed the connection")
+            error = EOFError("the master closed the connection")
         except Exception:
             # malformed frames: stop, run nothing more
             trace("receiver failed:", format_error())
@@ -1376,43 +1403,44 @@ class WorkerGateway(object):
                 sys.stderr.write("execnet worker: protocol error, shutting down:\n%s" % format_error())
             except Exception:
                 pass
-        self._finish()
+        self._finish(error)
         return FINISHED
 
     def _read_run(self, want, pipe, unpack_from=HEADER.unpack_from, unpack_int4=INT4.unpack_from):
         """Act on every whole small frame the input buffer already holds, in
         one pass: data for `want` is decoded, queued in one lock and counted
-        as consumed (see _queue_run), anything else is handled as _read_one
+        as consumed (see _queue_run), anything else is handled as read_one
         would, in order. A burst of small messages then costs one pass
         through the reading role instead of one per message. Returns NOTHING
         when it took no frame, want's (item, 0) when that was all it took,
         TAKEN otherwise."""
-        if self._poll is not None and self._drained:
+        if self._spin_wait is not None and self._drained:
             self._spin_wait()
         buf = pipe.peek(1)  # waits for input while none is buffered, as a read would
         end = len(buf)
-        me = self._reader
+        me = self.reader
         wid = want.id
         pos = 0  # the frames before pos are taken
         consumed = 0  # of them, those read out of the buffered reader
         entries = []
         received = 0
+        callbacks = self._callbacks
         with self._receivelock:
             # what decides where want's frames go and how they read changes
             # only through frames acted on below (a callback they run may
             # set one): looked up once, and again after each of those
-            mine = want._items is not None and wid not in self._callbacks
+            mine = want._items is not None and wid not in callbacks
             strconfig = want._strconfig
             while pos + 9 <= end:
                 code, channelid, length = unpack_from(buf, pos)
                 start = pos + 9
                 stop = start + length
                 if not 0 <= length < BULK or stop > end:
-                    break  # for _read_one: a large frame, or one not all here
+                    break  # for read_one: a large frame, or one not all here
                 if DEBUG:
                     trace("<-", message_name(code), "channel=%d size=%d" % (channelid, length))
                 if channelid == wid and code == CHANNEL_DATA and mine:
-                    if length == 6 and buf[start:start + 1] == b"F" and buf[start + 5:stop] == b"Q":
+                    if length == 6 and buf[start:start + 1] == OP_INT and buf[start + 5:stop] == OP_STOP:
                         # a small int, the commonest message, as loads reads it
                         entries.append((unpack_int4(buf, start + 1)[0], 0))
                     else:
@@ -1429,10 +1457,10 @@ class WorkerGateway(object):
                     received = 0
                 pipe._read(stop - consumed)
                 consumed = pos = stop
-                self._act_on(code, channelid, buf[start:stop], length)
-                if self._reader != me or self._finished:
+                self._act_on(code, channelid, buf[start:stop], length, NOTHING)
+                if self.reader != me or self.finished:
                     break
-                mine = want._items is not None and wid not in self._callbacks
+                mine = want._items is not None and wid not in callbacks
                 strconfig = want._strconfig
             if pos > consumed:
                 pipe._read(pos - consumed)
@@ -1445,53 +1473,6 @@ class WorkerGateway(object):
             if entries:
                 self._queue_run(want, entries, received)
         return TAKEN if pos > 0 else NOTHING
-
-    def _spin_wait(self, now=MONOTONIC):
-        """Poll the input until something comes, for up to self._spin
-        seconds, before the caller sleeps in a read. A reader asleep in
-        read() must be woken by the kernel: in a ping-pong that wake-up,
-        and the master's share of it in its write, were half the round
-        trip. Only the reader of a drained buffer polls (in _read_run: a
-        receive() with the reading role, between messages). A poll that
-        gives up makes the next waits sleep at once, one, then two, up to
-        SPIN_BACKOFF of them: code that answers slowly, or a master that
-        sends rarely, costs one poll per SPIN_BACKOFF messages. Nor does it
-        poll on a crowded machine: with more tasks runnable than CPUs, the
-        poll takes the CPU the master needs to answer (a ping-pong beside a
-        CPU-bound process on two CPUs: 25-30% slower polling, 2-11% with
-        this check)."""
-        if self._spin_skip:
-            self._spin_skip -= 1
-            return
-        # while another execution runs, it may need the GIL more than this
-        # thread needs a faster wake-up
-        if len(self._running) > 1:
-            return
-        poll = self._poll
-        start = now()
-        if start >= self._load_next:
-            self._load_next = start + LOAD_CHECK
-            self._crowded = runnable() > self._cpus
-        if self._crowded:
-            return
-        deadline = start + self._spin
-        while not poll(0):
-            if now() > deadline:
-                self.spins[1] += 1
-                self._spin_skip = self._spin_backoff
-                self._spin_backoff = min(self._spin_backoff * 2, SPIN_BACKOFF)
-                return
-        self.spins[0] += 1
-        self._spin_backoff = 1
-
-    def _act_on(self, code, channelid, data, length, value=NOTHING):
-        """A frame nobody reads directly: control frames are dispatched,
-        data goes to its channel (its payload, or the value already read
-        from it)."""
-        if code != CHANNEL_DATA:
-            self._dispatch(code, channelid, data)
-        else:
-            self._local_receive(channelid, data, length, value)
 
     def _queue_run(self, channel, entries, received):
         # A run is read only by a receive() whose queue is empty, and that
@@ -1509,70 +1490,46 @@ class WorkerGateway(object):
         slicing it); returns (payload, NOTHING) or (None, value)."""
         pipe = self._pipe
         head = pipe.read(5)
-        if head[0:1] == b"A" and INT4.unpack(head[1:5])[0] == length - 6:
+        if head[0:1] == OP_BYTES and INT4.unpack(head[1:5])[0] == length - 6:
             value = pipe.read(length - 6)
-            if pipe.read(1) != b"Q":
+            if pipe.read(1) != OP_STOP:
                 raise LoadError("a bytes value not followed by the end of its dump")
             return None, value
         return head + pipe.read(length - 5), NOTHING
 
-    def _take_reading(self, me, channel):
+    def take_reading(self, me, channel):
         """Become the reader if the role is ours or free; otherwise ask to
         be handed it with the next item for `channel` (if any)."""
-        with self._readlock:
-            if self._finished:
+        with self._lock:
+            if self.finished:
                 return False
             # an idle holder reads nothing: its role can be taken at once
-            if self._reader is None or self._reader == me or not self._reader_busy:
-                self._reader = me
+            if self.reader is None or self.reader == me or not self._reader_busy:
+                self.reader = me
                 self._reader_busy = True
                 return True
             if channel is not None:
                 channel._waiter = me
             return False
 
-    def _pause_reading(self, me):
-        with self._readlock:
-            if self._reader == me:
+    def pause_reading(self, me):
+        with self._lock:
+            if self.reader == me:
                 self._reader_busy = False
                 self._reader_idle_since = time.time()
 
-    def _give_reading(self, me, channel):
+    def give_reading(self, me, channel):
         """After delivering to `channel`, hand the role to the thread that
         waits on it."""
         waiter = channel._waiter
         if waiter is None or waiter == me:
             return
         channel._waiter = None
-        with self._readlock:
-            if self._reader == me:
-                self._reader = waiter
+        with self._lock:
+            if self.reader == me:
+                self.reader = waiter
                 self._reader_busy = False
                 self._reader_idle_since = time.time()
-
-    def _receive_loop(self):
-        me = self._loop_ident = get_ident()
-        while not self._finished:
-            with self._readlock:
-                if self._reader is not None and self._reader != me:
-                    if self._reader_busy or time.time() - self._reader_idle_since <= READ_GRACE:
-                        wait = True
-                    else:
-                        wait = False  # its holder went on to other work
-                else:
-                    wait = False
-                if not wait:
-                    self._reader = me
-                    self._reader_busy = True
-            if wait:
-                if READ_AHEAD:
-                    self._read_wake.wait(READ_GRACE)
-                    self._read_wake.clear()  # before the state is looked at again
-                else:
-                    time.sleep(READ_GRACE)
-                continue
-            self._read_one()
-        self._watchdog()
 
     def _lend_reading(self):
         """After a receive() read a bulk item: offer the reading role to the
@@ -1581,134 +1538,382 @@ class WorkerGateway(object):
         disk), instead of after it. Offered, not handed: the role is left
         idle, so a taker back before the receiver thread is awake (Python
         2's Event.wait polls) takes it back and reads on as before."""
-        loop = self._loop_ident
-        if loop is None or not self._ahead_pays():
+        loop = self.loop_ident
+        if loop is None or not self.readahead.pays():
             return
-        with self._readlock:
-            if self._reader != get_ident():
+        with self._lock:
+            if self.reader != get_ident():
                 return
-            self._reader = loop
+            self.reader = loop
             self._reader_busy = False
             self._reader_idle_since = 0.0
-        self._read_wake.set()
+        self._wake.set()
 
-    def _ahead_pays(self, now=MONOTONIC):
-        """Whether to read ahead, as the taker of bulk items sees it: not
-        once it waits for a CPU more than AHEAD_STOP_SHARE of its time,
-        again once less than AHEAD_START_SHARE (averaged over its looks). A
-        read-ahead needs a CPU for the receiver thread beside the taker's
-        and the master's: with them to spare, 1 MiB chunks into numpy
-        moved 42% faster; beside a CPU-bound process on two CPUs, 16%
-        slower (the thread handing frames over waits for a CPU each time).
-        Looked at every AHEAD_CHECK seconds, over the time since the last
-        look, from the run delay the system counts for this thread."""
-        if not READ_AHEAD:
-            return False
-        t = now()
-        if t < self._ahead_next:
-            return self._ahead
-        me = get_ident()
-        delay = run_delay()
-        if delay is None:
-            self._ahead_next = float("inf")  # nothing to look at: always
-            self._ahead = True
+    def receive_loop(self):
+        """The receiver thread's body: read whenever nobody else does,
+        until the gateway is finished."""
+        me = self.loop_ident = get_ident()
+        while not self.finished:
+            with self._lock:
+                if self.reader is not None and self.reader != me:
+                    if self._reader_busy or time.time() - self._reader_idle_since <= READ_GRACE:
+                        wait = True
+                    else:
+                        wait = False  # its holder went on to other work
+                else:
+                    wait = False
+                if not wait:
+                    self.reader = me
+                    self._reader_busy = True
+            if wait:
+                if READ_AHEAD:
+                    self._wake.wait(READ_GRACE)
+                    self._wake.clear()  # before the state is looked at again
+                else:
+                    time.sleep(READ_GRACE)
+                continue
+            self.read_one()
+
+
+# ---------------------------------------------------------------------------
+# Flow windows: credit per channel and direction.
+# ---------------------------------------------------------------------------
+
+class Flows(object):
+    """Flow control, when the master asked for it (window: bytes per
+    channel and direction; None: off). Each channel's counters are a Flow;
+    this grants the master what is due (account), takes send credit
+    (spend), and wakes senders waiting for it. Its lock (the credit lock,
+    with a condition on it) is a leaf."""
+
+    def __init__(self, window):
+        self.window = window
+        self.grant_step = grant_step(window)
+        self._flows = weakref.WeakValueDictionary()
+        # the lock itself where nobody waits: cheaper than the Condition's with
+        self.lock = threading.Lock()
+        self._cond = threading.Condition(self.lock)
+        self.finished = False
+        self._send_quietly = None  # wired: Output's
+        self._flush = None
+        self._input = None
+
+    def wire(self, output, input):
+        self._send_quietly = output.send_quietly
+        self._flush = output.flush
+        self._input = input
+
+    def new(self, id):
+        """The counters of a new channel, or None without flow control."""
+        if self.window is None:
+            return None
+        flow = self._flows[id] = Flow(self.window)
+        return flow
+
+    def account(self, id, flow, received, consumed):
+        """Count bytes received and consumed on a channel, and grant its
+        sender what is due: consumed bytes, in steps of half the window;
+        everything received, at once, while our own send on it waits."""
+        with self.lock:
+            flow.received += received
+            flow.consumed += consumed
+            target = flow.received if flow.sendblocked else flow.consumed
+            grant = target - flow.granted
+            if grant <= 0 or (grant < self.grant_step and not flow.sendblocked):
+                return
+            flow.granted = target
+        self._send_quietly(CHANNEL_CREDIT, id, CREDIT.pack(grant))
+
+    def credit(self, id, grant):
+        """The master granted `grant` more bytes on channel `id`."""
+        flow = self._flows.get(id)
+        if flow is not None:
+            with self._cond:
+                flow.credit += grant
+                self._cond.notify_all()
+
+    def spend(self, channel, size):
+        """Take `size` bytes of the channel's send credit, waiting for the
+        master to grant more while it has none."""
+        flow = channel._flow
+        cond = self._cond
+        with self.lock:  # cond's own lock, without its slower with
+            if flow.credit > 0:
+                flow.credit -= size
+                return
+            flow.sendblocked += 1
+        input = self._input
+        try:
+            self.account(channel.id, flow, 0, 0)  # grant all we hold
+            self._flush()  # the master may be waiting for what we sent
+            me = get_ident()
+            while True:
+                with cond:
+                    if flow.credit > 0:
+                        flow.credit -= size
+                        return
+                    if self.finished or channel._closed:
+                        raise IOError("cannot send to %r: it was closed while waiting for the master to take more" % (channel,))
+                # read the master's frames ourselves when nobody else does:
+                # the credit we wait for is among them
+                if input.take_reading(me, None):
+                    try:
+                        while input.reader == me and flow.credit <= 0 and not channel._closed:
+                            if input.read_one() is FINISHED:
+                                break
+                    finally:
+                        input.pause_reading(me)
+                else:
+                    with cond:
+                        if flow.credit <= 0 and not self.finished and not channel._closed:
+                            cond.wait(READ_GRACE)
+        finally:
+            with cond:
+                flow.sendblocked -= 1
+
+    def wake_senders(self):
+        with self._cond:
+            self._cond.notify_all()
+
+    def finish(self):
+        self.finished = True
+        self.wake_senders()
+
+
+# ---------------------------------------------------------------------------
+# Channels: the table of open channels, and what comes for them.
+# ---------------------------------------------------------------------------
+
+class Channels(object):
+    """The worker's channels by id, their receiver callbacks, and the
+    delivery of data and closes to them.
+
+    The receive lock (reentrant) is held while a frame is acted on and
+    while a callback is set: it is the outermost lock, under which any
+    other may be taken (a callback runs user code). The table's own lock
+    is a leaf."""
+
+    def __init__(self, gateway, flows, output):
+        self._gateway = gateway  # what a Channel is made with (channel.gateway)
+        self._flows = flows
+        self._output = output
+        self._input = None  # wired
+        self._lock = threading.Lock()
+        self._channels = weakref.WeakValueDictionary()
+        self.callbacks = {}  # id -> (callback, endmarker, strconfig, flow)
+        self.receivelock = threading.RLock()
+        self.strconfig = (True, False)  # for new channels (RECONFIGURE on 0)
+        self._count = 2  # the worker's channel ids are even, the master's odd
+        self.finished = False
+
+    def wire(self, input):
+        self._input = input
+
+    def __len__(self):
+        return len(self._channels)
+
+    def channel(self, id=None):
+        """The channel `id`, made if it is new; a new id for None."""
+        with self._lock:
+            if self.finished:
+                raise IOError("connection already closed: %r" % (self._gateway,))
+            if id is None:
+                id = self._count
+                self._count += 2
+            channel = self._channels.get(id)
+            if channel is None:
+                channel = self._channels[id] = Channel(self._gateway, id)
+            return channel
+
+    def add_callback(self, id, entry):
+        # called with the receive lock held (Channel.setcallback)
+        self.callbacks[id] = entry
+
+    def forget(self, id):
+        self._channels.pop(id, None)
+        entry = self.callbacks.pop(id, None)
+        if entry is not None and entry[1] is not NO_ENDMARKER_WANTED:
+            entry[0](entry[1])
+
+    def local_close(self, id, error=None, sendonly=False):
+        channel = self._channels.get(id)
+        if channel is None:
+            if error is not None:
+                error.warn()
+            self.forget(id)
+            return
+        if error is not None:
+            channel._remoteerrors.append(error)
+        if channel._items is not None:
+            channel._items.put(ENDMARKER)
+        self.forget(id)
+        if not sendonly:
+            channel._closed = True
+            self._flows.wake_senders()
+        channel._receiveclosed.set()
+
+    def local_receive(self, id, data, size, value=NOTHING):
+        """Data for channel `id`: its payload, or the value already read
+        from it (a bulk bytes frame)."""
+        entry = self.callbacks.get(id)
+        if entry is None:
+            channel = self._channels.get(id)
+            if channel is not None and channel._items is not None:
+                if value is NOTHING:
+                    value = loads(data, channel._strconfig, self.channel)
+                channel._items.put(value, size)
+                if channel._flow is not None:
+                    self._flows.account(id, channel._flow, size, 0)
+                if channel._waiter is not None:
+                    if size < HANDOFF or not self._input.readahead.ahead:
+                        self._input.give_reading(get_ident(), channel)
+                    else:
+                        # served: its taker works on it while this thread
+                        # reads on (see Input._lend_reading), also past the
+                        # small items that may follow
+                        channel._waiter = None
+            return
+        callback, _, strconfig, flow = entry
+        try:
+            callback(loads(data, strconfig, self.channel) if value is NOTHING else value)
+        except Exception:
+            text = format_error()
+            self._output.send_quietly(CHANNEL_CLOSE_ERROR, id, dumps(text))
+            self.local_close(id, RemoteError(text))
+            return
+        if flow is not None:
+            self._flows.account(id, flow, size, size)
+
+    def finish(self):
+        """Refuse new channels from now on; False if that was so already."""
+        with self._lock:
+            if self.finished:
+                return False
+            self.finished = True
             return True
-        mark = self._ahead_mark
-        if mark is not None and mark[0] == me and t > mark[1]:
-            # a lone look can catch a neighbour's burst: half its weight
-            share = self._ahead_share = (self._ahead_share + (delay - mark[2]) / (t - mark[1])) / 2
-            self._ahead = share < (AHEAD_STOP_SHARE if self._ahead else AHEAD_START_SHARE)
-        self._ahead_mark = (me, t, delay)
-        self._ahead_next = t + AHEAD_CHECK
-        return self._ahead
 
-    def _watchdog(self):
-        # Code that ignores the end of its channel must not keep an orphaned
-        # worker alive: interrupt it, then leave without it.
-        self._wait_for_tasks(5.0)
-        if not self._running:
-            return
-        if self._hosted:
-            trace("execution still running 5 s after the end; left to finish in its host")
-            return
-        trace("execution still running 5 s after the end; interrupting")
+    def close_all(self):
+        """At the end: every channel's receiver learns that nothing more
+        comes."""
+        for id in list(self._channels.keys()):
+            self.local_close(id, sendonly=True)
+        for id in list(self.callbacks):
+            self.forget(id)
+
+
+# ---------------------------------------------------------------------------
+# Execution: the master's code, in the main thread or a pool.
+# ---------------------------------------------------------------------------
+
+class ExecModel(object):
+    """execnet's ExecModel for its thread backends ("thread",
+    "main_thread_only"): what remote code finds as
+    channel.gateway.execmodel."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __repr__(self):
+        return "<ExecModel %r>" % (self.backend,)
+
+    @property
+    def queue(self):
+        return queue
+
+    @property
+    def subprocess(self):
+        import subprocess
+        return subprocess
+
+    @property
+    def socket(self):
+        import socket
+        return socket
+
+    def get_ident(self):
+        return get_ident()
+
+    def sleep(self, delay):
+        time.sleep(delay)
+
+    def start(self, func, args=()):
         try:
             import thread as _thread
         except ImportError:
             import _thread
-        _thread.interrupt_main()
-        self._wait_for_tasks(2.0)
-        if self._running:
-            trace("execution ignores the interrupt; exiting")
-            self._flush()
-            os._exit(1)
+        _thread.start_new_thread(func, args)
 
-    def _dispatch(self, code, channelid, data):
-        if code == CHANNEL_DATA:
-            self._local_receive(channelid, data, len(data))
-        elif code == CHANNEL_CREDIT and self._window is not None:
-            grant = CREDIT.unpack(data)[0]
-            flow = self._flows.get(channelid)
-            if flow is not None:
-                with self._creditcond:
-                    flow.credit += grant
-                    self._creditcond.notify_all()
-        elif code == CHANNEL_EXEC:
-            self._schedule(self._channel(channelid), loads(data))
-        elif code == CHANNEL_CLOSE:
-            self._local_close(channelid)
-        elif code == CHANNEL_CLOSE_ERROR:
-            self._local_close(channelid, RemoteError(loads(data)))
-        elif code == CHANNEL_LAST_MESSAGE:
-            self._local_close(channelid, sendonly=True)
-        elif code == RECONFIGURE:
-            strconfig = tuple(loads(data))
-            if channelid == 0:
-                self._strconfig = strconfig
+    def fdopen(self, fd, mode, bufsize=1, closefd=True):
+        if PY2:
+            return os.fdopen(fd, mode, bufsize)
+        if "b" in mode:
+            return os.fdopen(fd, mode, bufsize, closefd=closefd)
+        return os.fdopen(fd, mode, bufsize, encoding="utf-8", closefd=closefd)
+
+    def Lock(self):
+        # execnet's is reentrant too
+        return threading.RLock()
+
+    def RLock(self):
+        return threading.RLock()
+
+    def Event(self):
+        return threading.Event()
+
+
+class Execution(object):
+    """Runs the master's code: in the main thread when it is free (signal
+    handlers and some libraries need it), in pool threads otherwise; with
+    main_thread_only, only in the main thread, one at a time, and an
+    execution that cannot have it within MAIN_WAIT is refused, as execnet
+    refuses it. Its lock is a leaf."""
+
+    def __init__(self, backend, hosted, flush):
+        self.backend = backend
+        self.model = ExecModel(backend)
+        self._main_only = backend == "main_thread_only"
+        # in a process that is not ours (execnet's socketserver.py): never
+        # interrupt its main thread or exit it
+        self._hosted = hosted
+        self._flush = flush  # Output's
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when none runs
+        self.running = set()  # ids of the channels whose code runs (or is queued to)
+        self._tasks = queue.Queue()  # for the main thread; None ends it
+        self._pool_tasks = queue.Queue()
+        self._pool_idle = 0
+        self._mainbusy = False
+        self._waiting = collections.deque()  # main_thread_only: [channel, task] for the main thread
+        self.finished = False
+
+    def executing(self):
+        return len(self.running)
+
+    def schedule(self, channel, task):
+        with self._lock:
+            if self._main_only and (self._mainbusy or self._waiting):
+                entry = [channel, task]
+                self._waiting.append(entry)
+                refuse = True
             else:
-                self._channel(channelid)._strconfig = strconfig
-        elif code == STATUS:
-            with self._lock:
-                executing = len(self._running)
-                numchannels = len(self._channels)
-            status = {"numchannels": numchannels, "numexecuting": executing, "execmodel": self.execmodel}
-            self._send(CHANNEL_DATA, channelid, dumps(status))
-            self._send(CHANNEL_CLOSE, channelid)
-        elif code == GATEWAY_TERMINATE:
-            raise GatewayReceivedTerminate()
-        else:
-            raise LoadError("unknown message code %d" % code)
-
-    def _finish(self):
-        with self._lock:
-            if self._finished:
-                return
-            self._finished = True
-        self._flusher_wake.set()
-        self._wake_senders()
-        for id in list(self._channels.keys()):
-            self._local_close(id, sendonly=True)
-        for id in list(self._callbacks):
-            self._forget(id)
-        self._tasks.put(None)  # wakes the main thread's loop to end
-
-    # execution: the main thread runs a task when it is free (signal
-    # handlers and some libraries need it), other threads otherwise
-
-    def _schedule(self, channel, task):
-        with self._lock:
-            self._running.add(channel.id)
-            # main_thread_only (execnet's execmodel): one execution at a
-            # time, all in the main thread, queued in order
-            use_main = not self._mainbusy or self.execmodel == "main_thread_only"
-            if use_main:
-                self._mainbusy = True
-            # an idle pool thread takes it, or a new thread starts: starting
-            # a thread per execution made short ones cost milliseconds
-            handoff = not use_main and self._pool_idle > 0
-            if handoff:
-                self._pool_idle -= 1
-        if use_main:
+                refuse = False
+                self.running.add(channel.id)
+                use_main = not self._mainbusy or self._main_only
+                if use_main:
+                    self._mainbusy = True
+                # an idle pool thread takes it, or a new thread starts:
+                # starting a thread per execution made short ones cost
+                # milliseconds
+                handoff = not use_main and self._pool_idle > 0
+                if handoff:
+                    self._pool_idle -= 1
+        if refuse:
+            # not in the reading thread, as execnet's worker does it: the
+            # running execution's frames keep coming meanwhile
+            timer = threading.Timer(MAIN_WAIT, self._refuse, (entry,))
+            timer.daemon = True
+            timer.start()
+        elif use_main:
             self._tasks.put((channel, task))
         elif handoff:
             self._pool_tasks.put((channel, task))
@@ -1716,6 +1921,25 @@ class WorkerGateway(object):
             thread = threading.Thread(target=self._pool_loop, args=((channel, task),))
             thread.daemon = True
             thread.start()
+
+    def _refuse(self, entry):
+        with self._lock:
+            try:
+                self._waiting.remove(entry)
+            except ValueError:
+                return  # the main thread took it in time
+        entry[0].close(MAIN_THREAD_ONLY_DEADLOCK_TEXT)
+
+    def _main_free(self):
+        # the main thread finished a task: the next waiting one, if any
+        with self._lock:
+            entry = self._waiting.popleft() if self._waiting else None
+            if entry is not None:
+                self.running.add(entry[0].id)
+            else:
+                self._mainbusy = False
+        if entry is not None:
+            self._tasks.put(tuple(entry))
 
     def _pool_loop(self, item):
         while True:
@@ -1733,28 +1957,26 @@ class WorkerGateway(object):
                         return
                 item = self._pool_tasks.get()
 
-    def serve(self):
-        for target in (self._receive_loop, self._flush_loop):
-            thread = threading.Thread(target=target)
-            thread.daemon = True
-            thread.start()
+    def run_main(self):
+        """The main thread's loop, until stop()."""
         try:
             while True:
                 item = self._tasks.get()
                 if item is None:
                     break
                 self._execute(*item)
-                with self._lock:
-                    self._mainbusy = False
+                self._main_free()
         except KeyboardInterrupt:
             pass
-        self._wait_for_tasks(5.0)
-        self._drain_output(5.0)
-        self._pipe.close()
 
-    def _wait_for_tasks(self, timeout):
+    def stop(self):
+        self.finished = True
+        self._tasks.put(None)  # wakes the main thread's loop to end
+
+    def wait(self, timeout):
+        """Wait up to `timeout` seconds for the running executions to end."""
         with self._lock:
-            if self._running:
+            if self.running:
                 self._idle.wait(timeout)
 
     def _execute(self, channel, task):
@@ -1781,7 +2003,7 @@ class WorkerGateway(object):
             channel.close(INTERRUPT_TEXT)
         except BaseException:
             error = sys.exc_info()[1]
-            if not (isinstance(error, EOFError) and self._finished):
+            if not (isinstance(error, EOFError) and self.finished):
                 channel.close(format_error(skip=1))
             else:
                 channel.close()
@@ -1790,9 +2012,153 @@ class WorkerGateway(object):
         finally:
             self._flush()
             with self._lock:
-                self._running.discard(channel.id)
-                if not self._running:
+                self.running.discard(channel.id)
+                if not self.running:
                     self._idle.notify_all()
+
+    def watchdog(self):
+        # Code that ignores the end of its channel must not keep an orphaned
+        # worker alive: interrupt it, then leave without it.
+        self.wait(5.0)
+        if not self.running:
+            return
+        if self._hosted:
+            trace("execution still running 5 s after the end; left to finish in its host")
+            return
+        trace("execution still running 5 s after the end; interrupting")
+        try:
+            import thread as _thread
+        except ImportError:
+            import _thread
+        _thread.interrupt_main()
+        self.wait(2.0)
+        if self.running:
+            trace("execution ignores the interrupt; exiting")
+            self._flush()
+            os._exit(1)
+
+
+# ---------------------------------------------------------------------------
+# The gateway: the parts wired together, and the master's frames dispatched.
+# ---------------------------------------------------------------------------
+
+class WorkerGateway(object):
+    """One per process: makes the parts, wires them, dispatches the
+    master's frames to them (a table: message code -> handler) and serves
+    until the master is done. `clock`, `runnable` and `run_delay` are the
+    probes the input's policies look at (see Spinner and ReadAhead)."""
+
+    id = "<worker>"
+
+    def __init__(self, pipe, id, execmodel="thread", window=None, hosted=False, spin=0.0,
+                 clock=MONOTONIC, runnable=runnable, run_delay=run_delay):
+        self.id = id
+        self.error = None  # why the connection ended, for receivers
+        self._pipe = pipe
+        self.output = Output(pipe)
+        self.flows = Flows(window)
+        self.execution = Execution(execmodel, hosted, self.output.flush)
+        self.execmodel = self.execution.model
+        self.channels = Channels(self, self.flows, self.output)
+        # polling for input before sleeping in a read; not on one CPU,
+        # where the poll would hold up the master it waits for
+        spin = spin or 0.0
+        cpus = usable_cpus()
+        poll = input_poller(pipe._infile) if spin > 0 and cpus > 1 else None
+        spinner = Spinner(poll, spin, cpus, self.execution.executing, clock, runnable)
+        readahead = ReadAhead(READ_AHEAD, clock, run_delay)
+        self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead)
+        self.flows.wire(self.output, self.input)
+        self.channels.wire(self.input)
+        self.input.wire(self.act_on, self._finish)
+        handlers = {
+            STATUS: self._status,
+            RECONFIGURE: self._reconfigure,
+            GATEWAY_TERMINATE: self._terminate,
+            CHANNEL_EXEC: self._exec,
+            CHANNEL_DATA: self.channels.local_receive,
+            CHANNEL_CLOSE: self._close,
+            CHANNEL_CLOSE_ERROR: self._close_error,
+            CHANNEL_LAST_MESSAGE: self._last_message,
+        }
+        if window is not None:
+            # without flow control a credit frame is a protocol error
+            handlers[CHANNEL_CREDIT] = self._credit
+        self._handlers = handlers
+
+    def __repr__(self):
+        return "<WorkerGateway id=%r>" % (self.id,)
+
+    def newchannel(self):
+        return self.channels.channel(None)
+
+    def act_on(self, code, channelid, data, length, value):
+        """A frame nobody reads directly: data goes to its channel (its
+        payload, or the value already read from it), the rest to its
+        handler."""
+        handler = self._handlers.get(code)
+        if handler is None:
+            raise LoadError("unknown message code %d" % code)
+        handler(channelid, data, length, value)
+
+    # the handlers: (channel id, payload, its length, the value read from it)
+
+    def _credit(self, channelid, data, length, value):
+        self.flows.credit(channelid, CREDIT.unpack(data)[0])
+
+    def _exec(self, channelid, data, length, value):
+        self.execution.schedule(self.channels.channel(channelid), loads(data))
+
+    def _close(self, channelid, data, length, value):
+        self.channels.local_close(channelid)
+
+    def _close_error(self, channelid, data, length, value):
+        self.channels.local_close(channelid, RemoteError(loads(data)))
+
+    def _last_message(self, channelid, data, length, value):
+        self.channels.local_close(channelid, sendonly=True)
+
+    def _reconfigure(self, channelid, data, length, value):
+        strconfig = tuple(loads(data))
+        if channelid == 0:
+            self.channels.strconfig = strconfig
+        else:
+            self.channels.channel(channelid)._strconfig = strconfig
+
+    def _status(self, channelid, data, length, value):
+        status = {"numchannels": len(self.channels), "numexecuting": self.execution.executing(),
+                  "execmodel": self.execution.backend}
+        self.output.send(CHANNEL_DATA, channelid, dumps(status))
+        self.output.send(CHANNEL_CLOSE, channelid)
+
+    def _terminate(self, channelid, data, length, value):
+        raise GatewayReceivedTerminate()
+
+    def _finish(self, error=None):
+        if error is not None:
+            self.error = error
+        if not self.channels.finish():
+            return
+        self.input.finished = True
+        self.execution.finished = True
+        self.output.finish()
+        self.flows.finish()
+        self.channels.close_all()
+        self.execution.stop()
+
+    def _receive(self):
+        self.input.receive_loop()
+        self.execution.watchdog()
+
+    def serve(self):
+        for target in (self._receive, self.output.flush_loop):
+            thread = threading.Thread(target=target)
+            thread.daemon = True
+            thread.start()
+        self.execution.run_main()
+        self.execution.wait(5.0)
+        self.output.drain(5.0)
+        self._pipe.close()
 
 
 def format_error(skip=0):
