@@ -22,37 +22,58 @@ def relay(channel, argv, cwd, env):
     control = channel.receive()
     channel.send(("pid", proc.pid))
 
-    def pump(source, target):
+    def pump(source, target, end):
         fd = source.fileno()
         while True:
-            data = os.read(fd, 65536)
+            try:
+                data = os.read(fd, 65536)
+            except (OSError, IOError):
+                data = b""
             if not data:
                 break
             # bytes on both lines (Python 2's str would arrive as a string)
             target.send(bytearray(data) if str is bytes else data)
+        end()
 
-    threads = [threading.Thread(target=pump, args=(proc.stdout, channel)),
-               threading.Thread(target=pump, args=(proc.stderr, control))]
+    # the master learns of the child's end as it happens, not when it ends
+    # its side of the relay: a child that dies or closes its stdout while
+    # the master waits for an answer must not leave the master waiting
+    stdout_done = threading.Event()
+    stderr_done = threading.Event()
+    threads = [threading.Thread(target=pump, args=(proc.stdout, channel, lambda: (control.send(("eof",)), stdout_done.set()))),
+               threading.Thread(target=pump, args=(proc.stderr, control, stderr_done.set))]
     for thread in threads:
         thread.daemon = True
         thread.start()
+
+    def reap():
+        # its exit after all it printed, so the master's stderr is whole
+        stderr_done.wait()
+        code = proc.wait()
+        stdout_done.wait()
+        control.send(("exit", code))
+    reaper = threading.Thread(target=reap)
+    reaper.daemon = True
+    reaper.start()
 
     def kill_on_request():
         for message in control:
             if message == "kill" and proc.poll() is None:
                 proc.kill()
-                proc.wait()  # reaped now: no zombie while the relay winds down
-                control.send(("exit", proc.returncode))
     killer = threading.Thread(target=kill_on_request)
     killer.daemon = True
     killer.start()
     for data in channel:
-        proc.stdin.write(data)
-        proc.stdin.flush()
-    proc.stdin.close()
-    for thread in threads:
-        thread.join()
-    control.send(("exit", proc.wait()))
+        try:
+            proc.stdin.write(data)
+            proc.stdin.flush()
+        except (OSError, IOError):
+            break  # the child is gone; the reaper reports how it ended
+    try:
+        proc.stdin.close()
+    except (OSError, IOError):
+        pass
+    reaper.join()
 
 def relay_socket(channel, host, port):
     import socket

@@ -961,10 +961,19 @@ class Output(object):
     for its switch interval).
 
     Its lock (the send lock, with the writer's condition on it) is a leaf:
-    nothing else is taken while it is held."""
+    nothing else is taken while it is held.
 
-    def __init__(self, pipe):
+    A write that fails means the master can no longer hear this worker
+    (its end closed, the link died, our descriptor was closed): `lost` is
+    called once, and by default ends the process. Waiting for the input to
+    end instead can take forever: over ssh or a socket the input stays
+    open while the output is gone, and the master would wait for an answer
+    that can never come."""
+
+    def __init__(self, pipe, lost=None):
         self._pipe = pipe
+        self._lost = lost or output_lost
+        self._lost_once = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # the writer thread's queue
         self._queue = collections.deque()  # (parts, size) for the writer thread
@@ -1010,6 +1019,9 @@ class Output(object):
                 self._pipe.flush()
                 self.dirty = False
         except (IOError, OSError, ValueError):
+            error = sys.exc_info()[1]
+            if self._error is None:
+                self._failed(error)
             raise IOError("cannot send (already closed?)")
 
     def send_data(self, frame, now=time.time):
@@ -1091,11 +1103,13 @@ class Output(object):
                         self.dirty = False
                     cond.notify_all()
             except (IOError, OSError, ValueError):
+                error = sys.exc_info()[1]
                 with cond:
                     self._error = "cannot send (the master is gone)"
                     self._queue.clear()
                     self._queued = 0
                     cond.notify_all()
+                self._failed(error)
                 return
 
     def drain(self, timeout):
@@ -1116,7 +1130,7 @@ class Output(object):
                         self.dirty = False
                         self._pipe.flush()
             except (IOError, OSError, ValueError):
-                pass  # the master is gone; the reader will notice
+                self._failed(sys.exc_info()[1])
 
     def flush_loop(self):
         """The flusher thread's body, until finish()."""
@@ -1152,6 +1166,24 @@ class Output(object):
     def finish(self):
         self.finished = True
         self._flusher_wake.set()
+
+    def _failed(self, error):
+        """A write failed: the master cannot hear us any more."""
+        if self.finished or self._lost_once:
+            return  # after shutdown began, a closed pipe is expected
+        self._lost_once.append(True)
+        self._error = self._error or "cannot send (the master is gone)"
+        self._lost(error)
+
+
+def output_lost(error):
+    """The default when the output fails: say why on stderr and exit (1)."""
+    try:
+        sys.stderr.write("execnet worker %d: cannot write to the master (%s); exiting\n" % (os.getpid(), error))
+        sys.stderr.flush()
+    except Exception:
+        pass
+    os._exit(1)
 
 
 # ---------------------------------------------------------------------------
@@ -2055,7 +2087,9 @@ class WorkerGateway(object):
         self.id = id
         self.error = None  # why the connection ended, for receivers
         self._pipe = pipe
-        self.output = Output(pipe)
+        # a worker hosted in execnet's socket server must not end that
+        # process: it shuts its connection, which ends its reading too
+        self.output = Output(pipe, (lambda error: pipe.close()) if hosted else None)
         self.flows = Flows(window)
         self.execution = Execution(execmodel, hosted, self.output.flush)
         self.execmodel = self.execution.model

@@ -78,8 +78,8 @@ export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, s
 
 /**
  * The relayed worker as a Transport: its bytes travel on the relay channel,
- * its stderr and its end (("exit", status), or the control channel closing)
- * on the control channel.
+ * its stderr, the end of its stdout (("eof",)) and its exit (("exit",
+ * status), or the control channel closing) on the control channel.
  */
 function relayedTransport (relay: Channel, control: Channel, pid: number | undefined, command: string[]): Transport {
   let end: ExitInfo | null = null
@@ -97,6 +97,7 @@ function relayedTransport (relay: Channel, control: Channel, pid: number | undef
   relay.on('error', (err: Error) => { output.destroy(err) })
   control.on('data', (item: unknown) => {
     if (Buffer.isBuffer(item)) stderr.write(item)
+    else if (item instanceof Tuple && item[0] === 'eof') output.end() // after all it wrote: the relay sends it behind the data
     else if (item instanceof Tuple && item[0] === 'exit') exit(Number(item[1]))
   })
   control.on('end', () => { stderr.end(); exit(-1) })
