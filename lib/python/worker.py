@@ -1709,7 +1709,7 @@ class Channels(object):
     def wire(self, input):
         self._input = input
 
-    def __len__(self):
+    def count(self):
         return len(self._channels)
 
     def channel(self, id=None):
@@ -2126,7 +2126,7 @@ class WorkerGateway(object):
             self.channels.channel(channelid)._strconfig = strconfig
 
     def _status(self, channelid, data, length, value):
-        status = {"numchannels": len(self.channels), "numexecuting": self.execution.executing(),
+        status = {"numchannels": self.channels.count(), "numexecuting": self.execution.executing(),
                   "execmodel": self.execution.backend}
         self.output.send(CHANNEL_DATA, channelid, dumps(status))
         self.output.send(CHANNEL_CLOSE, channelid)
