@@ -29,7 +29,9 @@ role, its Spinner polling before a read sleeps and its ReadAhead policy,
 with clock and probes as parameters); Flows (windows, grants); Channels
 (the table, callbacks, delivery); Execution (main thread, pool,
 ExecModel); WorkerGateway, which wires them and dispatches frames through
-a table (code -> handler); main().
+a table (code -> handler); main(). Threads: the main thread and pool
+threads run code; Input's receiver thread reads when no receive() does;
+Output's flusher and writer threads.
 
 Lock order: the channel table's receive lock (reentrant, held while a
 frame is acted on; callbacks run user code under it) first. Every other
