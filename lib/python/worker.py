@@ -1170,13 +1170,14 @@ class Spinner(object):
 
     `poll` checks for input without waiting (None: never poll); `clock`
     must not move with the wall clock; `runnable` counts the machine's
-    runnable tasks; `executing` counts the executions running."""
+    runnable tasks; `running` is the set of executions running (read
+    only: a len() is cheaper than a call, between every two reads)."""
 
-    def __init__(self, poll, spin, cpus, executing, clock=MONOTONIC, runnable=runnable):
+    def __init__(self, poll, spin, cpus, running, clock=MONOTONIC, runnable=runnable):
         self.poll = poll
         self.spin = spin
         self.cpus = cpus
-        self.executing = executing
+        self.running = running
         self.clock = clock
         self.runnable = runnable
         self.load_next = 0.0  # when to look at the machine's load again
@@ -1192,7 +1193,7 @@ class Spinner(object):
             return
         # while another execution runs, it may need the GIL more than this
         # thread needs a faster wake-up
-        if self.executing() > 1:
+        if len(self.running) > 1:
             return
         poll = self.poll
         now = self.clock
@@ -2061,7 +2062,7 @@ class WorkerGateway(object):
         spin = spin or 0.0
         cpus = usable_cpus()
         poll = input_poller(pipe._infile) if spin > 0 and cpus > 1 else None
-        spinner = Spinner(poll, spin, cpus, self.execution.executing, clock, runnable)
+        spinner = Spinner(poll, spin, cpus, self.execution.running, clock, runnable)
         readahead = ReadAhead(READ_AHEAD, clock, run_delay)
         self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead)
         self.flows.wire(self.output, self.input)
