@@ -11,15 +11,7 @@ import { CHANNEL_CREDIT, MessageCode, encodeCredit } from './wire/frame.js'
 import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
-
-/**
- * The fewest consumed bytes a receiver grants back at once (unless its own
- * sending waits): half the window, rounded up. Our worker keeps the same
- * rule (grant_step in lib/python/worker.py; test/contract.test.ts).
- */
-export function grantStep (window: number): number {
-  return Math.max(1, Math.ceil(window / 2))
-}
+import { FlowWindow } from './flow.js'
 
 /** execnet's string coercion pair, per gateway and per channel. */
 export interface StrConfig {
@@ -129,14 +121,9 @@ export class Channel extends Duplex {
   /** Sizes of the items in `queue`, and of those pushed into the stream's buffer. */
   private queueSizes = new Fifo<number>()
   private bufferedSizes = new Fifo<number>()
-  // flow control, in payload bytes: what we may still send, and what the
-  // remote side sent, what our consumers took and what we granted back
-  private sendCredit: number
+  /** Flow control's windows (lib/flow.ts); frames that wait for credit are in `held`. */
+  private readonly flow: FlowWindow
   private held = new Fifo<Held>()
-  private received = 0
-  private consumed = 0
-  private granted = 0
-  private sent = 0
   private nextProgress = PROGRESS_STEP
   private releasing = false
 
@@ -145,7 +132,7 @@ export class Channel extends Duplex {
     this.gateway = gateway
     this.id = id
     this.strconfig = gateway.strconfig
-    this.sendCredit = gateway.flowWindow ?? Infinity
+    this.flow = new FlowWindow(gateway.flowWindow)
     // errors reach receive()/waitClose() and stream consumers' own listeners;
     // this one keeps an unobserved channel error from crashing the process
     this.on('error', () => {})
@@ -165,12 +152,12 @@ export class Channel extends Duplex {
 
   /** Payload bytes sent on this channel so far (counted as they go to the pipe). */
   get bytesSent (): number {
-    return this.sent
+    return this.flow.sent
   }
 
   /** Payload bytes received on this channel so far. */
   get bytesReceived (): number {
-    return this.received
+    return this.flow.received
   }
 
   /**
@@ -210,7 +197,7 @@ export class Channel extends Duplex {
       // nothing queued on the stream side: straight to the gateway, in order,
       // without the Writable's per-write bookkeeping
       const size = sizeOf(chunks)
-      if (this.held.length === 0 && this.sendCredit > 0) {
+      if (this.held.length === 0 && this.flow.open) {
         if (this.handOver(MessageCode.CHANNEL_DATA, chunks, size)) return
         await new Promise<void>((resolve) => { this.gateway.whenWritable(resolve) })
         const error = this.gateway.sendError
@@ -418,10 +405,10 @@ export class Channel extends Duplex {
 
   /** The remote side granted `bytes` more to send (flow control). */
   addCredit (bytes: number): void {
-    this.sendCredit += bytes
+    this.flow.grant(bytes)
     while (this.held.length > 0) {
       const next = this.held.peek() as Held
-      if (next.code === MessageCode.CHANNEL_DATA && this.sendCredit <= 0) break
+      if (next.code === MessageCode.CHANNEL_DATA && !this.flow.open) break
       this.held.shift()
       this.emitHeld(next)
     }
@@ -550,7 +537,7 @@ export class Channel extends Duplex {
 
   /** Send a frame of this channel now, or after the data held back for credit. */
   private output (code: number, chunks: Buffer[], size: number, done: ((error: Error | null) => void) | null): void {
-    if (this.held.length > 0 || (code === MessageCode.CHANNEL_DATA && this.sendCredit <= 0)) {
+    if (this.held.length > 0 || (code === MessageCode.CHANNEL_DATA && !this.flow.open)) {
       this.held.push({ code, chunks, size, done })
       if (this.held.length === 1) {
         this.gateway.interestChanged(this)
@@ -574,8 +561,7 @@ export class Channel extends Duplex {
   /** Hand one frame to the gateway; false when the pipe wants a pause. */
   private handOver (code: number, chunks: Buffer[], size: number): boolean {
     if (code === MessageCode.CHANNEL_DATA) {
-      this.sendCredit -= size
-      this.sent += size
+      this.flow.spend(size)
       this.progress()
     }
     return this.gateway.sendFrame(code, this.id, chunks)
@@ -587,28 +573,17 @@ export class Channel extends Duplex {
     this.gateway.interestChanged(this)
   }
 
-  /**
-   * Count bytes received and consumed, and grant the remote side what is
-   * due: what our consumers took, in steps of half the window; or, while our
-   * own sending waits for credit, everything received.
-   */
+  /** Count bytes received and consumed, and send the remote side the grant that is due (lib/flow.ts). */
   private account (received: number, consumed: number): void {
-    this.received += received
-    this.consumed += consumed
-    const window = this.gateway.flowWindow
-    if (window === null || this.receiveClosed) return
-    const blocked = this.held.length > 0
-    const target = blocked ? this.received : this.consumed
-    const grant = target - this.granted
-    if (grant <= 0 || (grant < grantStep(window) && !blocked)) return
-    this.granted = target
-    this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
+    const grant = this.flow.account(received, consumed, this.held.length > 0, this.receiveClosed)
+    if (grant > 0) this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
   }
 
   private progress (): void {
-    if (this.sent + this.received < this.nextProgress) return
-    this.nextProgress = this.sent + this.received + PROGRESS_STEP
-    if (this.listenerCount('progress') > 0) this.emit('progress', { bytesSent: this.sent, bytesReceived: this.received } satisfies Progress)
+    const { sent, received } = this.flow
+    if (sent + received < this.nextProgress) return
+    this.nextProgress = sent + received + PROGRESS_STEP
+    if (this.listenerCount('progress') > 0) this.emit('progress', { bytesSent: sent, bytesReceived: received } satisfies Progress)
   }
 
   private endStream (): void {
