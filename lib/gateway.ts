@@ -18,6 +18,7 @@ import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } fro
 import { parseSpec, type Spec } from './spec.js'
 import { openTransport, type Transport } from './transports/index.js'
 import type { ViaHost } from './transports/via.js'
+import type { InstallHost } from './transports/socket.js'
 import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } from './lifecycle.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
@@ -63,6 +64,8 @@ export interface GatewayOptions {
   secret?: string
   /** The gateway a via= spec goes through (Group.makeGateway fills it in from the spec's via=). */
   via?: ViaHost
+  /** The gateway a socket//installvia= spec starts its socket server through (Group.makeGateway fills it in). */
+  installVia?: InstallHost
 }
 
 /** How long our worker polls for input before it sleeps, by default (microseconds). */
@@ -204,12 +207,13 @@ export class Gateway extends EventEmitter implements ChannelHost {
   static async start (specText: string, options: GatewayOptions = {}, id?: string): Promise<Gateway> {
     const spec = parseSpec(specText)
     if (spec.via !== undefined && options.via === undefined) throw new OptionError(`via=${spec.via} needs the group that has gateway ${spec.via}: use Group.makeGateway`)
+    if (spec.installvia !== undefined && options.installVia === undefined) throw new OptionError(`installvia=${spec.installvia} needs the group that has gateway ${spec.installvia}: use Group.makeGateway`)
     const gatewayId = id ?? spec.id ?? 'gw'
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
-    const proc = await openTransport(spec, { via: options.via, secret: options.secret, startTimeout: options.startTimeout })
+    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeout: options.startTimeout })
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {

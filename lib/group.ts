@@ -36,7 +36,8 @@ export class Group implements Iterable<Gateway> {
     this.starting.add(id)
     try {
       const via = parsed.via === undefined ? undefined : this.get(parsed.via)
-      const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options, ...(via === undefined ? {} : { via }) }, id)
+      const installVia = parsed.installvia === undefined ? undefined : this.get(parsed.installvia)
+      const gateway = await Gateway.start(withId(parsed, id).text, { ...this.options, ...options, ...(via === undefined ? {} : { via }), ...(installVia === undefined ? {} : { installVia }) }, id)
       this.gateways.push(gateway)
       // as in execnet, a gateway leaves its group as soon as it is closing:
       // remoteExec on the group skips it and its id is free again
@@ -69,7 +70,7 @@ export class Group implements Iterable<Gateway> {
     const parsed = specs.map((spec) => parseSpec(spec === '' ? this.defaultSpec : spec))
     const indexOf = new Map(parsed.flatMap((spec, i): Array<[string, number]> => spec.id === undefined ? [] : [[spec.id, i]]))
     // the index of the gateway each spec goes through, when it is in this list
-    const firstOf = parsed.map((spec) => spec.via === undefined ? undefined : indexOf.get(spec.via))
+    const firstOf = parsed.map((spec) => { const through = spec.via ?? spec.installvia; return through === undefined ? undefined : indexOf.get(through) })
     const order: number[] = []
     const placed = new Set<number>()
     const place = (i: number, path: number[]): void => {

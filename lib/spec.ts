@@ -39,6 +39,13 @@ export interface Spec {
   /** via=gwid: reach the worker through another gateway of the group. */
   readonly via?: string
   /**
+   * installvia=gwid (with socket): start our socket server through that
+   * gateway of the group, then connect to it, as execnet's
+   * `socket//installvia=`. socket=HOST:PORT is then where it listens
+   * there (default 127.0.0.1, a free port).
+   */
+  readonly installvia?: string
+  /**
    * worker=execnet: start the real execnet installed on the remote side (as
    * execnet does for a plain `popen`) instead of sending our worker. Our
    * extension; the default is `ours`.
@@ -72,8 +79,8 @@ function specOf (fields: SpecFields): Spec {
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
-const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'worker', 'server'])
-const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, ssh_config=, worker=, server='
+const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'installvia', 'worker', 'server'])
+const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, installvia=, ssh_config=, worker=, server='
 
 /** Parse an XSpec string; throws SpecError naming the bad part. */
 export function parseSpec (text: string): Spec {
@@ -96,6 +103,9 @@ export function parseSpec (text: string): Spec {
       env[name] = value
     } else if (FLAG_KEYS.has(key)) {
       if (value !== true) throw new SpecError(`${key} takes no value`, text, part)
+      values.set(key, true)
+    } else if (key === 'socket' && value === true) {
+      // socket//installvia=ID: the server it starts says where (checked below)
       values.set(key, true)
     } else if (VALUE_KEYS.has(key)) {
       if (value === true || value === '') throw new SpecError(`${key} needs a value (${key}=...)`, text, part)
@@ -129,6 +139,11 @@ export function parseSpec (text: string): Spec {
   if (worker !== 'ours' && worker !== 'execnet') throw new SpecError(`worker must be ours or execnet, not ${JSON.stringify(worker)}`, text, partOf('worker'))
   const socket = str('socket')
   if (socket !== undefined && !/^[^:]*:\d+$/.test(socket)) throw new SpecError('socket must be host:port', text, partOf('socket'))
+  const installvia = str('installvia')
+  if (installvia !== undefined && transport !== 'socket') throw new SpecError('installvia= needs socket (socket//installvia=ID)', text, partOf('installvia'))
+  if (values.get('socket') === true && installvia === undefined) throw new SpecError('socket needs host:port, or installvia=ID to start a server through a gateway', text, partOf('socket'))
+  if (installvia !== undefined && str('via') !== undefined) throw new SpecError('installvia= and via= do not go together: via= relays through a gateway, installvia= starts a server through it and connects', text, partOf('installvia'))
+  if (installvia !== undefined && str('server') !== undefined) throw new SpecError('server= does not apply to installvia=: it starts our own socket server', text, partOf('server'))
   const server = str('server') ?? 'ours'
   if (server !== 'ours' && server !== 'execnet') throw new SpecError(`server must be ours or execnet, not ${JSON.stringify(server)}`, text, partOf('server'))
   if (str('server') !== undefined && transport !== 'socket') throw new SpecError('server= needs socket=', text, partOf('server'))
@@ -161,6 +176,7 @@ export function parseSpec (text: string): Spec {
     id: str('id'),
     execmodel,
     via: str('via'),
+    installvia,
     worker,
     server
   })

@@ -15,6 +15,12 @@ the server starts `PYTHON -u -c <execnet's bootstrap line>` with the
 connection as its stdin and stdout, and the client bootstraps it exactly
 as over a pipe. The worker's stderr is the server's. Runs on Python 2.7
 to 3.13.
+
+Run by a gateway instead (a `socket//installvia=ID` spec: remoteExec with
+call='serve_one'), it serves one connection: it listens, sends
+("listening", host, port) on its channel, and starts a worker for the one
+client that proves the secret the master sent along; then it stops
+listening and waits for that worker to end.
 """
 
 import binascii
@@ -75,6 +81,30 @@ def handle(conn, address, secret, python):
             conn.close()
         except Exception:
             pass
+
+
+def serve_one(channel, host, port, secret, timeout):
+    try:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.bind((host, port))
+        server.listen(1)
+    except (socket.error, OSError, IOError):
+        channel.send(("error", "cannot listen on %s:%s: %s" % (host, port, sys.exc_info()[1])))
+        return
+    realhost, realport = server.getsockname()[:2]
+    channel.send(("listening", realhost, realport))
+    try:
+        # the master connects at once; nobody else is to be served here
+        server.settimeout(timeout)
+        try:
+            conn, address = server.accept()
+        except socket.timeout:
+            log("nobody connected to %s:%d within %s s" % (realhost, realport, timeout))
+            return
+    finally:
+        server.close()
+    conn.settimeout(None)
+    handle(conn, address, secret.encode("ascii"), sys.executable)
 
 
 def main(argv):

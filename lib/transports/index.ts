@@ -10,7 +10,7 @@ import type { ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
 import { popenCommand } from './popen.js'
 import { sshCommand, vagrantCommand } from './ssh.js'
-import { socketTransport } from './socket.js'
+import { installedSocketTransport, socketTransport, type InstallHost } from './socket.js'
 import { viaTransport, type ViaHost } from './via.js'
 
 /** A started worker, whatever carries its bytes. */
@@ -43,6 +43,8 @@ export interface Transport {
 export interface TransportOptions {
   /** The gateway a via= spec goes through. */
   via?: ViaHost | undefined
+  /** The gateway a socket//installvia= spec starts its server through. */
+  installVia?: InstallHost | undefined
   /** The socket server's secret. */
   secret?: string | undefined
   /** Milliseconds a connection and its handshake may take (socket, via socket). */
@@ -53,7 +55,9 @@ export interface TransportOptions {
 export async function openTransport (spec: Spec, options: TransportOptions = {}): Promise<Transport> {
   if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeout)
   switch (spec.transport) {
-    case 'socket': return await socketTransport(spec, options.secret, options.startTimeout)
+    case 'socket':
+      if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeout)
+      return await socketTransport(spec, options.secret, options.startTimeout)
     case 'ssh': return processTransport(sshCommand(spec))
     case 'vagrant_ssh': return processTransport(vagrantCommand(spec))
     default: {

@@ -10,11 +10,14 @@
  * own process), and the bootstrap program runs our worker on its
  * `clientsock`.
  */
-import { createHmac } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { PassThrough, type Readable, type Writable } from 'node:stream'
 import { BootstrapError, type ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
+import type { Channel } from '../channel.js'
+import { Tuple } from '../serializer/types.js'
+import { pythonSource } from '../bootstrap.js'
 import type { Transport } from './index.js'
 
 /** How long connecting and the challenge may take at most. */
@@ -90,9 +93,9 @@ function readLine (socket: Readable): Promise<string> {
  * stdio. With `server=execnet`, execnet's socketserver.py: no secret, it
  * runs the bootstrap program it is sent in itself.
  */
-export async function socketTransport (spec: Spec, secret: string | undefined, startTimeout?: number): Promise<Transport> {
+export async function socketTransport (spec: Spec, secret: string | undefined, startTimeout?: number, at?: { host: string, port: number }): Promise<Transport> {
   const deadline = handshakeDeadline(startTimeout)
-  const { host, port, where } = socketAddress(spec)
+  const { host, port, where } = at === undefined ? socketAddress(spec) : { ...at, where: `${at.host}:${at.port}` }
   const command = [`socket=${where}`]
   const key = socketSecret(spec, secret, where)
   const socket = connect({ host, port })
@@ -112,6 +115,47 @@ export async function socketTransport (spec: Spec, secret: string | undefined, s
   }
   socket.setNoDelay(true)
   return connectionTransport(socket, command)
+}
+
+/** What installedSocketTransport needs of the gateway it starts the server through. */
+export interface InstallHost {
+  readonly id: string
+  remoteExec: (source: string, kwargs?: Record<string, unknown>, options?: { call?: string, filename?: string }) => Channel
+}
+
+/**
+ * socket//installvia=ID, as execnet: our socket server is started through
+ * gateway ID (serve_one in lib/python/socketserver.py: one connection, a
+ * fresh secret sent along that channel), and this side connects to the
+ * address it reports. The address must be reachable from here: by default
+ * it listens on 127.0.0.1, right when ID's worker runs on this machine;
+ * socket=HOST:PORT//installvia=ID says where else.
+ */
+export async function installedSocketTransport (spec: Spec, through: InstallHost, startTimeout?: number): Promise<Transport> {
+  const { host, port } = spec.socket === undefined ? { host: '127.0.0.1', port: 0 } : socketAddress(spec)
+  const secret = randomBytes(16).toString('hex')
+  const deadline = handshakeDeadline(startTimeout)
+  // Python 2 refuses a coding declaration in source compiled from a unicode string
+  const source = pythonSource('socketserver.py').replace(/^# -\*- coding: ascii -\*-\n/, '')
+  const server = through.remoteExec(source, { host, port, secret, timeout: deadline / 1000 }, { call: 'serve_one', filename: 'execnet-socketserver.py' })
+  let first: unknown
+  try {
+    first = await server.receive({ timeout: deadline / 1000 })
+  } catch (err) {
+    server.close()
+    throw new BootstrapError(`cannot start a socket server through gateway ${through.id}: ${(err as Error).message}`, { stderr: '', received: '', exitCode: null, signal: null })
+  }
+  const parts = first instanceof Tuple ? [...first] : []
+  if (parts[0] !== 'listening') {
+    throw new BootstrapError(`cannot start a socket server through gateway ${through.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
+  }
+  // a server listening on every address is reached on the loopback one, as execnet does
+  const listening = String(parts[1])
+  const at = { host: listening === '' || listening === '0.0.0.0' ? '127.0.0.1' : listening, port: Number(parts[2]) }
+  // its channel ends when the worker does; its errors are the worker's to report
+  server.on('error', () => {})
+  server.resume()
+  return await socketTransport({ ...spec, server: 'ours' }, secret, startTimeout, at)
 }
 
 /** Where a socket spec connects: an empty host is the loopback address. */
