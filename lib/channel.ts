@@ -12,6 +12,7 @@ import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
 import { FlowWindow } from './flow.js'
+import type { Gateway } from './gateway.js'
 
 /** execnet's string coercion pair, per gateway and per channel. */
 export interface StrConfig {
@@ -27,7 +28,7 @@ export interface ResolvedStrConfig {
   readonly py3strAsPy2str: boolean
 }
 
-/** What a channel needs from its gateway. */
+/** @internal What a channel needs from its gateway (Gateway implements it). */
 export interface ChannelHost {
   readonly id: string
   /** Encode a value for a CHANNEL_DATA payload; throws DumpError. */
@@ -99,7 +100,8 @@ interface Receiver {
 /** One execnet channel, master side: an object-mode Duplex (write sends, what the remote sends is readable, end() half-closes) with execnet's promise API beside it: send, receive, waitClose, close, setCallback, reconfigure. Flow-controlled with our worker; counts bytes and emits 'progress'. */
 export class Channel extends Duplex {
   readonly id: number
-  readonly gateway: ChannelHost
+  /** The gateway, as the channel sees it (lib/gateway.ts implements it). */
+  private readonly host: ChannelHost
   /** The coercion this channel's incoming values are read with. */
   strconfig: ResolvedStrConfig
   private closedState = false
@@ -127,17 +129,24 @@ export class Channel extends Duplex {
   private nextProgress = PROGRESS_STEP
   private releasing = false
 
+  /** @internal Channels are made by their gateway (remoteExec, newChannel) or arrive inside values. */
   constructor (gateway: ChannelHost, id: number) {
     super({ objectMode: true, allowHalfOpen: true, highWaterMark: 16 })
-    this.gateway = gateway
+    this.host = gateway
     this.id = id
     this.strconfig = gateway.strconfig
     this.flow = new FlowWindow(gateway.flowWindow)
     // errors reach receive()/waitClose() and stream consumers' own listeners;
     // this one keeps an unobserved channel error from crashing the process
     this.on('error', () => {})
-    this.on('newListener', (event: string) => { if (event === 'data' || event === 'readable') queueMicrotask(() => { this.gateway.interestChanged(this) }) })
-    this.on('removeListener', (event: string) => { if (event === 'data' || event === 'readable') this.gateway.interestChanged(this) })
+    this.on('newListener', (event: string) => { if (event === 'data' || event === 'readable') queueMicrotask(() => { this.host.interestChanged(this) }) })
+    this.on('removeListener', (event: string) => { if (event === 'data' || event === 'readable') this.host.interestChanged(this) })
+  }
+
+  /** The gateway this channel belongs to. */
+  get gateway (): Gateway {
+    // Gateway is the only ChannelHost; the interface keeps what a channel may call small
+    return this.host as Gateway
   }
 
   /** Lets dumps() write this channel inside a value (opcode B), as execnet does. */
@@ -160,7 +169,7 @@ export class Channel extends Duplex {
     return this.flow.received
   }
 
-  /**
+  /** @internal
    * Whether readers of this channel keep Node alive (default true). A via
    * gateway's relay reads its channels all the time; it sets this to what
    * the relayed gateway wants, so that an idle relayed gateway, like any
@@ -169,10 +178,10 @@ export class Channel extends Duplex {
   setKeepAlive (on: boolean): void {
     if (this.keepsAlive === on) return
     this.keepsAlive = on
-    this.gateway.interestChanged(this)
+    this.host.interestChanged(this)
   }
 
-  /** Whether this channel wants Node to stay alive: someone waits for what it receives, or for credit to send. */
+  /** @internal Whether this channel wants Node to stay alive: someone waits for what it receives, or for credit to send. */
   get wantsInput (): boolean {
     if (!this.keepsAlive) return false
     if (this.held.length > 0) return true
@@ -190,17 +199,17 @@ export class Channel extends Duplex {
   /** Send one value; resolves when it is handed to the pipe. Rejects with DumpError, leaving the channel usable. */
   async send (value: unknown): Promise<void> {
     if (this.closedState) throw this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`)
-    const broken = this.gateway.sendError
+    const broken = this.host.sendError
     if (broken !== null) throw broken
-    const chunks = this.gateway.encode(value)
+    const chunks = this.host.encode(value)
     if (this.writableLength === 0 && !this.writableEnded && !this.destroyed) {
       // nothing queued on the stream side: straight to the gateway, in order,
       // without the Writable's per-write bookkeeping
       const size = sizeOf(chunks)
       if (this.held.length === 0 && this.flow.open) {
         if (this.handOver(MessageCode.CHANNEL_DATA, chunks, size)) return
-        await new Promise<void>((resolve) => { this.gateway.whenWritable(resolve) })
-        const error = this.gateway.sendError
+        await new Promise<void>((resolve) => { this.host.whenWritable(resolve) })
+        const error = this.host.sendError
         if (error !== null) throw error
         return
       }
@@ -220,14 +229,14 @@ export class Channel extends Duplex {
       callback(this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`))
       return
     }
-    const broken = this.gateway.sendError
+    const broken = this.host.sendError
     if (broken !== null) {
       callback(broken)
       return
     }
     let chunks: Buffer[]
     try {
-      chunks = value instanceof Encoded ? value.chunks : this.gateway.encode(value instanceof PyNone ? null : value)
+      chunks = value instanceof Encoded ? value.chunks : this.host.encode(value instanceof PyNone ? null : value)
     } catch (err) {
       callback(err as Error)
       return
@@ -243,7 +252,7 @@ export class Channel extends Duplex {
    */
   override _final (callback: (error?: Error | null) => void): void {
     if (!this.closedState) {
-      if (this.gateway.halfClose) {
+      if (this.host.halfClose) {
         if (!this.receiveClosed || this.readableLength > 0) this.output(MessageCode.CHANNEL_LAST_MESSAGE, [], 0, null)
         if (this.receiveClosed) this.release()
       } else {
@@ -260,13 +269,13 @@ export class Channel extends Duplex {
    */
   close (error?: string | Error): void {
     if (this.closedState) return
-    if (!this.receiveClosed && this.gateway.failure === null) {
+    if (!this.receiveClosed && this.host.failure === null) {
       // after the data still waiting for credit, which it must not overtake
       if (error === undefined) {
         this.output(MessageCode.CHANNEL_CLOSE, [], 0, null)
       } else {
         const text = typeof error === 'string' ? error : error instanceof RemoteError ? error.formatted : String(error.stack ?? error)
-        this.output(MessageCode.CHANNEL_CLOSE_ERROR, this.gateway.encode(text), 0, null)
+        this.output(MessageCode.CHANNEL_CLOSE_ERROR, this.host.encode(text), 0, null)
       }
     }
     this.closedState = true
@@ -278,7 +287,7 @@ export class Channel extends Duplex {
   reconfigure (options: StrConfig = {}): void {
     const config = { py2strAsPy3str: options.py2strAsPy3str ?? true, py3strAsPy2str: options.py3strAsPy2str ?? false }
     this.strconfig = config
-    this.output(MessageCode.RECONFIGURE, this.gateway.encode(tuple(config.py2strAsPy3str, config.py3strAsPy2str)), 0, null)
+    this.output(MessageCode.RECONFIGURE, this.host.encode(tuple(config.py2strAsPy3str, config.py3strAsPy2str)), 0, null)
   }
 
   // ---- receiving ----
@@ -321,7 +330,7 @@ export class Channel extends Duplex {
         signal.addEventListener('abort', receiver.onAbort, { once: true })
       }
       this.receivers.push(receiver)
-      if (this.receivers.length === 1) this.gateway.interestChanged(this)
+      if (this.receivers.length === 1) this.host.interestChanged(this)
     })
   }
 
@@ -334,12 +343,12 @@ export class Channel extends Duplex {
     if (!this.receiveClosed) {
       let release = (): void => {}
       const closed = new Promise<void>((resolve) => { release = resolve; this.closeWaiters.push(resolve) })
-      this.gateway.interestChanged(this)
+      this.host.interestChanged(this)
       try {
         await withDeadline(closed, deadline, () => `Timeout after ${String(timeout)} seconds`)
       } finally {
         this.closeWaiters = this.closeWaiters.filter((w) => w !== release)
-        this.gateway.interestChanged(this)
+        this.host.interestChanged(this)
       }
     }
     const error = this.failure
@@ -360,14 +369,14 @@ export class Channel extends Duplex {
     for (const item of this.queue.drain()) queued.push(item)
     for (const size of this.queueSizes.drain()) this.account(0, size)
     this.callback = callback
-    this.gateway.interestChanged(this)
+    this.host.interestChanged(this)
     for (const item of queued) if (!this.invoke(item)) return
     if (this.receiveClosed) this.endCallback()
   }
 
   // ---- called by the gateway ----
 
-  /**
+  /** @internal
    * A value arrived for this channel, from a payload of `size` bytes. What
    * the channel's consumers throw while taking it (a 'data' listener, the
    * sink a pipe() writes to) fails this channel with that error, not the
@@ -395,7 +404,7 @@ export class Channel extends Duplex {
       this.settle(receiver)
       this.account(0, size)
       receiver.resolve(value)
-      if (this.receivers.length === 0) this.gateway.interestChanged(this)
+      if (this.receivers.length === 0) this.host.interestChanged(this)
       return
     }
     this.queue.push(value)
@@ -403,7 +412,7 @@ export class Channel extends Duplex {
     if (this.wanted) this.pump()
   }
 
-  /** The remote side granted `bytes` more to send (flow control). */
+  /** @internal The remote side granted `bytes` more to send (flow control). */
   addCredit (bytes: number): void {
     this.flow.grant(bytes)
     while (this.held.length > 0) {
@@ -413,12 +422,12 @@ export class Channel extends Duplex {
       this.emitHeld(next)
     }
     if (this.held.length === 0) {
-      this.gateway.interestChanged(this)
-      if (this.releasing) this.gateway.forget(this)
+      this.host.interestChanged(this)
+      if (this.releasing) this.host.forget(this)
     }
   }
 
-  /**
+  /** @internal
    * The remote side closed (sendonly: it only stopped sending, it still
    * takes what we send), or the gateway ended (error: why, when abnormal).
    */
@@ -434,7 +443,7 @@ export class Channel extends Duplex {
     if (!sendonly) this.closedState = true
     if (this.closeError === null && error !== null) this.closeError = error
     this.finishReceiving(error)
-    const stuck = this.gateway.sendError ?? (sendonly ? null : this.endError())
+    const stuck = this.host.sendError ?? (sendonly ? null : this.endError())
     if (stuck !== null) this.failHeld(stuck)
     // a channel the remote side only stopped sending on still routes the
     // credit for what we send, until we close or end it too
@@ -466,7 +475,7 @@ export class Channel extends Duplex {
    */
   override _destroy (error: Error | null, callback: (error: Error | null) => void): void {
     if (!this.closedState) this.close(error ?? undefined)
-    this.gateway.interestChanged(this)
+    this.host.interestChanged(this)
     callback(error)
   }
 
@@ -499,7 +508,7 @@ export class Channel extends Duplex {
       }
     }
     if (this.wanted) this.pump()
-    this.gateway.interestChanged(this)
+    this.host.interestChanged(this)
   }
 
   /** Moves queued items into the stream's buffer while a stream consumer wants them; ends or errors it after the last. */
@@ -527,7 +536,7 @@ export class Channel extends Duplex {
   /** Stop routing to this channel, once the frames held for credit have gone (their credit comes through routing). */
   private release (): void {
     if (this.held.length > 0) this.releasing = true
-    else this.gateway.forget(this)
+    else this.host.forget(this)
   }
 
   private takeQueued (): unknown {
@@ -540,7 +549,7 @@ export class Channel extends Duplex {
     if (this.held.length > 0 || (code === MessageCode.CHANNEL_DATA && !this.flow.open)) {
       this.held.push({ code, chunks, size, done })
       if (this.held.length === 1) {
-        this.gateway.interestChanged(this)
+        this.host.interestChanged(this)
         // blocked: grant the remote side all we hold, so that two sides
         // that both send before reading buffer instead of deadlocking
         this.account(0, 0)
@@ -555,7 +564,7 @@ export class Channel extends Duplex {
     const done = frame.done
     if (done === null) return
     if (more) done(null)
-    else this.gateway.whenWritable(() => { done(this.gateway.sendError) })
+    else this.host.whenWritable(() => { done(this.host.sendError) })
   }
 
   /** Hand one frame to the gateway; false when the pipe wants a pause. */
@@ -564,19 +573,19 @@ export class Channel extends Duplex {
       this.flow.spend(size)
       this.progress()
     }
-    return this.gateway.sendFrame(code, this.id, chunks)
+    return this.host.sendFrame(code, this.id, chunks)
   }
 
   private failHeld (error: Error): void {
     if (this.held.length === 0) return
     for (const frame of this.held.drain()) frame.done?.(error)
-    this.gateway.interestChanged(this)
+    this.host.interestChanged(this)
   }
 
   /** Count bytes received and consumed, and send the remote side the grant that is due (lib/flow.ts). */
   private account (received: number, consumed: number): void {
     const grant = this.flow.account(received, consumed, this.held.length > 0, this.receiveClosed)
-    if (grant > 0) this.gateway.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
+    if (grant > 0) this.host.sendFrame(CHANNEL_CREDIT, this.id, [encodeCredit(grant)])
   }
 
   private progress (): void {
@@ -603,7 +612,7 @@ export class Channel extends Duplex {
   private dropReceiver (receiver: Receiver): void {
     this.receivers.remove(receiver)
     this.settle(receiver)
-    if (this.receivers.length === 0) this.gateway.interestChanged(this)
+    if (this.receivers.length === 0) this.host.interestChanged(this)
   }
 
   private invoke (item: unknown): boolean {
@@ -630,7 +639,7 @@ export class Channel extends Duplex {
 
   /** Why the channel ended abnormally (its remote error, or its gateway's), or null. */
   private get failure (): Error | null {
-    return this.closeError ?? this.gateway.failure
+    return this.closeError ?? this.host.failure
   }
 
   private endError (): Error {

@@ -125,7 +125,15 @@ const EXIT_GRACE_MS = 5000
 /** How long a worker whose pipe broke has to exit on its own, so the error can say how it ended. */
 const BROKEN_GRACE_MS = 1000
 
-export class Gateway extends EventEmitter implements ChannelHost {
+/**
+ * One worker (a Python interpreter, local, over ssh, through a socket
+ * server or another gateway) and the channels to it: remoteExec() runs
+ * code there with a channel to it; exit(), terminate() and kill() end it.
+ * Made by makeGateway(), Gateway.start() or Group.makeGateway(). Emits
+ * 'exit' (with how the worker ended) once it is gone, and 'phase' at each
+ * step of its lifecycle (open, closing, broken, failed, closed).
+ */
+export class Gateway extends EventEmitter {
   readonly id: string
   readonly spec: Spec
   /** The worker's stderr: what remote code prints arrives here. */
@@ -133,7 +141,9 @@ export class Gateway extends EventEmitter implements ChannelHost {
   /** The frame Duplex: write {code, channelId, payload}, read Frame objects. */
   readonly frames: Duplex
   strconfig: ResolvedStrConfig = { py2strAsPy3str: true, py3strAsPy2str: false }
+  /** @internal Whether the remote side reports its close after a half-close (our worker does, execnet's does not). */
   readonly halfClose: boolean
+  /** @internal Flow control's window per channel and direction, or null when it is off. */
   readonly flowWindow: number | null
   /** Whether the worker's stderr is copied to process.stderr (stderr: 'inherit'). */
   private readonly forwardsStderr: boolean
@@ -439,11 +449,12 @@ export class Gateway extends EventEmitter implements ChannelHost {
 
   // ---- ChannelHost: what channels call ----
 
+  /** @internal */
   encode (value: unknown): Buffer[] {
     return this.encoder.encodeChunks(value, null)
   }
 
-  /** Why nothing more can be sent, or null while frames can go out (or, on a broken pipe, until the gateway ends). */
+  /** @internal Why nothing more can be sent, or null while frames can go out (or, on a broken pipe, until the gateway ends). */
   get sendError (): Error | null {
     const state = this.state
     switch (state.phase) {
@@ -459,6 +470,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
     }
   }
 
+  /** @internal */
   sendFrame (code: number, channelId: number, payload: Buffer[]): boolean {
     // a broken pipe: the caller waits (whenWritable) for the gateway's end
     // and then gets its error; nothing is reported as sent that was not
@@ -470,17 +482,20 @@ export class Gateway extends EventEmitter implements ChannelHost {
     return more
   }
 
+  /** @internal */
   whenWritable (callback: () => void): void {
     if (isFinal(this.state)) callback()
     else if (this.state.phase === 'broken' || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
     else callback()
   }
 
+  /** @internal */
   forget (channel: Channel): void {
     if (this.channels.get(channel.id) === channel) this.channels.delete(channel.id)
     this.interestChanged(channel)
   }
 
+  /** @internal */
   interestChanged (channel: Channel): void {
     if (channel.wantsInput && !channel.destroyed) this.interested.add(channel)
     else this.interested.delete(channel)
@@ -492,7 +507,7 @@ export class Gateway extends EventEmitter implements ChannelHost {
   private channelFor (id: number): Channel {
     let channel = this.channels.get(id)
     if (channel === undefined) {
-      channel = new Channel(this, id)
+      channel = new Channel(this satisfies ChannelHost, id)
       this.channels.set(id, channel)
     }
     return channel

@@ -119,7 +119,9 @@ export async function socketTransport (spec: Spec, secret: string | undefined, s
 
 /** What installedSocketTransport needs of the gateway it starts the server through. */
 export interface InstallHost {
+  /** The gateway's id, for messages. */
   readonly id: string
+  /** Run the one-shot socket server there. */
   remoteExec: (source: string, kwargs?: Record<string, unknown>, options?: { call?: string, filename?: string }) => Channel
 }
 
