@@ -2,7 +2,7 @@
 """The worker's code object: compiled from its source, or the one compiled last time.
 
 This runs first in every interpreter our master starts, before the worker
-(lib/python/worker.py, sent beside it as a string). Compiling the worker's 64 KB of
+(lib/python/worker.py, sent beside it deflated, as a base64 string). Compiling the worker's 64 KB of
 source takes 12-25 ms on CPython, as much as starting the interpreter and
 half of a whole start-up; unmarshalling the code compiled last time takes
 0.3 ms. So, as Python keeps .pyc files beside modules, the code is kept in
@@ -26,7 +26,9 @@ import os
 import sys
 
 
-def _worker_code(source, key, store=True):
+def _worker_code(packed, key, store=True):
+    """`packed`: the worker's source, deflated and in base64 (see the master's
+    packedWorkerSource), inflated only when no cached code can be used."""
     try:
         where = _cache_file(key)
     except Exception:
@@ -38,6 +40,9 @@ def _worker_code(source, key, store=True):
             code = None  # missing, foreign or unreadable: compiled, and stored over
         if code is not None:
             return code
+    import binascii
+    import zlib
+    source = zlib.decompress(binascii.a2b_base64(packed))
     code = compile(source, "<string>", "exec", 0, True)
     if where is not None and store:
         try:
