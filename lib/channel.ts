@@ -474,7 +474,10 @@ export class Channel extends Duplex {
    * remote side's channel is closed with that error's text.
    */
   override _destroy (error: Error | null, callback: (error: Error | null) => void): void {
-    if (!this.closedState) this.close(error ?? undefined)
+    // a consumer that stops early (a `for await` left by break, a pipeline
+    // cut short) destroys with an AbortError or a premature close: that is
+    // a plain close, not a failure to report to the remote side
+    if (!this.closedState) this.close(error === null || isStop(error) ? undefined : error)
     this.host.interestChanged(this)
     callback(error)
   }
@@ -645,6 +648,10 @@ export class Channel extends Duplex {
   private endError (): Error {
     return this.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
   }
+}
+
+function isStop (error: Error): boolean {
+  return error.name === 'AbortError' || (error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE'
 }
 
 function sizeOf (chunks: readonly Buffer[]): number {

@@ -191,7 +191,11 @@ export class Gateway extends EventEmitter {
     const frames = new FramePipe(transport.input as unknown as Writable, transport.output as unknown as Readable, { maxFrameSize: options.maxFrameSize, extensions: window !== null })
     this.frames = frames
     frames.on('data', (frame: Frame) => { this.route(frame) })
-    frames.on('drain', () => { this.needDrain = false; this.flushDrainWaiters() })
+    frames.on('drain', () => {
+      this.needDrain = false
+      // a broken pipe drains into nothing: its waiters wait for the verdict
+      if (!this.awaitingVerdict) this.flushDrainWaiters()
+    })
     frames.on('inputError', (err: Error) => { this.transition({ type: 'broken', error: err }) })
     // the worker's output is done when it ended, errored or just closed (a
     // destroyed socket emits nothing else); every frame before it was routed
@@ -457,6 +461,7 @@ export class Gateway extends EventEmitter {
   /** @internal Why nothing more can be sent, or null while frames can go out (or, on a broken pipe, until the gateway ends). */
   get sendError (): Error | null {
     const state = this.state
+    if (this.awaitingVerdict) return null
     switch (state.phase) {
       case 'open':
       case 'broken':
@@ -470,11 +475,21 @@ export class Gateway extends EventEmitter {
     }
   }
 
+  /**
+   * The pipe broke, or the worker ended its output unasked: it most likely
+   * died, and how is known once it is gone. Until then sends wait, so their
+   * error can say it (a bare "is closed" says nothing).
+   */
+  private get awaitingVerdict (): boolean {
+    const state = this.state
+    return state.phase === 'broken' || (state.phase === 'closing' && state.byWorker && !state.requested)
+  }
+
   /** @internal */
   sendFrame (code: number, channelId: number, payload: Buffer[]): boolean {
     // a broken pipe: the caller waits (whenWritable) for the gateway's end
     // and then gets its error; nothing is reported as sent that was not
-    if (this.state.phase === 'broken' || this.frames.writableEnded || this.frames.destroyed) return false
+    if (this.awaitingVerdict || this.frames.writableEnded || this.frames.destroyed) return false
     if (traceFrames !== null) traceFrames(`${this.id} -> ${messageCodeName(code)} channel=${channelId} size=${payload.reduce((n, c) => n + c.length, 0)}`)
     const more = this.frames.write({ code, channelId, payload })
     // whenWritable() waits from here until 'drain'
@@ -485,7 +500,7 @@ export class Gateway extends EventEmitter {
   /** @internal */
   whenWritable (callback: () => void): void {
     if (isFinal(this.state)) callback()
-    else if (this.state.phase === 'broken' || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
+    else if (this.awaitingVerdict || this.frames.destroyed || this.needDrain) this.drainWaiters.push(callback)
     else callback()
   }
 

@@ -128,11 +128,19 @@ export class Group implements Iterable<Gateway> {
   /** Exit every gateway and wait for their workers; those still running after `timeout` seconds are killed. */
   async terminate (timeout = 10): Promise<ExitInfo[]> {
     const all = [...this.gateways]
-    const leaving = [...this.leaving]
-    const results = await Promise.all(all.map(async (g) => await g.terminate(timeout)))
-    await Promise.all(leaving.map(async (g) => await g.terminate(timeout)))
+    const results = new Map<Gateway, ExitInfo>()
+    // a gateway others go through (via=, installvia=) ends after them: its
+    // end would cut theirs short, and their channels would fail, not close
+    let left = [...all, ...this.leaving]
+    while (left.length > 0) {
+      const hosts = new Set(left.flatMap((g) => [g.spec.via, g.spec.installvia]).filter((id) => id !== undefined))
+      let layer = left.filter((g) => !hosts.has(g.id))
+      if (layer.length === 0) layer = left // a cycle cannot be made, but never loop on one
+      await Promise.all(layer.map(async (g) => { results.set(g, await g.terminate(timeout)) }))
+      left = left.filter((g) => !layer.includes(g))
+    }
     for (const g of all) this.remove(g)
-    return results
+    return all.map((g) => results.get(g) as ExitInfo)
   }
 
   toString (): string {

@@ -218,3 +218,16 @@ for (const subject of subjects) {
     t.equal(seen.length, 5)
   })
 }
+
+t.test('an error held for a destination nobody reads does not keep the program alive', async (t) => {
+  const { execFile } = await import('node:child_process')
+  const { join } = await import('node:path')
+  const { repoRoot } = await import('./helpers/interpreters.js')
+  const result = await new Promise<{ code: number | null, stdout: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'test/fixtures/unread-destination.ts')], { timeout: 20000, cwd: repoRoot }, (err, stdout) => {
+      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout })
+    })
+  })
+  t.equal(result.stdout, 'written\n')
+  t.equal(result.code, 0, 'the program ended by itself')
+})

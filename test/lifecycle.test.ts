@@ -219,3 +219,15 @@ t.test('Group: a gateway leaves its group in exit(), as in execnet; terminate() 
   t.ok(a.gone, "terminate() waited for the gateway that had left but was not gone")
   t.equal(group.size, 0)
 })
+
+t.test('a for await left by break closes the channel cleanly: the remote side sees a close, not an error', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  const gw = await Gateway.start(specFor(interp), { stderr: 'pipe' })
+  t.teardown(async () => { await gw.terminate(5) })
+  const side = gw.newChannel()
+  const ch = gw.remoteExec('side = channel.receive()\nfor i in range(3):\n    channel.send(i)\ntry:\n    channel.waitclose(10)\n    side.send("clean")\nexcept Exception as e:\n    side.send(repr(e))')
+  await ch.send(side)
+  for await (const item of ch) if (item === 0) break
+  t.equal(await side.receive({ timeout: 10 }), 'clean')
+})

@@ -116,3 +116,29 @@ t.test('via= errors', async (t) => {
   t.type(missing, BootstrapError)
   t.match((missing as Error).message, /through gateway master: cannot start \/no\/such\/python/)
 })
+
+t.test('via: a signal reaches the master by name; a grandchild holding the pipes does not hold the end; the group ends the relayed gateway before its host', async (t) => {
+  const py = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py === null) return
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(async () => { await group.terminate(5) })
+  await group.makeGateway(`popen//id=host//python=${py.argv[0] as string}`)
+  const spec = `popen//via=host//python=${py.argv[0] as string}`
+
+  const signalled = await group.makeGateway(spec)
+  process.kill((await signalled.rinfo()).pid, 'SIGTERM')
+  t.same(await signalled.waitExit(), { exitCode: null, signal: 'SIGTERM' }, 'SIGTERM, not SIGKILL: the relay passes the number on')
+
+  const parent = await group.makeGateway(spec)
+  const sleeper = await parent.remoteExec('import subprocess\np = subprocess.Popen(["sleep", "30"])\nchannel.send(p.pid)').receive() as number
+  t.teardown(() => { try { process.kill(sleeper, 'SIGKILL') } catch {} })
+  const t0 = Date.now()
+  const info = await parent.terminate(5)
+  t.ok(Date.now() - t0 < 8000, `terminate() resolved in ${Date.now() - t0} ms though a grandchild holds the relayed pipes`)
+  t.same(info, { exitCode: 0, signal: null })
+
+  const relayed = await group.makeGateway(spec)
+  const results = await group.terminate(5)
+  t.equal(results.length, 2, 'the host and the relayed one')
+  t.equal(relayed.phase, 'closed', `the relayed gateway closed cleanly, not cut short by its host's end: ${String(relayed.failure)}`)
+})

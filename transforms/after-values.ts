@@ -53,6 +53,8 @@ export function errorAfterValues (stream: Transform): (error: Error) => void {
     if (stream.readableLength > 0) return // the next read() comes back here
     if ([...destinations].some(pending)) {
       timer = setTimeout(() => { timer = null; settle() }, DESTINATION_POLL_MS)
+      // a destination nobody reads must not keep the program alive for it
+      timer.unref()
       return
     }
     const error = held

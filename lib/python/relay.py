@@ -8,6 +8,8 @@ Runs on every interpreter the worker runs on (2.7 to 3.13, PyPy, Jython).
 """
 import os, subprocess, threading
 
+PIPE_GRACE = 2.0  # seconds the child's pipes may outlive it before its exit is reported
+
 def relay(channel, argv, cwd, env):
     environ = dict(os.environ)
     environ.update(env)
@@ -24,33 +26,40 @@ def relay(channel, argv, cwd, env):
 
     def pump(source, target, end):
         fd = source.fileno()
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except (OSError, IOError):
-                data = b""
-            if not data:
-                break
-            # bytes on both lines (Python 2's str would arrive as a string)
-            target.send(bytearray(data) if str is bytes else data)
-        end()
+        try:
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except (OSError, IOError):
+                    data = b""
+                if not data:
+                    break
+                # bytes on both lines (Python 2's str would arrive as a string)
+                target.send(bytearray(data) if str is bytes else data)
+        finally:
+            end()
+
+    def stdout_ended():
+        stdout_done.set()
+        control.send(("eof",))
 
     # the master learns of the child's end as it happens, not when it ends
     # its side of the relay: a child that dies or closes its stdout while
     # the master waits for an answer must not leave the master waiting
     stdout_done = threading.Event()
     stderr_done = threading.Event()
-    threads = [threading.Thread(target=pump, args=(proc.stdout, channel, lambda: (control.send(("eof",)), stdout_done.set()))),
+    threads = [threading.Thread(target=pump, args=(proc.stdout, channel, stdout_ended)),
                threading.Thread(target=pump, args=(proc.stderr, control, stderr_done.set))]
     for thread in threads:
         thread.daemon = True
         thread.start()
 
     def reap():
-        # its exit after all it printed, so the master's stderr is whole
-        stderr_done.wait()
         code = proc.wait()
-        stdout_done.wait()
+        # its exit after what it printed, so the master's stderr is whole;
+        # but a grandchild that inherited the pipes must not hold it back
+        stderr_done.wait(PIPE_GRACE)
+        stdout_done.wait(PIPE_GRACE)
         control.send(("exit", code))
     reaper = threading.Thread(target=reap)
     reaper.daemon = True

@@ -912,16 +912,21 @@ class Pipe(object):
                 rest = rest[os.write(self._fd, rest):]
 
     def close(self):
+        if self._sock is not None:
+            # the host keeps its reference to the connection: only a
+            # shutdown tells the master that we are done. First: it also
+            # wakes a reader blocked in recv() holding its file's lock
+            try:
+                self._sock.shutdown(2)
+            except Exception:
+                pass
         for f in (self._infile, self._outfile):
             try:
                 f.close()
             except Exception:
                 pass
         if self._sock is not None:
-            # the host keeps its reference to the connection: only a
-            # shutdown tells the master that we are done
             try:
-                self._sock.shutdown(2)
                 self._sock.close()
             except Exception:
                 pass
@@ -1054,10 +1059,14 @@ class Output(object):
             if not later:
                 pipe.flush()
             self.dirty = later
+            return
         except (IOError, OSError, ValueError):
-            raise IOError("cannot send (already closed?)")
+            failed = sys.exc_info()[1]
         finally:
             lock.release()
+        # outside the lock: `lost` may close the pipe or end the process
+        self._failed(failed)
+        raise IOError("cannot send (already closed?)")
         if later and self._flusher_sleeping:
             self._flusher_wake.set()
 
@@ -2189,6 +2198,7 @@ class WorkerGateway(object):
         self.execution.run_main()
         self.execution.wait(5.0)
         self.output.drain(5.0)
+        self.output.finish()  # from here a failed write is the end we chose, not a lost master
         self._pipe.close()
 
 

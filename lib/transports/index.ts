@@ -73,7 +73,8 @@ export function processTransport (argv: readonly string[], options: { cwd?: stri
   const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, env: options.env, windowsHide: true })
   const { stdin, stdout, stderr } = child
   if (stdin === null || stdout === null || stderr === null) throw new Error('spawn gave no stdio pipes')
-  const spawnError = new Promise<Error>((resolve) => { child.once('error', resolve) })
+  // 'error' can come again (a kill() refused): one listener for good, or Node throws it
+  const spawnError = new Promise<Error>((resolve) => { child.on('error', resolve) })
   return {
     input: stdin,
     output: stdout,
@@ -102,6 +103,6 @@ function exitOf (child: ChildProcess): Promise<ExitInfo> {
       return
     }
     child.once('exit', (exitCode, signal) => { resolve({ exitCode, signal }) })
-    child.once('error', () => { if (child.pid === undefined) resolve({ exitCode: null, signal: null }) })
+    child.on('error', () => { if (child.pid === undefined) resolve({ exitCode: null, signal: null }) })
   })
 }

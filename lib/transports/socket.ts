@@ -149,6 +149,7 @@ export async function installedSocketTransport (spec: Spec, through: InstallHost
   }
   const parts = first instanceof Tuple ? [...first] : []
   if (parts[0] !== 'listening') {
+    server.close()
     throw new BootstrapError(`cannot start a socket server through gateway ${through.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
   }
   // a server listening on every address is reached on the loopback one, as execnet does

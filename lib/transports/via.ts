@@ -7,6 +7,7 @@
  * controlled like any other; the child's stderr and exit status come back on
  * a second channel.
  */
+import { constants } from 'node:os'
 import { PassThrough, Writable } from 'node:stream'
 import { BootstrapError, type ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
@@ -58,6 +59,7 @@ export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, s
   const parts = first instanceof Tuple ? [...first] : []
   if (parts[0] !== 'pid') {
     relay.close()
+    control.close()
     throw new BootstrapError(`through gateway ${via.id}: ${String(parts[1] ?? first)}`, { stderr: '', received: '', exitCode: null, signal: null })
   }
   const transport = relayedTransport(relay, control, parts[1] === null ? undefined : Number(parts[1]), command)
@@ -81,13 +83,19 @@ export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, s
  * its stderr, the end of its stdout (("eof",)) and its exit (("exit",
  * status), or the control channel closing) on the control channel.
  */
+function signalName (n: number): NodeJS.Signals {
+  const found = Object.entries(constants.signals).find(([, v]) => v === n)
+  return (found?.[0] as NodeJS.Signals | undefined) ?? 'SIGKILL'
+}
+
 function relayedTransport (relay: Channel, control: Channel, pid: number | undefined, command: string[]): Transport {
   let end: ExitInfo | null = null
   let resolveExit: (info: ExitInfo) => void = () => {}
   const exited = new Promise<ExitInfo>((resolve) => { resolveExit = resolve })
   const exit = (code: number): void => {
     if (end !== null) return
-    end = code < 0 ? { exitCode: null, signal: 'SIGKILL' } : { exitCode: code, signal: null }
+    // Python's returncode is -N for a child killed by signal N
+    end = code < 0 ? { exitCode: null, signal: signalName(-code) } : { exitCode: code, signal: null }
     resolveExit(end)
   }
   const output = new PassThrough()
@@ -100,8 +108,9 @@ function relayedTransport (relay: Channel, control: Channel, pid: number | undef
     else if (item instanceof Tuple && item[0] === 'eof') output.end() // after all it wrote: the relay sends it behind the data
     else if (item instanceof Tuple && item[0] === 'exit') exit(Number(item[1]))
   })
-  control.on('end', () => { stderr.end(); exit(-1) })
-  control.on('error', () => { stderr.end(); exit(-1) })
+  // the relay itself is gone (its gateway ended): the child went with it
+  control.on('end', () => { stderr.end(); exit(-9) })
+  control.on('error', () => { stderr.end(); exit(-9) })
   const input = new Writable({
     write (chunk: Buffer, _enc, done) { relay.send(chunk).then(() => { done() }, done) },
     final (done) { relay.end(); done() }

@@ -49,8 +49,10 @@ export class FramePipe extends Duplex {
     input.on('error', (err: Error) => {
       if (this.inputError !== null) return
       this.inputError = err
-      this.releaseHeld()
+      // the owner hears first, so the 'drain' the released write causes is
+      // not taken for room to send
       this.emit('inputError', err)
+      this.releaseHeld()
     })
     // the output is done when it ended, errored or only closed (a destroyed
     // socket emits nothing else): every way but 'end' destroys this side
