@@ -6,10 +6,10 @@
  * A channel knows nothing of pipes or frames: it talks to its gateway
  * through the small ChannelHost interface.
  */
-import { Duplex } from 'readable-stream'
+import { Duplex, type Readable } from './streams.js'
 import { CHANNEL_CREDIT, MessageCode, encodeCredit } from './wire/frame.js'
 import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
-import { channelId, None, PyNone, tuple } from './serializer/types.js'
+import { channelId, None, noneAsNull, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
 import { FlowWindow } from './flow.js'
 import type { Gateway } from './gateway.js'
@@ -95,6 +95,34 @@ interface Receiver {
   timer: NodeJS.Timeout | undefined
   signal: AbortSignal | undefined
   onAbort: (() => void) | undefined
+}
+
+/** A channel's events and what their listeners get: a Duplex's, with 'data' items unknown, and 'progress'. */
+export interface ChannelEvents {
+  /** Each PROGRESS_STEP more payload bytes either way. */
+  progress: [progress: Progress]
+  /** A value the remote side sent (None as the PyNone value: a null chunk would end the stream). */
+  data: [item: unknown]
+  error: [error: Error]
+  close: []
+  end: []
+  finish: []
+  drain: []
+  pause: []
+  resume: []
+  readable: []
+  pipe: [source: Readable]
+  unpipe: [source: Readable]
+}
+
+/** Listener types for the events in ChannelEvents; other events are untyped, as on any emitter. */
+export interface Channel {
+  on<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  on(event: string | symbol, listener: (...args: never[]) => void): this
+  once<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  once(event: string | symbol, listener: (...args: never[]) => void): this
+  off<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  off(event: string | symbol, listener: (...args: never[]) => void): this
 }
 
 /** One execnet channel, master side: an object-mode Duplex (write sends, what the remote sends is readable, end() half-closes) with execnet's promise API beside it: send, receive, waitClose, close, setCallback, reconfigure. Flow-controlled with our worker; counts bytes and emits 'progress'. */
@@ -297,11 +325,16 @@ export class Channel extends Duplex {
    * the RemoteError that closed the channel, ChannelClosedError when it
    * closed normally, TimeoutError after `timeout` seconds.
    */
-  receive (options: ReceiveOptions = {}): Promise<unknown> {
+  receive<T = unknown> (options: ReceiveOptions = {}): Promise<T> {
+    // T is the caller's word for what the remote side sends: nothing checks it
+    return this.next(options) as Promise<T>
+  }
+
+  private next (options: ReceiveOptions): Promise<unknown> {
     if (this.callback !== null) return Promise.reject(new Error(`cannot receive() on ${this.toString()}: it has a callback`))
     // the stream's buffer holds older items than our queue
-    if (this.readableLength > 0) return Promise.resolve(unwrap(this.read()))
-    if (this.queue.length > 0) return Promise.resolve(unwrap(this.takeQueued()))
+    if (this.readableLength > 0) return Promise.resolve(noneAsNull(this.read()))
+    if (this.queue.length > 0) return Promise.resolve(noneAsNull(this.takeQueued()))
     if (this.receiveClosed) {
       if (this.failure === null) this.endStream()
       return Promise.reject(this.endError())
@@ -335,6 +368,15 @@ export class Channel extends Duplex {
   }
 
   /**
+   * Every value the remote side sends, until it closes the channel (None
+   * arrives as null, as from receive()); a remote error is thrown from the
+   * loop. Leaving the loop early closes the channel.
+   */
+  override async * [Symbol.asyncIterator] (): AsyncGenerator<unknown, void, undefined> {
+    for await (const item of super[Symbol.asyncIterator]()) yield noneAsNull(item)
+  }
+
+  /**
    * Resolves when the remote side has closed the channel (or will send no
    * more); rejects with its RemoteError, or TimeoutError.
    */
@@ -365,7 +407,7 @@ export class Channel extends Duplex {
     if (this.callback !== null) throw new Error(`${this.toString()} has a callback already`)
     this.endMarker = 'endMarker' in options ? options.endMarker : NO_MARKER
     const queued: unknown[] = []
-    for (let item: unknown = this.read(); item !== null; item = this.read()) queued.push(unwrap(item))
+    for (let item: unknown = this.read(); item !== null; item = this.read()) queued.push(noneAsNull(item))
     for (const item of this.queue.drain()) queued.push(item)
     for (const size of this.queueSizes.drain()) this.account(0, size)
     this.callback = callback
@@ -658,10 +700,6 @@ function sizeOf (chunks: readonly Buffer[]): number {
   let size = 0
   for (const c of chunks) size += c.length
   return size
-}
-
-function unwrap (item: unknown): unknown {
-  return item instanceof PyNone ? null : item
 }
 
 function timeoutMs (timeout: number | undefined): number | null {

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { finished, type Duplex, type Readable, type Writable } from 'readable-stream'
+import { finished, type Duplex, type Readable, type Writable } from './streams.js'
 import { FramePipe } from './wire/pipe.js'
 import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName, type Frame } from './wire/frame.js'
 import { Encoder } from './serializer/dumps.js'
@@ -32,7 +32,7 @@ export interface GatewayOptions {
    * `gateway.stderr` for you to read.
    */
   stderr?: 'inherit' | 'pipe'
-  /** Milliseconds to wait for the worker's ready byte (default 60000; Jython starts slowly). */
+  /** Seconds to wait for the worker's ready byte, as every duration here is in seconds (default 60; Jython starts slowly). */
   startTimeout?: number
   /** Largest frame accepted from the worker, in bytes (default 512 MiB). */
   maxFrameSize?: number
@@ -227,7 +227,8 @@ export class Gateway extends EventEmitter {
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
-    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeout: options.startTimeout })
+    const timeoutMs = startTimeoutMs(options.startTimeout)
+    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs })
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {
@@ -237,7 +238,6 @@ export class Gateway extends EventEmitter {
     proc.input.on('error', () => {}) // EPIPE when it dies at start: reported below with its stderr
     proc.input.write(program)
 
-    const timeoutMs = options.startTimeout ?? 60000
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout') }, timeoutMs) })
     const outcome = await Promise.race([awaitReady(proc.output), proc.spawnError, timeout])
@@ -252,7 +252,7 @@ export class Gateway extends EventEmitter {
       const received = outcome instanceof Error || outcome === 'timeout' ? '' : printable(outcome.received)
       let reason: string
       if (outcome instanceof Error) reason = `cannot start ${command}: ${outcome.message}`
-      else if (outcome === 'timeout') reason = `${command} did not answer within ${timeoutMs} ms`
+      else if (outcome === 'timeout') reason = `${command} did not answer within ${timeoutMs / 1000} seconds`
       else if (received === '') reason = `${command} exited before it was ready (${describeExit(exit)})`
       else reason = `${command} wrote ${JSON.stringify(received)} instead of execnet's ready byte '1': something printed on stdout before the worker took the pipe (a sitecustomize, a shell profile, a banner), or this is not a Python interpreter`
       if (traceGateway !== null) traceGateway(`${gatewayId} failed to start: ${reason}`)
@@ -706,6 +706,14 @@ function flowWindowOf (spec: Spec, window: number | undefined): number | null {
     throw new OptionError(`window must be a whole number of bytes >= 1, or Infinity, not ${String(window)}`)
   }
   return spec.worker === 'ours' ? window : null
+}
+
+function startTimeoutMs (seconds: number | undefined): number {
+  if (seconds === undefined) return 60_000
+  if (typeof seconds !== 'number' || !(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new OptionError(`startTimeout must be a number of seconds > 0, not ${String(seconds)}`)
+  }
+  return seconds * 1000
 }
 
 function spinOf (spin: number | undefined): number {

@@ -14,7 +14,7 @@ export {
 export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'
 export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
-export { Channel, PROGRESS_STEP, type StrConfig, type ResolvedStrConfig, type ReceiveOptions, type CallbackOptions, type Progress } from './channel.js'
+export { Channel, PROGRESS_STEP, type StrConfig, type ResolvedStrConfig, type ReceiveOptions, type CallbackOptions, type Progress, type ChannelEvents } from './channel.js'
 export { type ViaHost } from './transports/via.js'
 export { type InstallHost } from './transports/socket.js'
 export { Gateway, DEFAULT_SPIN, DEFAULT_WINDOW, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'

@@ -12,7 +12,7 @@ import { tempDir } from './helpers/tmp.js'
 
 async function startError (spec: string): Promise<{ err: unknown, ms: number }> {
   const t0 = Date.now()
-  const err = await Gateway.start(spec, { stderr: 'pipe', startTimeout: 20000 }).then(async (gw) => { await gw.terminate(1); return null }, (e: unknown) => e)
+  const err = await Gateway.start(spec, { stderr: 'pipe', startTimeout: 20 }).then(async (gw) => { await gw.terminate(1); return null }, (e: unknown) => e)
   return { err, ms: Date.now() - t0 }
 }
 
@@ -51,10 +51,17 @@ for (const minor of ['3.12', '2.7']) t.test(`CPython ${minor}: a sitecustomize p
 
 t.test('a silent hang at start times out', async (t) => {
   const t0 = Date.now()
-  const err = await Gateway.start('popen//python=python3 -c "import time; time.sleep(60)"', { stderr: 'pipe', startTimeout: 500 }).then(() => null, (e: unknown) => e)
+  const err = await Gateway.start('popen//python=python3 -c "import time; time.sleep(60)"', { stderr: 'pipe', startTimeout: 0.5 }).then(() => null, (e: unknown) => e)
   t.type(err, BootstrapError)
-  t.match((err as Error).message, /did not answer within 500 ms/)
-  t.ok(Date.now() - t0 < 5000)
+  t.match((err as Error).message, /did not answer within 0\.5 seconds/)
+  const took = Date.now() - t0
+  t.ok(took >= 450 && took < 5000, `startTimeout is in seconds, as every duration: took ${took} ms`)
+})
+
+t.test('a startTimeout that is not a number of seconds is an OptionError', async (t) => {
+  for (const bad of [0, -1, Number.NaN, Infinity, '5' as unknown as number]) {
+    await t.rejects(Gateway.start('popen', { startTimeout: bad }), { name: 'OptionError', message: /startTimeout must be a number of seconds/ }, String(bad))
+  }
 })
 
 t.test('bad specs are refused before anything starts', async (t) => {

@@ -6,7 +6,7 @@ import t from 'tap'
 import { pipeline } from 'node:stream/promises'
 import { Readable, Writable } from 'node:stream'
 import {
-  Gateway, Channel, RemoteError, TimeoutError, ChannelClosedError, tuple, Tuple, FrozenSet, Complex, Float, None, dumps, loads
+  Gateway, Channel, RemoteError, TimeoutError, ChannelClosedError, tuple, Tuple, FrozenSet, Complex, Float, None, MultiChannel, dumps, loads
 } from '../index.js'
 import { require } from './helpers/interpreters.js'
 import { execnetTargets, oursTargets, socketTargets, specFor, sshTargets, type Target } from './helpers/targets.js'
@@ -312,4 +312,26 @@ t.test('the suite covers every worker kind', async (t) => {
   t.ok(labels.some((l) => l.includes('over ssh on CPython 2.7')))
   t.ok(labels.some((l) => l.includes('execnet 1.9')))
   t.equal(new Set(labels).size, labels.length)
+})
+
+t.test('None is null wherever a value is returned; None only in stream plumbing', async (t) => {
+  const gw = await Gateway.start('popen', { stderr: 'pipe' })
+  t.teardown(async () => { await gw.terminate(5) })
+  const source = 'for v in (None, 1, None, [None]):\n    channel.send(v)'
+  t.equal(await gw.remoteExec(source).receive(), null, 'receive()')
+  const looped: unknown[] = []
+  for await (const v of gw.remoteExec(source)) looped.push(v)
+  t.strictSame(looped, [null, 1, null, [null]], 'for await')
+  const multi = new MultiChannel([gw.remoteExec(source)])
+  const items: unknown[] = []
+  for await (const [, v] of multi.items()) items.push(v)
+  t.strictSame(items, [null, 1, null, [null]], 'MultiChannel.items()')
+  const chunks: unknown[] = []
+  await pipeline(gw.remoteExec(source), new Writable({ objectMode: true, write (c, _e, cb) { chunks.push(c); cb() } }))
+  t.strictSame(chunks, [None, 1, None, [null]], 'pipeline into a Writable: None, as a null chunk would end the stream')
+  const called: unknown[] = []
+  const ch = gw.remoteExec(source)
+  ch.setCallback((v) => { called.push(v) })
+  await ch.waitClose(10)
+  t.strictSame(called, [null, 1, null, [null]], 'setCallback')
 })

@@ -7,7 +7,7 @@
 import t from 'tap'
 import { pipeline as pipelineCallback, Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { Transform } from 'readable-stream'
+import type { Transform } from 'node:stream'
 import { dumps, decoder, frameDecoder, encodeFrame, MessageCode, DataFormatError, None, type Frame } from '../index.js'
 
 interface Outcome { got: unknown[], error: unknown }
@@ -191,7 +191,10 @@ for (const subject of subjects) {
         for (const [consumerName, consumer] of Object.entries(consumers)) {
           t.test(`${n} items then ${fault}: ${consumerName}`, async (t) => {
             const { got, error } = await run(consumer, subject.make, Buffer.concat([bytes, tail]))
-            t.strictSame(got.map(subject.view), expect, `all ${n} items arrive`)
+            // a for-await loop gets None as null, as receive() does; stream
+            // plumbing carries it as None, since a null chunk ends a stream
+            const wanted = consumerName.startsWith('for await') ? expect.map((v) => (v === None ? null : v)) : expect
+            t.strictSame(got.map(subject.view), wanted, `all ${n} items arrive`)
             t.ok(error instanceof DataFormatError, 'then the DataFormatError')
             t.match((error as Error).message, message)
             t.equal((error as DataFormatError).offset, bytes.length + offset, 'at the offset of the fault')

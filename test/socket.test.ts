@@ -131,7 +131,7 @@ t.test("compatibility mode is explicit: execnet's server without server=execnet 
   const server = await startExecnetSocketServer(interp.argv[0] as string, interp.env)
   t.teardown(() => server.stop())
   const started = Date.now()
-  const err = await Gateway.start(`socket=${server.address}`, { secret: 'ours', startTimeout: 1500 }).catch((e: unknown) => e)
+  const err = await Gateway.start(`socket=${server.address}`, { secret: 'ours', startTimeout: 1.5 }).catch((e: unknown) => e)
   t.type(err, BootstrapError)
   t.match((err as Error).message, /not our socket server\? .*needs \/\/server=execnet/)
   t.ok(Date.now() - started < 5000, 'within the start timeout')

@@ -51,9 +51,12 @@ t.test('execnet 1.x and 2.x dumps mix in one stream', async (t) => {
   t.strictSame(await collect(Readable.from([data]).pipe(decoder())), ['a', 'b'])
 })
 
-t.test('top-level None is None, since null would end the stream', async (t) => {
+t.test('top-level None travels the stream as None, since null would end it; for await gives null', async (t) => {
   const data = Buffer.concat([dumps(null), dumps([null])])
-  t.strictSame(await collect(Readable.from([data]).pipe(decoder())), [None, [null]])
+  const chunks: unknown[] = []
+  await new Promise((resolve, reject) => { Readable.from([data]).pipe(decoder()).on('data', (v) => chunks.push(v)).on('end', resolve).on('error', reject) })
+  t.strictSame(chunks, [None, [null]], "'data' events")
+  t.strictSame(await collect(Readable.from([data]).pipe(decoder())), [null, [null]], 'for await, as receive()')
   const out = await collect(Readable.from([None, 1]).pipe(encoder()))
   t.equal(Buffer.concat(out as Buffer[]).toString('hex'), Buffer.concat([dumps(null), dumps(1)]).toString('hex'))
 })

@@ -10,7 +10,7 @@
  * all. The error is held instead until the values pushed before it are
  * taken, as Channel does with its own errorAfterDrain.
  */
-import type { Transform } from 'readable-stream'
+import type { Transform } from '../lib/streams.js'
 
 /** What a pipe destination tells about the values it was given and has not yet written. */
 interface Destination {

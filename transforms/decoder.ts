@@ -3,11 +3,10 @@
  * The input may hold many concatenated dumps and be cut anywhere; the Loader
  * resumes where the last chunk ended.
  */
-import { transform } from 'through2'
-import type { Transform } from 'readable-stream'
+import { transform, type Transform, type ValueTransform } from '../lib/streams.js'
 import { errorAfterValues } from './after-values.js'
 import { Loader, type LoadOptions } from '../lib/serializer/loads.js'
-import { None } from '../lib/serializer/types.js'
+import { None, noneAsNull } from '../lib/serializer/types.js'
 
 /** Options of decoder(): those of loads(), and whether the dumps are unversioned. */
 export interface DecoderOptions extends LoadOptions {
@@ -22,7 +21,7 @@ export interface DecoderOptions extends LoadOptions {
  * with one DataFormatError whose offset counts from the stream's first byte,
  * once every value before the fault has been read (see errorAfterValues).
  */
-export function decoder (options: DecoderOptions = {}): Transform {
+export function decoder (options: DecoderOptions = {}): ValueTransform<unknown> {
   const loader = new Loader(options, options.unversioned !== true)
   const stream: Transform = transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     try {
@@ -44,5 +43,12 @@ export function decoder (options: DecoderOptions = {}): Transform {
     callback()
   })
   const fail = errorAfterValues(stream)
-  return stream
+  // None travels the stream as PyNone (a null chunk would end it); a for-await
+  // loop gets null, as from every other API that returns a value
+  const iterate = stream[Symbol.asyncIterator].bind(stream)
+  return Object.assign(stream, {
+    async * [Symbol.asyncIterator] (): AsyncGenerator<unknown, void, undefined> {
+      for await (const item of iterate()) yield noneAsNull(item)
+    }
+  })
 }

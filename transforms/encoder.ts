@@ -3,8 +3,7 @@
  * versioned dump, so a stream of one object is exactly a `data.py23` file
  * as execnet.dumps writes it, and a stream of many is their concatenation.
  */
-import { transform } from 'through2'
-import type { Transform } from 'readable-stream'
+import { transform, type Transform } from '../lib/streams.js'
 import { Encoder } from '../lib/serializer/dumps.js'
 import type { FormatVersion } from '../lib/serializer/opcodes.js'
 

@@ -1,8 +1,8 @@
 /**
  * execnet message bytes in, frame objects out (see lib/wire/decode.ts).
  */
-import { transform } from 'through2'
-import type { Transform } from 'readable-stream'
+import { transform, type Transform, type ValueTransform } from '../lib/streams.js'
+import type { Frame } from '../lib/wire/frame.js'
 import { errorAfterValues } from './after-values.js'
 import { FrameReader, type FrameDecoderOptions } from '../lib/wire/decode.js'
 
@@ -14,7 +14,7 @@ export type { FrameDecoderOptions }
  * destroy the stream with a DataFormatError carrying the stream offset,
  * once every frame before the fault has been read (see errorAfterValues).
  */
-export function frameDecoder (options: FrameDecoderOptions = {}): Transform {
+export function frameDecoder (options: FrameDecoderOptions = {}): ValueTransform<Frame> {
   const reader = new FrameReader(options)
   const stream: Transform = transform({ writableObjectMode: false, readableObjectMode: true }, function (this: Transform, chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void) {
     try {
@@ -36,5 +36,5 @@ export function frameDecoder (options: FrameDecoderOptions = {}): Transform {
     callback()
   })
   const fail = errorAfterValues(stream)
-  return stream
+  return stream as ValueTransform<Frame> // its items are the frames pushed above
 }

@@ -1,8 +1,7 @@
 /**
  * Frame objects in, execnet message bytes out (see lib/wire/encode.ts).
  */
-import { transform } from 'through2'
-import type { Transform } from 'readable-stream'
+import { transform, type Transform } from '../lib/streams.js'
 import { FrameBatch, type OutgoingFrame } from '../lib/wire/encode.js'
 
 /** Options of frameEncoder(). */

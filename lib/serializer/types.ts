@@ -185,9 +185,11 @@ export class ChannelRef implements ChannelLike {
 
 /**
  * Python's None where JavaScript's null cannot go: an object-mode stream ends
- * at a null chunk, so the decoder and channels deliver a top-level None as
- * this value, and accept it when writing. Inside containers None is plain
- * null, and dumps/loads use null everywhere.
+ * at a null chunk, so in stream plumbing ('data' events, pipe(), pipeline()
+ * into a Writable) the decoder and channels carry a top-level None as this
+ * value, and accept it when writing. Everywhere a value is returned
+ * (receive(), for await, MultiChannel.items(), callbacks, loads()) None is
+ * null, and inside containers it is plain null.
  */
 export class PyNone {
   static readonly instance: PyNone = new PyNone()
@@ -208,6 +210,11 @@ export class PyNone {
 
 /** The one PyNone value (see PyNone). */
 export const None: PyNone = PyNone.instance
+
+/** @internal A stream item as promise and iterator APIs return it: None as null. */
+export function noneAsNull (item: unknown): unknown {
+  return item instanceof PyNone ? null : item
+}
 
 /** Any value that dumps can write and loads can return. */
 export type PyValue =

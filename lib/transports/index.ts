@@ -47,17 +47,17 @@ export interface TransportOptions {
   installVia?: InstallHost | undefined
   /** The socket server's secret. */
   secret?: string | undefined
-  /** Milliseconds a connection and its handshake may take (socket, via socket). */
-  startTimeout?: number | undefined
+  /** Milliseconds a connection and its handshake may take (socket, via socket); the user's startTimeout, converted. */
+  startTimeoutMs?: number | undefined
 }
 
 /** Start the worker a spec names, on the transport it names. */
 export async function openTransport (spec: Spec, options: TransportOptions = {}): Promise<Transport> {
-  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeout)
+  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeoutMs)
   switch (spec.transport) {
     case 'socket':
-      if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeout)
-      return await socketTransport(spec, options.secret, options.startTimeout)
+      if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeoutMs)
+      return await socketTransport(spec, options.secret, options.startTimeoutMs)
     case 'ssh': return processTransport(sshCommand(spec))
     case 'vagrant_ssh': return processTransport(vagrantCommand(spec))
     default: {

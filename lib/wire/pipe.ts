@@ -8,7 +8,7 @@
  * layers costs a buffer, a callback and a tick per small message, and a
  * ping-pong is nothing but small messages.
  */
-import { Duplex, finished, type Readable, type Writable } from 'readable-stream'
+import { Duplex, finished, type Readable, type Writable } from '../streams.js'
 import { FrameBatch, type OutgoingFrame } from './encode.js'
 import { FrameReader, type FrameDecoderOptions } from './decode.js'
 import type { Frame } from './frame.js'
