@@ -117,11 +117,17 @@ export interface ChannelEvents {
 
 /** Listener types for the events in ChannelEvents; other events are untyped, as on any emitter. */
 export interface Channel {
+  /** Listen to one of the channel's events, with its listener's type (see ChannelEvents). */
   on<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  /** Listen to any other event. */
   on(event: string | symbol, listener: (...args: never[]) => void): this
+  /** Listen to one of the channel's events once. */
   once<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  /** Listen to any other event once. */
   once(event: string | symbol, listener: (...args: never[]) => void): this
+  /** Remove a listener of one of the channel's events. */
   off<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this
+  /** Remove a listener of any other event. */
   off(event: string | symbol, listener: (...args: never[]) => void): this
 }
 

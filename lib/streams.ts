@@ -24,5 +24,6 @@ export const transform = through as unknown as <T>(options: node.TransformOption
 
 /** A Transform whose readable side carries T: `for await` over it gives T, not any. */
 export interface ValueTransform<T> extends Transform {
+  /** Each item the readable side gives, as T. */
   [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined>
 }
