@@ -13,7 +13,7 @@ import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName
 import { Encoder } from './serializer/dumps.js'
 import { Loader, type LoadOptions } from './serializer/loads.js'
 import { Tuple, tuple } from './serializer/types.js'
-import { BootstrapError, DataFormatError, GatewayClosedError, OptionError, RemoteError, type ExitInfo } from './errors.js'
+import { BootstrapError, DataFormatError, DumpError, GatewayClosedError, OptionError, RemoteError, type ExitInfo } from './errors.js'
 import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } from './channel.js'
 import { parseSpec, type Spec } from './spec.js'
 import { openTransport, type Transport } from './transports/index.js'
@@ -342,7 +342,12 @@ export class Gateway extends EventEmitter {
     let call: string | null = options.call ?? null
     const args = kwargs ?? {}
     if (call === null && Object.keys(args).length > 0) call = findCallable(text)
-    const payload = this.encode(tuple(text, filename, call, args))
+    let payload: Buffer[]
+    try {
+      payload = this.encode(tuple(text, filename, call, args))
+    } catch (err) {
+      throw execDumpError(err)
+    }
     const channel = this.newChannel()
     this.sendFrame(MessageCode.CHANNEL_EXEC, channel.id, payload)
     return channel
@@ -714,6 +719,16 @@ function spinOf (spin: number | undefined): number {
     throw new OptionError(`spin must be a number of microseconds from 0 to ${MAX_SPIN}, not ${String(spin)}`)
   }
   return spin
+}
+
+/** What each item of the CHANNEL_EXEC tuple (source, filename, call, kwargs) is to remoteExec's caller. */
+const EXEC_ITEMS: ReadonlyArray<[string, string]> = [['value[0]', 'source'], ['value[1]', 'options.filename'], ['value[2]', 'options.call'], ['value[3]', 'kwargs']]
+
+/** A DumpError from remoteExec's payload names the argument given (`kwargs.p`), not the tuple item it travels in (`value[3].p`). */
+function execDumpError (err: unknown): unknown {
+  if (!(err instanceof DumpError)) return err
+  const item = EXEC_ITEMS.find(([prefix]) => err.path.startsWith(prefix))
+  return item === undefined ? err : new DumpError(err.reason, item[1] + err.path.slice(item[0].length))
 }
 
 function asRecord (value: unknown): Record<string, unknown> {
