@@ -23,6 +23,7 @@ import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } fro
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
+import { reportUnread, watchUnread } from './unread.js'
 
 /** Options of Gateway.start(), makeGateway() and Group.makeGateway(). */
 export interface GatewayOptions {
@@ -132,6 +133,21 @@ const BROKEN_GRACE_MS = 1000
  * Made by makeGateway(), Gateway.start() or Group.makeGateway(). Emits
  * 'exit' (with how the worker ended) once it is gone, and 'phase' at each
  * step of its lifecycle (open, closing, broken, failed, closed).
+ *
+ * Emits 'remoteError' (error: RemoteError, channelId: number) for a remote
+ * exception that no consumer of its channel was handed: no receive(),
+ * waitClose() or send() rejected with it, no 'error' listener of one's own
+ * (for await, pipeline and on('error') have one) was given it. A 'data'
+ * listener or a setCallback() alone does not get errors: read waitClose()
+ * beside them. It comes once per channel, when the channel is garbage
+ * collected with the error unread or when Node is about to exit
+ * ('beforeExit'), whichever is first (as execnet warns when a channel is
+ * deleted); for an error that arrives for a channel this side no longer
+ * routes to, at once. Without a 'remoteError' listener it is a process
+ * warning instead (type 'ExecnetWarning', code
+ * 'EXECNET_UNREAD_REMOTE_ERROR', the traceback's last line, the whole
+ * traceback as its detail). An execution ended by KeyboardInterrupt
+ * ("keyboard-interrupted") is never reported, as in execnet.
  */
 export class Gateway extends EventEmitter {
   readonly id: string
@@ -577,8 +593,13 @@ export class Gateway extends EventEmitter {
           const text = this.decode(frame.payload, this.strconfig, `CHANNEL_CLOSE_ERROR for channel ${channelId}`)
           const error = new RemoteError(Buffer.isBuffer(text) ? text.toString('utf8') : String(text))
           const channel = this.channels.get(channelId)
-          if (channel !== undefined) channel.remoteClosed(error)
-          else this.emit('warning', error)
+          if (channel !== undefined) {
+            // before the channel hands it to consumers, who mark it read
+            watchUnread(channel, this, channelId, error)
+            channel.remoteClosed(error)
+          } else {
+            reportUnread(this, channelId, error)
+          }
           break
         }
         case MessageCode.CHANNEL_LAST_MESSAGE:
