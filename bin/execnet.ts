@@ -17,11 +17,13 @@ import { Group } from '../lib/group.js'
 import { RSync } from '../lib/rsync.js'
 import { Gateway } from '../lib/gateway.js'
 import { ProgressBar, wantProgress } from '../lib/cli/progress.js'
+import { packageVersion } from '../lib/cli/version.js'
 import { ExecnetError, SpecError } from '../lib/errors.js'
 import { None } from '../lib/serializer/types.js'
 
 const HELP: Record<string, string> = {
   main: `usage: execnet <command> [options]
+       execnet --version
 
 commands:
   decode [FILE|-]     execnet dumps (a .py23 file, one or many values) to JSON lines
@@ -285,6 +287,10 @@ async function main (argv: string[]): Promise<number> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     console.log(HELP.main)
     return command === undefined ? 2 : 0
+  }
+  if (command === '--version' || command === '-V') {
+    console.log(packageVersion())
+    return 0
   }
   const run = commands[command]
   if (run === undefined) {

@@ -3,7 +3,7 @@
 // reading what encode wrote, bad usage (exit 2) and bad input (exit 1).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync, readFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { dumps, tuple, Py2Str } from '../index.js'
 import { cpython, repoRoot, require, venvPython } from './helpers/interpreters.js'
@@ -90,6 +90,33 @@ t.test('rsync: a tree to DEST on each gateway, then only what changed', async (t
   const missing = run(['rsync', join(dir, 'no-such-dir'), dest, 'popen'])
   t.equal(missing.code, 1)
   t.match(missing.stderr, /cannot read the source directory/)
+})
+
+t.test('--version and -V: the version in package.json', async (t) => {
+  const version = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version
+  for (const flag of ['--version', '-V']) {
+    const r = run([flag])
+    t.equal(r.code, 0, r.stderr)
+    t.equal(r.stdout, `${version}\n`, `execnet ${flag}`)
+  }
+  t.match(run(['--help']).stdout, /execnet --version/, 'the help names it')
+})
+
+t.test('--version from the packed tarball, installed', async (t) => {
+  // npm pack takes what a user installs (package.json's files); its
+  // dependencies come from our node_modules, one directory up
+  const pack = spawnSync('npm', ['pack', '--pack-destination', dir, '--json'], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
+  t.equal(pack.status, 0, pack.stderr)
+  const tarball = join(dir, (JSON.parse(pack.stdout) as Array<{ filename: string }>)[0]?.filename ?? '')
+  const installed = join(dir, 'project', 'node_modules', 'execnet')
+  mkdirSync(installed, { recursive: true })
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'))
+  const untar = spawnSync('tar', ['xzf', tarball, '-C', installed, '--strip-components=1'], { encoding: 'utf8' })
+  t.equal(untar.status, 0, untar.stderr)
+  const pkg = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { version: string, bin: Record<string, string> }
+  const r = spawnSync(process.execPath, [join(installed, pkg.bin.execnet ?? ''), '--version'], { cwd: join(dir, 'project'), encoding: 'utf8', timeout: 60000 })
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.stdout, `${pkg.version}\n`)
 })
 
 t.test('bad usage: exit code 2 and one line', async (t) => {
