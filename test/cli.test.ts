@@ -145,6 +145,18 @@ t.test('bad input: exit code 1 and the error', async (t) => {
   const r4 = run(['encode'], '{"$nope": 1}\n')
   t.equal(r4.code, 1)
   t.match(r4.stderr, /unknown tag \$nope/)
+  // Buffer.from(x, 'base64') skips bad characters: a typo must not encode other bytes
+  for (const [text, why] of [['AP8', /length, 3, is not a multiple of 4/], ['A*8=', /"\*" at 1 is not a base64 character/], ['AP9=', /not canonical/], ['AP8=AP8=', /padding '=' at 3, before the end/], ['A===', /padding '=' at 1/], ['AP-_', /"-" at 2/], ['', null]] as const) {
+    const r = run(['encode'], `[1, {"$bytes": ${JSON.stringify(text)}}]\n`)
+    if (why === null) {
+      t.equal(r.code, 0, 'empty base64 is empty bytes')
+      continue
+    }
+    t.equal(r.code, 1, `${JSON.stringify(text)} refused`)
+    t.equal(r.raw.length, 0, 'nothing written')
+    t.match(r.stderr, /^execnet encode: line 1\[1\]: \$bytes is not base64: /)
+    t.match(r.stderr, why)
+  }
   const r5 = run(['info', 'popen//pyhton=x'])
   t.equal(r5.code, 2, 'a bad spec is bad usage')
   t.match(r5.stderr, /unknown key "pyhton"/)
