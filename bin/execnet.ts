@@ -19,6 +19,7 @@ import { Gateway } from '../lib/gateway.js'
 import { ProgressBar, wantProgress } from '../lib/cli/progress.js'
 import { packageVersion } from '../lib/cli/version.js'
 import { ExecnetError, SpecError } from '../lib/errors.js'
+import { parseSpec, withId, type Spec } from '../lib/spec.js'
 import { None } from '../lib/serializer/types.js'
 
 const HELP: Record<string, string> = {
@@ -76,7 +77,10 @@ line per gateway.`,
   info: `usage: execnet info SPEC... 
 
 Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
-a table of their interpreters, versions, platforms and pids.`
+a table of their interpreters, versions, platforms and pids. A spec that is
+bad or does not start gets a row 'ID  error: ...' (the whole error on
+stderr) and the others are still reported; the exit code is then 2 for a
+bad spec, else 1.`
 }
 
 class UsageError extends Error {}
@@ -241,20 +245,51 @@ async function socketserver (args: string[]): Promise<void> {
   if (code !== 0 && code !== null) throw new ExecnetError(`the socket server exited with code ${code}`)
 }
 
-async function info (args: string[]): Promise<void> {
+async function info (args: string[]): Promise<number> {
   const p = parse(args, [], [])
-  if (p.flags.has('help')) { console.log(HELP.info); return }
+  if (p.flags.has('help')) { console.log(HELP.info); return 0 }
   if (p.positional.length === 0) throw new UsageError('info needs at least one spec')
   const group = new Group({ stderr: 'pipe' })
   try {
-    const gateways = await Promise.all(p.positional.map(async (spec) => await group.makeGateway(spec)))
-    const rows = await Promise.all(gateways.map(async (gw) => {
-      const r = await gw.rinfo()
-      return [gw.id, r.executable, r.version_info.slice(0, 3).join('.'), r.platform, String(r.pid)]
+    // ids are given here, as the group would give them (gw0, gw1... for
+    // specs without id=), so that a spec that fails still has its row
+    let next = 0
+    const rows = await Promise.all(p.positional.map(async (text): Promise<{ id: string, cells: string[] } | { id: string, error: Error }> => {
+      let id: string
+      let spec: Spec
+      try {
+        spec = parseSpec(text)
+        id = spec.id ?? `gw${next++}`
+      } catch (err) {
+        return { id: `gw${next++}`, error: err as Error }
+      }
+      try {
+        const gw = await group.makeGateway(withId(spec, id).text)
+        const r = await gw.rinfo()
+        return { id, cells: [r.executable, r.version_info.slice(0, 3).join('.'), r.platform, String(r.pid)] }
+      } catch (err) {
+        return { id, error: err instanceof Error ? err : new Error(String(err)) }
+      }
     }))
-    const table = [['id', 'executable', 'version', 'platform', 'pid'], ...rows]
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length)))
-    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd())
+    const table = [['id', 'executable', 'version', 'platform', 'pid'], ...rows.flatMap((r) => 'cells' in r ? [[r.id, ...r.cells]] : [])]
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length), ...(i === 0 ? rows.map((r) => r.id.length) : [])))
+    const line = (row: string[]): string => row.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
+    console.log(line(table[0]!))
+    let code = 0
+    for (const row of rows) {
+      if ('cells' in row) {
+        console.log(line([row.id, ...row.cells]))
+        continue
+      }
+      // the table says which failed; stderr has the whole story
+      const message = row.error.message
+      console.log(line([row.id, `error: ${message.split('\n')[0] as string}`]))
+      const usage = row.error instanceof UsageError || row.error instanceof SpecError
+      process.stderr.write(`execnet info: ${row.id}: ${message}${usage ? ' (see execnet info --help)' : ''}\n`)
+      // a bad spec is bad usage (2), as for the other commands; one that does not start, 1
+      code = Math.max(code, usage ? 2 : 1)
+    }
+    return code
   } finally {
     await group.terminate(5)
   }
@@ -280,7 +315,8 @@ async function rsync (args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info, rsync, socketserver }
+/** A command resolves with its exit code when it is not 0 (info reports failed specs beside the others). */
+const commands: Record<string, (args: string[]) => Promise<number | undefined | void>> = { decode, encode, exec, info, rsync, socketserver }
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -298,8 +334,7 @@ async function main (argv: string[]): Promise<number> {
     return 2
   }
   try {
-    await run(rest)
-    return 0
+    return (await run(rest)) ?? 0
   } catch (err) {
     // a bad spec is bad usage too: the command line named it
     if (err instanceof UsageError || err instanceof SpecError) {

@@ -67,6 +67,25 @@ t.test('info: a table of the gateways', async (t) => {
   t.match(rows[2], /^gw1\s+\S+\s+2\.7\.18\s+linux2\s+\d+$/)
 })
 
+t.test('info: a spec that fails gets an error row, the others are reported', async (t) => {
+  const missing = join(dir, 'no-such-python')
+  const r = run(['info', `popen//python=${missing}`, 'popen', 'popen//pyhton=x', 'id=mine//popen'])
+  t.equal(r.code, 2, 'a bad spec among them: bad usage')
+  const rows = r.stdout.trimEnd().split('\n')
+  t.equal(rows.length, 5, r.stdout)
+  t.match(rows[0], /^id\s+executable\s+version\s+platform\s+pid$/)
+  t.match(rows[1], new RegExp(`^gw0\\s+error: cannot start ${missing}`))
+  t.match(rows[2], /^gw1\s+\S+\s+3\.\d+\.\d+\s+linux\s+\d+$/)
+  t.match(rows[3], /^gw2\s+error: bad spec "popen\/\/pyhton=x": unknown key "pyhton"/)
+  t.match(rows[4], /^mine\s+\S+\s+3\.\d+\.\d+\s+linux\s+\d+$/)
+  t.match(r.stderr, new RegExp(`^execnet info: gw0: cannot start ${missing}`, 'm'))
+  t.match(r.stderr, /^execnet info: gw2: bad spec .*\(see execnet info --help\)$/m)
+  const started = run(['info', 'popen', `popen//python=${missing}`])
+  t.equal(started.code, 1, 'one that does not start: exit code 1')
+  t.match(started.stdout, /^gw0\s+\S+\s+3\.\d+/m)
+  t.match(started.stdout, /^gw1\s+error: cannot start/m)
+})
+
 t.test('rsync: a tree to DEST on each gateway, then only what changed', async (t) => {
   const py27 = require(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
   if (py27 === null) return
