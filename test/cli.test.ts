@@ -3,11 +3,12 @@
 // reading what encode wrote, bad usage (exit 2) and bad input (exit 1).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, writeFileSync, readFileSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { dumps, tuple, Py2Str } from '../index.js'
 import { cpython, repoRoot, require, venvPython } from './helpers/interpreters.js'
 import { tempDir } from './helpers/tmp.js'
+import { ProgressBar } from '../lib/cli/progress.js'
 
 const bin = join(repoRoot, 'dist', 'bin', 'execnet.js')
 function run (args: string[], input?: string | Buffer): { code: number | null, stdout: string, stderr: string, raw: Buffer } {
@@ -232,4 +233,59 @@ t.test('progress bars on stderr: with --progress, never on stdout', async (t) =>
   const r2 = run(['exec', script, '--progress'], '')
   t.equal(r2.code, 0, r2.stderr)
   t.match(r2.stderr, /exec \d+\.\d MiB/)
+  t.notMatch(r2.stderr, /%/, 'stdin a pipe: no total, no percentage')
+})
+
+/** What a terminal shows for text with '\r' and erase-to-end-of-line (ESC [K): its lines. */
+function screen (text: string): string[] {
+  return text.split('\n').map((line) => {
+    let shown = ''
+    let at = 0
+    for (const part of line.split(/(\r|\x1b\[K)/)) {
+      if (part === '\r') at = 0
+      else if (part === '\x1b[K') shown = shown.slice(0, at)
+      else {
+        shown = shown.slice(0, at) + part + shown.slice(at + part.length)
+        at += part.length
+      }
+    }
+    return shown
+  })
+}
+
+t.test('exec --progress with stdin a file: a percentage, and the prints above the bar, whole', async (t) => {
+  const script = join(dir, 'slow.py')
+  writeFileSync(script, 'import sys, time\nn = 0\nfor line in channel:\n    n += 1\n    if n % 50 == 0:\n        print("print %d" % n)\n    time.sleep(0.002)\n    channel.send(len(line))\nsys.stderr.write("no newline")\n')
+  const file = join(dir, 'lines.txt')
+  writeFileSync(file, Array.from({ length: 500 }, (_, i) => `${i}\n`).join(''))
+  const stdin = openSync(file, 'r')
+  t.teardown(() => { closeSync(stdin) })
+  const r = spawnSync(process.execPath, [bin, 'exec', script, '--progress'], { stdio: [stdin, 'pipe', 'pipe'], encoding: 'utf8', timeout: 120000, cwd: repoRoot })
+  t.equal(r.status, 0, r.stderr)
+  t.equal(r.stdout.trimEnd().split('\n').length, 500)
+  t.match(r.stderr, /\rexec \[[= ]{30}\] +\d+% /, 'a percentage of the file')
+  t.match(r.stderr, /exec \[={30}\] 100% 1\.8 KiB\/1\.8 KiB/, 'all of it, at the end')
+  const shown = screen(r.stderr).filter((l) => l !== '')
+  const prints = shown.filter((l) => !l.startsWith('exec ['))
+  t.same(prints, [...Array.from({ length: 10 }, (_, i) => `print ${(i + 1) * 50}`), 'no newline'], `every print on a line of its own, none drawn over:\n${shown.join('\n')}`)
+  t.match(shown[shown.length - 1], /^exec \[={30}\] 100%/, 'the bar last')
+})
+
+t.test('ProgressBar: prints and other streams pass the bar without tearing it', async (t) => {
+  let written = ''
+  const stream = { write: (s: string) => { written += s; return true } } as unknown as NodeJS.WritableStream
+  const bar = new ProgressBar({ label: 'x', total: 100, stream, width: 4 })
+  bar.update(50)
+  bar.print('half a li')
+  t.notMatch(written, /half/, 'an unfinished line waits for its end')
+  bar.print('ne\nand one more\nrest')
+  bar.pause()
+  written += 'a line on stdout\n' // another stream on the same terminal, between pause() and resume()
+  bar.resume()
+  bar.finish()
+  const lines = screen(written)
+  t.same(lines.filter((l) => !l.startsWith('x [')), ['half a line', 'and one more', 'a line on stdout', 'rest', ''])
+  t.match(lines[lines.length - 2], /^x \[==  \]  50%/, 'the bar last, then a newline')
+  bar.print('after\n')
+  t.ok(written.endsWith('after\n'), 'after finish(), straight through')
 })
