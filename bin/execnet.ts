@@ -3,7 +3,7 @@
  * The command line: `execnet decode|encode|exec|info|rsync|socketserver ...`. Bad usage is exit
  * code 2 and one line on stderr; bad input is exit code 1 and the error.
  */
-import { createReadStream, statSync } from 'node:fs'
+import { createReadStream, fstatSync, statSync } from 'node:fs'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
@@ -17,11 +17,14 @@ import { Group } from '../lib/group.js'
 import { RSync } from '../lib/rsync.js'
 import { Gateway } from '../lib/gateway.js'
 import { ProgressBar, wantProgress } from '../lib/cli/progress.js'
+import { packageVersion } from '../lib/cli/version.js'
 import { ExecnetError, SpecError } from '../lib/errors.js'
+import { parseSpec, withId, type Spec } from '../lib/spec.js'
 import { None } from '../lib/serializer/types.js'
 
 const HELP: Record<string, string> = {
   main: `usage: execnet <command> [options]
+       execnet --version
 
 commands:
   decode [FILE|-]     execnet dumps (a .py23 file, one or many values) to JSON lines
@@ -52,8 +55,11 @@ to it as a str (with --json-input: as the value of a JSON line, with the tags
 'execnet decode' writes); the end of stdin ends its 'for line in channel'
 loop. What it sends is written to stdout as JSON lines (--repr: Python's
 repr). What it prints goes to stderr. Exit code 1, with the remote traceback,
-when the script raises. A progress bar of the bytes moved goes to stderr
-when it is a terminal (or with --progress).`,
+when the script raises. A progress bar goes to stderr when it is a terminal
+(or with --progress): with stdin a file (< FILE), the share of it sent to
+the script (flow control keeps that within a few MiB of what the script
+has read), else the bytes moved; what the script prints is written above
+the bar, a line at a time.`,
   socketserver: `usage: execnet socketserver --secret-file FILE [--host 127.0.0.1] [--port 8888] [--python PYTHON]
 
 Runs lib/python/socketserver.py with PYTHON (default python3): it listens on HOST:PORT
@@ -74,7 +80,10 @@ line per gateway.`,
   info: `usage: execnet info SPEC... 
 
 Starts a gateway per spec (e.g. popen, 'popen//python=python2.7') and prints
-a table of their interpreters, versions, platforms and pids.`
+a table of their interpreters, versions, platforms and pids. A spec that is
+bad or does not start gets a row 'ID  error: ...' (the whole error on
+stderr) and the others are still reported; the exit code is then 2 for a
+bad spec, else 1.`
 }
 
 class UsageError extends Error {}
@@ -97,7 +106,7 @@ function parse (args: string[], flags: string[], valued: string[]): Parsed {
   return out
 }
 
-function input (p: Parsed, label: string): Readable {
+function input (p: Parsed, label: string): { source: Readable, bar: ProgressBar | null } {
   if (p.positional.length > 1) throw new UsageError('one input file at most')
   const file = p.positional[0] ?? '-'
   const source = file === '-' ? process.stdin : createReadStream(file)
@@ -112,15 +121,20 @@ function input (p: Parsed, label: string): Readable {
     let done = 0
     source.on('data', (chunk: Buffer) => { done += chunk.length; bar.update(done) })
     source.on('end', () => { bar.finish() })
+    return { source, bar }
   }
-  return source
+  return { source, bar: null }
 }
 
-function lines (show: (value: unknown) => string): Writable {
+/** Values to stdout, a line each; `bar`, when stdout shares its terminal, is cleared for each line and drawn again. */
+function lines (show: (value: unknown) => string, bar: ProgressBar | null = null): Writable {
   return new Writable({
     objectMode: true,
     write (value: unknown, _enc, cb) {
-      if (process.stdout.write(show(value) + '\n')) cb()
+      bar?.pause()
+      const more = process.stdout.write(show(value) + '\n')
+      bar?.resume()
+      if (more) cb()
       else process.stdout.once('drain', () => { cb() })
     }
   })
@@ -129,7 +143,7 @@ function lines (show: (value: unknown) => string): Writable {
 async function decode (args: string[]): Promise<void> {
   const p = parse(args, ['--repr', '--py2str-as-py3str', '--py3str-as-py2str', '--lossless', '--unversioned', '--progress', '--no-progress'], [])
   if (p.flags.has('help')) { console.log(HELP.decode); return }
-  const source = input(p, 'decode')
+  const { source, bar } = input(p, 'decode')
   const show = p.flags.has('--repr') ? pyRepr : (v: unknown) => JSON.stringify(toJson(v))
   await pipeline(
     source,
@@ -139,7 +153,7 @@ async function decode (args: string[]): Promise<void> {
       lossless: p.flags.has('--lossless'),
       unversioned: p.flags.has('--unversioned')
     }),
-    lines(show)
+    lines(show, process.stdout.isTTY && process.stderr.isTTY ? bar : null)
   )
 }
 
@@ -148,7 +162,7 @@ async function encode (args: string[]): Promise<void> {
   if (p.flags.has('help')) { console.log(HELP.encode); return }
   const version = Number(p.values.get('--version') ?? 2)
   if (version !== 1 && version !== 2) throw new UsageError('--version must be 1 or 2')
-  const source = input(p, 'encode')
+  const { source } = input(p, 'encode')
   let n = 0
   async function * values (): AsyncGenerator<unknown> {
     for await (const line of createInterface({ input: source, crlfDelay: Infinity })) {
@@ -168,26 +182,47 @@ async function encode (args: string[]): Promise<void> {
   await pipeline(Readable.from(values()), encoder({ version }), process.stdout)
 }
 
+/** The size of stdin when it is a regular file (`< file`), for a bar with a percentage; else undefined. */
+function stdinSize (): number | undefined {
+  try {
+    const stat = fstatSync(0)
+    return stat.isFile() && stat.size > 0 ? stat.size : undefined
+  } catch {
+    return undefined
+  }
+}
+
 async function exec (args: string[]): Promise<void> {
   const p = parse(args, ['--repr', '--json-input', '--progress', '--no-progress'], ['--spec'])
   if (p.flags.has('help')) { console.log(HELP.exec); return }
   if (p.positional.length !== 1) throw new UsageError('exec needs one script file')
   const script = p.positional[0] as string
   statSync(script) // a missing script fails here, before anything starts
-  const gateway = await Gateway.start(p.values.get('--spec') ?? 'popen', { stderr: 'inherit' })
+  const total = stdinSize()
+  const bar = wantProgress(p.flags) ? new ProgressBar({ label: 'exec', total }) : null
+  // with a bar, what the script prints goes through it, a line at a time
+  const gateway = await Gateway.start(p.values.get('--spec') ?? 'popen', { stderr: bar === null ? 'inherit' : 'pipe' })
+  const printed = new Promise<void>((resolve) => {
+    if (bar === null) return resolve()
+    gateway.stderr.on('data', (chunk: Buffer) => { bar.print(chunk) })
+    gateway.stderr.once('end', resolve)
+    gateway.stderr.once('close', resolve)
+  })
   const show = p.flags.has('--repr') ? pyRepr : (v: unknown) => JSON.stringify(toJson(v))
   const json = p.flags.has('--json-input')
   const lineReader = createInterface({ input: process.stdin, crlfDelay: Infinity })
   try {
     const channel = gateway.remoteExec({ path: script })
-    const bar = wantProgress(p.flags) ? new ProgressBar({ label: 'exec' }) : null
-    if (bar !== null) channel.on('progress', () => { bar.update(channel.bytesSent + channel.bytesReceived) })
+    // of a file, the bar shows how much of it was sent; else the bytes moved
+    if (bar !== null && total === undefined) channel.on('progress', () => { bar.update(channel.bytesSent + channel.bytesReceived) })
+    let read = 0
     // stdin feeds the script while its output is written; a script that
     // stops reading early just leaves the rest of stdin unread
     const feeding = (async () => {
       let n = 0
       for await (const line of lineReader) {
         n++
+        read += Buffer.byteLength(line) + 1
         let value: unknown = line
         if (json) {
           if (line.trim() === '') continue
@@ -200,19 +235,29 @@ async function exec (args: string[]): Promise<void> {
         }
         if (channel.isClosed) return
         await channel.send(value)
+        if (total !== undefined) bar?.update(Math.min(read, total))
       }
+      if (total !== undefined) bar?.update(total)
       if (!channel.isClosed) channel.end()
     })()
     feeding.catch(() => {}) // its error is reported below, after the output
-    const out = lines(show)
+    // both on one terminal: a line of output must not land in the bar's line
+    const out = lines(show, bar !== null && process.stdout.isTTY && process.stderr.isTTY ? bar : null)
     await pipeline(channel, out)
-    bar?.finish()
     lineReader.close()
     process.stdin.destroy()
     await Promise.race([feeding, Promise.resolve()])
   } finally {
     lineReader.close()
     await gateway.terminate(5)
+    if (bar !== null) {
+      // the script's last prints, before the bar's last state (bounded: a
+      // grandchild may hold the pipe open)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([printed, new Promise((resolve) => { timer = setTimeout(resolve, 1000) })])
+      clearTimeout(timer)
+      bar.finish()
+    }
   }
 }
 
@@ -239,20 +284,51 @@ async function socketserver (args: string[]): Promise<void> {
   if (code !== 0 && code !== null) throw new ExecnetError(`the socket server exited with code ${code}`)
 }
 
-async function info (args: string[]): Promise<void> {
+async function info (args: string[]): Promise<number> {
   const p = parse(args, [], [])
-  if (p.flags.has('help')) { console.log(HELP.info); return }
+  if (p.flags.has('help')) { console.log(HELP.info); return 0 }
   if (p.positional.length === 0) throw new UsageError('info needs at least one spec')
   const group = new Group({ stderr: 'pipe' })
   try {
-    const gateways = await Promise.all(p.positional.map(async (spec) => await group.makeGateway(spec)))
-    const rows = await Promise.all(gateways.map(async (gw) => {
-      const r = await gw.rinfo()
-      return [gw.id, r.executable, r.version_info.slice(0, 3).join('.'), r.platform, String(r.pid)]
+    // ids are given here, as the group would give them (gw0, gw1... for
+    // specs without id=), so that a spec that fails still has its row
+    let next = 0
+    const rows = await Promise.all(p.positional.map(async (text): Promise<{ id: string, cells: string[] } | { id: string, error: Error }> => {
+      let id: string
+      let spec: Spec
+      try {
+        spec = parseSpec(text)
+        id = spec.id ?? `gw${next++}`
+      } catch (err) {
+        return { id: `gw${next++}`, error: err as Error }
+      }
+      try {
+        const gw = await group.makeGateway(withId(spec, id).text)
+        const r = await gw.rinfo()
+        return { id, cells: [r.executable, r.version_info.slice(0, 3).join('.'), r.platform, String(r.pid)] }
+      } catch (err) {
+        return { id, error: err instanceof Error ? err : new Error(String(err)) }
+      }
     }))
-    const table = [['id', 'executable', 'version', 'platform', 'pid'], ...rows]
-    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length)))
-    for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd())
+    const table = [['id', 'executable', 'version', 'platform', 'pid'], ...rows.flatMap((r) => 'cells' in r ? [[r.id, ...r.cells]] : [])]
+    const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => (r[i] as string).length), ...(i === 0 ? rows.map((r) => r.id.length) : [])))
+    const line = (row: string[]): string => row.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()
+    console.log(line(table[0]!))
+    let code = 0
+    for (const row of rows) {
+      if ('cells' in row) {
+        console.log(line([row.id, ...row.cells]))
+        continue
+      }
+      // the table says which failed; stderr has the whole story
+      const message = row.error.message
+      console.log(line([row.id, `error: ${message.split('\n')[0] as string}`]))
+      const usage = row.error instanceof UsageError || row.error instanceof SpecError
+      process.stderr.write(`execnet info: ${row.id}: ${message}${usage ? ' (see execnet info --help)' : ''}\n`)
+      // a bad spec is bad usage (2), as for the other commands; one that does not start, 1
+      code = Math.max(code, usage ? 2 : 1)
+    }
+    return code
   } finally {
     await group.terminate(5)
   }
@@ -278,7 +354,8 @@ async function rsync (args: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = { decode, encode, exec, info, rsync, socketserver }
+/** A command resolves with its exit code when it is not 0 (info reports failed specs beside the others). */
+const commands: Record<string, (args: string[]) => Promise<number | undefined | void>> = { decode, encode, exec, info, rsync, socketserver }
 
 async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -286,14 +363,17 @@ async function main (argv: string[]): Promise<number> {
     console.log(HELP.main)
     return command === undefined ? 2 : 0
   }
+  if (command === '--version' || command === '-V') {
+    console.log(packageVersion())
+    return 0
+  }
   const run = commands[command]
   if (run === undefined) {
     process.stderr.write(`execnet: unknown command ${JSON.stringify(command)} (decode, encode, exec, info, rsync, socketserver; see --help)\n`)
     return 2
   }
   try {
-    await run(rest)
-    return 0
+    return (await run(rest)) ?? 0
   } catch (err) {
     // a bad spec is bad usage too: the command line named it
     if (err instanceof UsageError || err instanceof SpecError) {

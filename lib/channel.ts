@@ -12,6 +12,7 @@ import { ChannelClosedError, RemoteError, TimeoutError } from './errors.js'
 import { channelId, None, noneAsNull, PyNone, tuple } from './serializer/types.js'
 import { Fifo } from './fifo.js'
 import { FlowWindow } from './flow.js'
+import { errorSeen } from './unread.js'
 import type { Gateway } from './gateway.js'
 
 /** execnet's string coercion pair, per gateway and per channel. */
@@ -171,8 +172,9 @@ export class Channel extends Duplex {
     this.strconfig = gateway.strconfig
     this.flow = new FlowWindow(gateway.flowWindow)
     // errors reach receive()/waitClose() and stream consumers' own listeners;
-    // this one keeps an unobserved channel error from crashing the process
-    this.on('error', () => {})
+    // this one keeps an unobserved channel error from crashing the process,
+    // and counts it read when another listener has it too (lib/unread.ts)
+    this.on('error', (err: Error) => { if (this.listenerCount('error') > 1) errorSeen(err) })
     this.on('newListener', (event: string) => { if (event === 'data' || event === 'readable') queueMicrotask(() => { this.host.interestChanged(this) }) })
     this.on('removeListener', (event: string) => { if (event === 'data' || event === 'readable') this.host.interestChanged(this) })
   }
@@ -232,7 +234,7 @@ export class Channel extends Duplex {
 
   /** Send one value; resolves when it is handed to the pipe. Rejects with DumpError, leaving the channel usable. */
   async send (value: unknown): Promise<void> {
-    if (this.closedState) throw this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`)
+    if (this.closedState) throw seen(this.closeError ?? new ChannelClosedError(`cannot send to ${this.toString()}`))
     const broken = this.host.sendError
     if (broken !== null) throw broken
     const chunks = this.host.encode(value)
@@ -248,12 +250,12 @@ export class Channel extends Duplex {
         return
       }
       await new Promise<void>((resolve, reject) => {
-        this.output(MessageCode.CHANNEL_DATA, chunks, size, (err) => { err === null ? resolve() : reject(err) })
+        this.output(MessageCode.CHANNEL_DATA, chunks, size, (err) => { err === null ? resolve() : reject(seen(err)) })
       })
       return
     }
     await new Promise<void>((resolve, reject) => {
-      this.write(new Encoded(chunks), (err) => { err == null ? resolve() : reject(err) })
+      this.write(new Encoded(chunks), (err) => { err == null ? resolve() : reject(seen(err)) })
     })
   }
 
@@ -343,7 +345,7 @@ export class Channel extends Duplex {
     if (this.queue.length > 0) return Promise.resolve(noneAsNull(this.takeQueued()))
     if (this.receiveClosed) {
       if (this.failure === null) this.endStream()
-      return Promise.reject(this.endError())
+      return Promise.reject(seen(this.endError()))
     }
     let ms: number | null
     try {
@@ -400,7 +402,7 @@ export class Channel extends Duplex {
       }
     }
     const error = this.failure
-    if (error !== null) throw error
+    if (error !== null) throw seen(error)
   }
 
   /**
@@ -555,7 +557,7 @@ export class Channel extends Duplex {
       if (this.failure === null) this.endStream()
       for (const receiver of receivers) {
         this.settle(receiver)
-        receiver.reject(error)
+        receiver.reject(seen(error))
       }
     }
     if (this.wanted) this.pump()
@@ -696,6 +698,12 @@ export class Channel extends Duplex {
   private endError (): Error {
     return this.failure ?? new ChannelClosedError(`${this.toString()} is closed: no more items`)
   }
+}
+
+/** A consumer is handed `error`: a remote error it carries is read, not to be reported (lib/unread.ts). */
+function seen<E> (error: E): E {
+  errorSeen(error)
+  return error
 }
 
 function isStop (error: Error): boolean {

@@ -63,16 +63,94 @@ export class SpecError extends ExecnetError {
 
 /**
  * Remote code raised: `formatted` is the remote traceback text, as execnet's
- * RemoteError carries it.
+ * RemoteError carries it, and `type` the class of the exception it raised.
  */
 export class RemoteError extends ExecnetError {
   override name = 'RemoteError'
   readonly formatted: string
+  /**
+   * The class of the exception the remote code raised, as its traceback
+   * prints it: 'ValueError', 'SystemExit'; on Python 3, qualified by its
+   * module when that is not builtins (`mymod.MyError`, and
+   * `__channelexec__.MyError` for a class defined in remoteExec's source);
+   * on Python 2 and Jython the bare class name (`MyError`); a Java
+   * exception on Jython its Java class (`java.lang.NumberFormatException`).
+   * With chained exceptions ("During handling of the above exception...")
+   * it is the last one, the one raised; for an exception group, the
+   * group's class. 'KeyboardInterrupt' for execnet's fixed text
+   * "keyboard-interrupted" (an interrupted execution). Undefined when the
+   * text holds no traceback (a text the remote side gave to
+   * channel.close(text)) or its exception line does not start with a
+   * class name.
+   */
+  readonly type: string | undefined
 
   constructor (formatted: string) {
     super(formatted)
     this.formatted = formatted
+    this.type = exceptionType(formatted)
   }
+}
+
+/** What execnet's workers (and ours) send for an execution a KeyboardInterrupt ended. */
+const INTERRUPT_TEXT = 'keyboard-interrupted'
+/** Python's header of a traceback, and of an exception group's (3.11+: drawn in a margin of "  | "). */
+const HEADER = 'Traceback (most recent call last):'
+const GROUP_HEADER = '  + Exception Group Traceback (most recent call last):'
+const GROUP_MARGIN = '  |'
+/** What Python prints between the tracebacks of chained exceptions (3.x), each between blank lines. */
+const CHAINED = new Set([
+  'During handling of the above exception, another exception occurred:',
+  'The above exception was the direct cause of the following exception:'
+])
+/** The start of an exception line: a dotted class name ($ for Java's inner classes), then ':' and the message, or nothing. */
+const EXCEPTION_LINE = /^([\p{ID_Start}_$][\p{ID_Continue}$]*(?:\.[\p{ID_Start}_$][\p{ID_Continue}$]*)*)(?::(?: |$)|$)/u
+
+/**
+ * The raised exception's class in a traceback text (see RemoteError.type).
+ * Read from the front, not from the last line: messages and exception
+ * notes (3.11+) run over several lines after the exception line, and a
+ * message may itself hold a traceback (a RemoteError re-raised remotely).
+ * A traceback's exception line is its first line that is not indented
+ * (frames, source lines, carets, SyntaxError's excerpt and Jython's Java
+ * frames all are); the next traceback of a chain starts only after a chain
+ * sentence between blank lines.
+ */
+function exceptionType (formatted: string): string | undefined {
+  if (formatted === INTERRUPT_TEXT) return 'KeyboardInterrupt'
+  const lines = formatted.split(/\r?\n/)
+  let type: string | undefined
+  let at = lines.findIndex(isHeader)
+  while (at >= 0) {
+    const [found, end] = exceptionLine(lines, at)
+    type = found === undefined ? undefined : EXCEPTION_LINE.exec(found)?.[1]
+    at = -1
+    for (let i = end; i + 3 < lines.length; i++) {
+      if (lines[i] === '' && CHAINED.has(lines[i + 1] as string) && lines[i + 2] === '' && isHeader(lines[i + 3] as string)) {
+        at = i + 3
+        break
+      }
+    }
+  }
+  return type
+}
+
+function isHeader (line: string): boolean {
+  return line === HEADER || line === GROUP_HEADER
+}
+
+/** The exception line of the traceback whose header is at `header`, and the index after it. */
+function exceptionLine (lines: readonly string[], header: number): [string | undefined, number] {
+  const group = lines[header] === GROUP_HEADER
+  for (let i = header + 1; i < lines.length; i++) {
+    let line = lines[i] as string
+    if (group) {
+      if (!line.startsWith(GROUP_MARGIN)) return [undefined, i]
+      line = line.slice(GROUP_MARGIN.length + 1)
+    }
+    if (!line.startsWith(' ') && !line.startsWith('\t')) return [line, i + 1]
+  }
+  return [undefined, lines.length]
 }
 
 /** No item, close or exit within the time given. */

@@ -13,7 +13,7 @@ import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName
 import { Encoder } from './serializer/dumps.js'
 import { Loader, type LoadOptions } from './serializer/loads.js'
 import { Tuple, tuple } from './serializer/types.js'
-import { BootstrapError, DataFormatError, GatewayClosedError, OptionError, RemoteError, type ExitInfo } from './errors.js'
+import { BootstrapError, DataFormatError, DumpError, GatewayClosedError, OptionError, RemoteError, type ExitInfo } from './errors.js'
 import { Channel, type ChannelHost, type ResolvedStrConfig, type StrConfig } from './channel.js'
 import { parseSpec, type Spec } from './spec.js'
 import { openTransport, type Transport } from './transports/index.js'
@@ -23,6 +23,7 @@ import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } fro
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { traceFrames, traceGateway } from './debug.js'
+import { reportUnread, watchUnread } from './unread.js'
 
 /** Options of Gateway.start(), makeGateway() and Group.makeGateway(). */
 export interface GatewayOptions {
@@ -132,6 +133,21 @@ const BROKEN_GRACE_MS = 1000
  * Made by makeGateway(), Gateway.start() or Group.makeGateway(). Emits
  * 'exit' (with how the worker ended) once it is gone, and 'phase' at each
  * step of its lifecycle (open, closing, broken, failed, closed).
+ *
+ * Emits 'remoteError' (error: RemoteError, channelId: number) for a remote
+ * exception that no consumer of its channel was handed: no receive(),
+ * waitClose() or send() rejected with it, no 'error' listener of one's own
+ * (for await, pipeline and on('error') have one) was given it. A 'data'
+ * listener or a setCallback() alone does not get errors: read waitClose()
+ * beside them. It comes once per channel, when the channel is garbage
+ * collected with the error unread or when Node is about to exit
+ * ('beforeExit'), whichever is first (as execnet warns when a channel is
+ * deleted); for an error that arrives for a channel this side no longer
+ * routes to, at once. Without a 'remoteError' listener it is a process
+ * warning instead (type 'ExecnetWarning', code
+ * 'EXECNET_UNREAD_REMOTE_ERROR', the traceback's last line, the whole
+ * traceback as its detail). An execution ended by KeyboardInterrupt
+ * ("keyboard-interrupted") is never reported, as in execnet.
  */
 export class Gateway extends EventEmitter {
   readonly id: string
@@ -342,7 +358,12 @@ export class Gateway extends EventEmitter {
     let call: string | null = options.call ?? null
     const args = kwargs ?? {}
     if (call === null && Object.keys(args).length > 0) call = findCallable(text)
-    const payload = this.encode(tuple(text, filename, call, args))
+    let payload: Buffer[]
+    try {
+      payload = this.encode(tuple(text, filename, call, args))
+    } catch (err) {
+      throw execDumpError(err)
+    }
     const channel = this.newChannel()
     this.sendFrame(MessageCode.CHANNEL_EXEC, channel.id, payload)
     return channel
@@ -572,8 +593,13 @@ export class Gateway extends EventEmitter {
           const text = this.decode(frame.payload, this.strconfig, `CHANNEL_CLOSE_ERROR for channel ${channelId}`)
           const error = new RemoteError(Buffer.isBuffer(text) ? text.toString('utf8') : String(text))
           const channel = this.channels.get(channelId)
-          if (channel !== undefined) channel.remoteClosed(error)
-          else this.emit('warning', error)
+          if (channel !== undefined) {
+            // before the channel hands it to consumers, who mark it read
+            watchUnread(channel, this, channelId, error)
+            channel.remoteClosed(error)
+          } else {
+            reportUnread(this, channelId, error)
+          }
           break
         }
         case MessageCode.CHANNEL_LAST_MESSAGE:
@@ -722,6 +748,16 @@ function spinOf (spin: number | undefined): number {
     throw new OptionError(`spin must be a number of microseconds from 0 to ${MAX_SPIN}, not ${String(spin)}`)
   }
   return spin
+}
+
+/** What each item of the CHANNEL_EXEC tuple (source, filename, call, kwargs) is to remoteExec's caller. */
+const EXEC_ITEMS: ReadonlyArray<[string, string]> = [['value[0]', 'source'], ['value[1]', 'options.filename'], ['value[2]', 'options.call'], ['value[3]', 'kwargs']]
+
+/** A DumpError from remoteExec's payload names the argument given (`kwargs.p`), not the tuple item it travels in (`value[3].p`). */
+function execDumpError (err: unknown): unknown {
+  if (!(err instanceof DumpError)) return err
+  const item = EXEC_ITEMS.find(([prefix]) => err.path.startsWith(prefix))
+  return item === undefined ? err : new DumpError(err.reason, item[1] + err.path.slice(item[0].length))
 }
 
 function asRecord (value: unknown): Record<string, unknown> {

@@ -154,6 +154,16 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
       t.equal(await ch.receive({ timeout: 10 }), 42)
     })
 
+    t.test('a kwarg that cannot be dumped is named as the caller wrote it, and nothing is sent', async (t) => {
+      const before = gw.channelCount
+      const source = 'def run(channel, a, p):\n    channel.send(a)'
+      t.throws(() => gw.remoteExec(source, { a: 1, p: () => 1 }), { name: 'DumpError', path: 'kwargs.p', message: /^cannot dump kwargs\.p: function/ })
+      t.throws(() => gw.remoteExec(source, { a: 1, p: [0, { 'x y': Symbol('s') }] }), { name: 'DumpError', path: "kwargs.p[1]['x y']" })
+      t.throws(() => gw.remoteExec('x = 1', {}, { filename: 'bad\ud800' }), { name: 'DumpError', path: 'options.filename' })
+      t.equal(gw.channelCount, before, 'no channel was made')
+      t.equal(await gw.remoteExec(source, { a: 7, p: 1 }).receive({ timeout: 10 }), 7, 'the gateway goes on')
+    })
+
     t.test('remoteStatus counts executions', async (t) => {
       const ch = gw.remoteExec('channel.receive()')
       const status = await gw.remoteStatus()

@@ -58,7 +58,12 @@ t.test('DumpError names the path and the type', async (t) => {
     [{ 'a b': [new Point()] }, "value['a b'][0]", /instance of Point/],
     [cyclic, 'value[1]', /cyclic/],
     [{ u: undefined }, 'value.u', /undefined/],
-    [tuple(1, new Float64Array(2)), 'value[1]', /Float64Array.*Buffer\.from/],
+    // typed arrays are for numpy: toNumpy gives the dtype with the bytes
+    [tuple(1, new Float64Array(2)), 'value[1]', /Float64Array cannot be dumped directly: send toNumpy\(a\)/],
+    [[new Float32Array(2)], 'value[0]', /Float32Array cannot be dumped directly: send toNumpy\(a\)/],
+    [[new Uint8ClampedArray(2)], 'value[0]', /Uint8ClampedArray cannot be dumped directly: send toNumpy\(a\)/],
+    [{ big: new BigInt64Array(1) }, 'value.big', /BigInt64Array cannot be dumped directly: send toNumpy\(a\)/],
+    [[new DataView(new ArrayBuffer(2))], 'value[0]', /^(?!.*toNumpy).*DataView cannot be dumped directly: send its bytes, e\.g\. Buffer\.from/],
     [new Map<unknown, unknown>([[[1], 2]]), 'value<key [object Array]>', /dict key/],
     [new Set<unknown>([new Map()]), 'value<set item 0>', /set member/],
     [['ok', 'a\ud800b'], 'value[1]', /lone surrogate/],

@@ -38,6 +38,27 @@ export function toJson (value: unknown): Json {
   throw new DataFormatError(`no JSON form for ${typeof value}`, 0)
 }
 
+/** Standard base64 (RFC 4648 section 4), padded, as toJson writes it. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/**
+ * Bytes from base64, strictly: Buffer.from(text, 'base64') skips what is
+ * not base64 and stops at a stray '=', so a typo would encode other bytes
+ * (or none) without a word.
+ */
+function fromBase64 (text: string, where: string): Buffer {
+  const bytes = Buffer.from(text, 'base64')
+  // the round trip also refuses the unused low bits of the last character set
+  if (BASE64.test(text) && bytes.toString('base64') === text) return bytes
+  const bad = /[^A-Za-z0-9+/=]/.exec(text)
+  const early = /=(?!=?$)/.exec(text)
+  const why = bad !== null
+    ? `${JSON.stringify(bad[0])} at ${bad.index} is not a base64 character`
+    : early !== null ? `padding '=' at ${early.index}, before the end`
+      : text.length % 4 !== 0 ? `its length, ${text.length}, is not a multiple of 4 (padding '=' missing?)` : 'it is not canonical base64'
+  throw new DataFormatError(`${where}: $bytes is not base64: ${why}`, 0)
+}
+
 function floatText (x: number): string {
   return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf'
 }
@@ -60,7 +81,7 @@ export function fromJson (json: unknown, where = 'line'): unknown {
     switch (tag) {
       case '$bytes':
         if (typeof body !== 'string') throw new DataFormatError(`${where}: $bytes needs base64 text`, 0)
-        return Buffer.from(body, 'base64')
+        return fromBase64(body, where)
       case '$tuple': return adoptAsTuple(list())
       case '$set': return new Set(list())
       case '$frozenset': return new FrozenSet(list())

@@ -2,7 +2,9 @@
  * A one-line progress bar on stderr for the command line: bytes done (of a
  * total, when known), rate, redrawn at most every 100 ms with '\r'. Shown
  * when stderr is a terminal, or when asked (--progress); never on stdout,
- * which carries the data.
+ * which carries the data. Other output for the same terminal goes through
+ * print() or between pause() and resume(), so it is not drawn into the
+ * bar's line.
  */
 const REDRAW_MS = 100
 
@@ -23,6 +25,11 @@ export class ProgressBar {
   private lastDraw = 0
   private done = 0
   private drawn = false
+  /** The bar's line is on the terminal now (drawn, not cleared since). */
+  private showing = false
+  private finished = false
+  /** What print() got after its last newline: a line is written whole, or the bar would draw over its start. */
+  private partial = ''
 
   constructor (options: ProgressBarOptions) {
     this.label = options.label
@@ -34,16 +41,58 @@ export class ProgressBar {
   /** Set the bytes done so far; redraws when enough time passed. */
   update (done: number): void {
     this.done = done
+    if (this.finished) return
     const now = Date.now()
     if (now - this.lastDraw < REDRAW_MS) return
     this.lastDraw = now
     this.draw()
   }
 
-  /** The final state, and a newline. */
+  /** The final state, and a newline; print() writes straight through from now on. */
   finish (): void {
+    if (this.finished) return
+    if (this.partial !== '') {
+      this.pause()
+      this.stream.write(this.partial + '\n')
+      this.partial = ''
+    }
     this.draw()
     if (this.drawn) this.stream.write('\n')
+    this.showing = false
+    this.finished = true
+  }
+
+  /**
+   * Write other output (what a remote script prints) to the bar's stream
+   * above the bar: its complete lines replace the bar's line, which is
+   * drawn again below them; an unfinished line waits for its end (or
+   * finish()).
+   */
+  print (chunk: string | Buffer): void {
+    const text = this.partial + chunk.toString()
+    if (this.finished) {
+      this.partial = ''
+      this.stream.write(text)
+      return
+    }
+    const end = text.lastIndexOf('\n') + 1
+    this.partial = text.slice(end)
+    if (end === 0) return
+    this.pause()
+    this.stream.write(text.slice(0, end))
+    this.resume()
+  }
+
+  /** Clear the bar's line, for output to the same terminal (another stream too); resume() draws it again. */
+  pause (): void {
+    if (!this.showing) return
+    this.stream.write('\r\x1b[K')
+    this.showing = false
+  }
+
+  /** Draw the bar again after pause(). */
+  resume (): void {
+    if (this.drawn && !this.finished && !this.showing) this.draw()
   }
 
   /** The line as drawn now (without '\r'). */
@@ -59,6 +108,7 @@ export class ProgressBar {
 
   private draw (): void {
     this.drawn = true
+    this.showing = true
     this.stream.write(`\r${this.line()}\x1b[K`)
   }
 }

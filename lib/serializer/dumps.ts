@@ -382,7 +382,9 @@ export class Encoder {
       return
     }
     if (ArrayBuffer.isView(value)) {
-      throw new PathError(`${describe(value)} cannot be dumped directly: send its bytes, e.g. Buffer.from(a.buffer, a.byteOffset, a.byteLength)`)
+      // a numpy worker wants the dtype with the bytes; a DataView has none
+      if (value instanceof DataView) throw new PathError(`${describe(value)} cannot be dumped directly: send its bytes, e.g. Buffer.from(v.buffer, v.byteOffset, v.byteLength)`)
+      throw new PathError(`${describe(value)} cannot be dumped directly: send toNumpy(a) (dtype and bytes, for numpy.frombuffer; from 'execnet'), or its raw bytes with Buffer.from(a.buffer, a.byteOffset, a.byteLength)`)
     }
     throw new PathError(`${describe(value)} has no Python equivalent (only plain objects, arrays, Maps, Sets and this library's Python types can be dumped)`)
   }
