@@ -126,6 +126,32 @@ const EXIT_GRACE_MS = 5000
 /** How long a worker whose pipe broke has to exit on its own, so the error can say how it ended. */
 const BROKEN_GRACE_MS = 1000
 
+/** A gateway's events and what their listeners get. */
+export interface GatewayEvents {
+  /** Each step of the lifecycle: 'open', 'closing', 'broken', 'failed', 'closed'. */
+  phase: [phase: GatewayState['phase']]
+  /** The worker is gone, and how it ended. */
+  exit: [exit: ExitInfo]
+  /** A remote exception no consumer of its channel was handed (see Gateway). */
+  remoteError: [error: RemoteError, channelId: number]
+}
+
+/** Listener types for the events in GatewayEvents. */
+export interface Gateway {
+  /** Listen to one of the gateway's events, with its listener's type. */
+  on<E extends keyof GatewayEvents>(event: E, listener: (...args: GatewayEvents[E]) => void): this
+  /** Listen to any other event. */
+  on(event: string | symbol, listener: (...args: never[]) => void): this
+  /** Listen to one of the gateway's events once. */
+  once<E extends keyof GatewayEvents>(event: E, listener: (...args: GatewayEvents[E]) => void): this
+  /** Listen to any other event once. */
+  once(event: string | symbol, listener: (...args: never[]) => void): this
+  /** Remove a listener of one of the gateway's events. */
+  off<E extends keyof GatewayEvents>(event: E, listener: (...args: GatewayEvents[E]) => void): this
+  /** Remove a listener of any other event. */
+  off(event: string | symbol, listener: (...args: never[]) => void): this
+}
+
 /**
  * One worker (a Python interpreter, local, over ssh, through a socket
  * server or another gateway) and the channels to it: remoteExec() runs
