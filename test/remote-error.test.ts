@@ -4,7 +4,7 @@
 // worker and the real execnet's), and the texts it cannot be read from.
 import t from 'tap'
 import { Channel, Gateway, RemoteError } from '../index.js'
-import { require } from './helpers/interpreters.js'
+import { jython, require } from './helpers/interpreters.js'
 import { execnetTargets, oursTargets, specFor } from './helpers/targets.js'
 
 interface Case {
@@ -121,4 +121,21 @@ t.test('the parse, on texts', async (t) => {
   // a chain sentence inside a message does not start a new traceback unless a header follows it
   t.equal(new RemoteError(tb('ValueError: a', '', 'During handling of the above exception, another exception occurred:', '', 'not a header')).type, 'ValueError')
   t.equal(new RemoteError(tb('ValueError: a', '', 'The above exception was the direct cause of the following exception:', '', ...tb('KeyError: b').split('\n'))).type, 'KeyError')
+})
+
+t.test('Jython: a Java exception in remote code fails its channel, not the worker', async (t) => {
+  const jy = require(t, jython(), 'jython (Debian package)')
+  if (jy === null) return
+  const gw = await Gateway.start(specFor(jy), { stderr: 'pipe' })
+  t.teardown(async () => { await gw.terminate(10) })
+  const err = await gw.remoteExec('from java.lang import Integer\nInteger.parseInt("x")').receive().catch((e: unknown) => e)
+  t.type(err, RemoteError)
+  t.equal((err as RemoteError).type, 'NumberFormatException')
+  t.match((err as RemoteError).formatted, /For input string: "x"/)
+  // the same from a receiver callback, which runs on the worker's reading thread
+  const ch = gw.remoteExec('import time\nfrom java.lang import Integer\nchannel.setcallback(lambda item: Integer.parseInt(item))\nchannel.send("ready")\nwhile not channel.isclosed():\n    time.sleep(0.05)')
+  t.equal(await ch.receive(), 'ready')
+  ch.send('y')
+  await t.rejects(ch.waitClose(20), /NumberFormatException/)
+  t.equal(await gw.remoteExec('channel.send(6 * 7)').receive(), 42, 'the worker goes on')
 })

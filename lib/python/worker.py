@@ -65,6 +65,16 @@ else:
     long_type = int
     bytes_types = (bytes, bytearray, memoryview)
 
+# What user code may raise. On Jython a Java exception (parseInt of "x") is
+# no Python BaseException: caught as one, it escaped and killed the worker.
+if JYTHON:
+    from java.lang import Throwable as JavaThrowable
+    USER_ERRORS = (Exception, JavaThrowable)
+    ANY_ERROR = (BaseException, JavaThrowable)
+else:
+    USER_ERRORS = (Exception,)
+    ANY_ERROR = (BaseException,)
+
 DEBUG = os.environ.get("EXECNET_DEBUG")
 
 
@@ -1814,7 +1824,7 @@ class Channels(object):
         callback, _, strconfig, flow = entry
         try:
             callback(loads(data, strconfig, self.channel) if value is NOTHING else value)
-        except Exception:
+        except USER_ERRORS:
             text = format_error()
             self._output.send_quietly(CHANNEL_CLOSE_ERROR, id, dumps(text))
             self.local_close(id, RemoteError(text))
@@ -2039,7 +2049,7 @@ class Execution(object):
                 channel._executing = False
         except KeyboardInterrupt:
             channel.close(INTERRUPT_TEXT)
-        except BaseException:
+        except ANY_ERROR:
             error = sys.exc_info()[1]
             if not (isinstance(error, EOFError) and self.finished):
                 channel.close(format_error(skip=1))
