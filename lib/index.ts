@@ -22,3 +22,5 @@ export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type Chan
 export { dedent } from './source.js'
 export { dtypeOf, toNumpy, fromNumpy, type TypedArray } from './arrays.js'
 export { RSync, type RSyncOptions, type RSyncTargetOptions, type RSyncResult, type RSyncEvent } from './rsync.js'
+export { type RemoteFunction, type CallOptions } from './call.js'
+export { type FunctionOptions } from './function-target.js'
