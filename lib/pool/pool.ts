@@ -41,8 +41,11 @@ export interface PoolEvents {
 
 /** Listener types for PoolEvents. */
 export interface Pool {
+  /** Listen to a PoolEvents event. */
   on<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this
+  /** Listen to a PoolEvents event once. */
   once<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this
+  /** Stop listening. */
   off<E extends keyof PoolEvents>(event: E, listener: (...args: PoolEvents[E]) => void): this
 }
 
@@ -51,7 +54,7 @@ export interface Pool {
  * `const pool = await Pool.start('popen//python=python3', { size: 4 })`,
  * then `pool.function(source)` for map, imap, transform and single calls.
  */
-export class Pool extends EventEmitter implements Scheduler {
+export class Pool extends EventEmitter {
   private readonly workers: Array<PoolWorker<PoolItem>> = []
   private readonly runs: Run[] = []
   private starting = 0
@@ -59,6 +62,8 @@ export class Pool extends EventEmitter implements Scheduler {
   private pumping = false
   private pumpQueued = false
   private readonly retries: number
+  /** What runs call back (kept off the public class). */
+  private readonly scheduler: Scheduler = { wake: (run) => { this.wake(run) }, remove: (run) => { this.remove(run) } }
 
   private constructor (private readonly group: Group, private readonly options: PoolOptions) {
     super()
@@ -110,7 +115,7 @@ export class Pool extends EventEmitter implements Scheduler {
    */
   function<R = unknown> (source: string, options: FunctionOptions = {}): PoolFunction<R> {
     if (this.closed) throw new GatewayClosedError('the pool is closed')
-    return poolFunction<R>(this, functionTarget(source, options), this.retries)
+    return poolFunction<R>(this.scheduler, functionTarget(source, options), this.retries)
   }
 
   /** Stop: runs still going fail with GatewayClosedError, the workers exit (killed after `timeout` seconds). */
@@ -124,10 +129,9 @@ export class Pool extends EventEmitter implements Scheduler {
     await this.group.terminate(timeout)
   }
 
-  // ---- Scheduler: what runs call ----
+  // ---- what runs call, through this.scheduler ----
 
-  /** @internal */
-  wake (run: Run): void {
+  private wake (run: Run): void {
     if (this.closed) {
       this.failRun(run, new GatewayClosedError('the pool is closed'))
       return
@@ -136,8 +140,7 @@ export class Pool extends EventEmitter implements Scheduler {
     this.schedulePump()
   }
 
-  /** @internal */
-  remove (run: Run): void {
+  private remove (run: Run): void {
     const i = this.runs.indexOf(run)
     if (i >= 0) this.runs.splice(i, 1)
   }
