@@ -16,7 +16,7 @@ export const BOOTSTRAP_LINE = 'import sys;exec(eval(sys.stdin.readline()))'
 const pythonFiles = new Map<string, string>()
 
 /** A Python file of lib/python/ (shipped in dist/lib/python/ too), read once. */
-export function pythonSource (name: 'worker.py' | 'loader.py' | 'rsync.py' | 'relay.py' | 'socketserver.py'): string {
+export function pythonSource (name: 'worker.py' | 'loader.py' | 'rsync.py' | 'relay.py' | 'socketserver.py' | 'callserver.py'): string {
   let text = pythonFiles.get(name)
   if (text === undefined) {
     text = readFileSync(new URL(`./python/${name}`, import.meta.url), 'utf8')

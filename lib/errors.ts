@@ -206,3 +206,23 @@ export class BootstrapError extends ExecnetError {
     this.signal = details.signal
   }
 }
+
+/**
+ * One input of a pool's map, imap or transform failed: `cause` is why (the
+ * RemoteError of the Python exception, a TimeoutError, the GatewayClosedError
+ * of a worker lost more often than the retry limit allows, a DumpError),
+ * `index` is the input's position and `input` the input itself.
+ */
+export class ItemError extends ExecnetError {
+  override name = 'ItemError'
+  readonly index: number
+  readonly input: unknown
+  override readonly cause: Error
+
+  constructor (index: number, input: unknown, cause: Error) {
+    super(`input #${index}: ${cause.message}`)
+    this.index = index
+    this.input = input
+    this.cause = cause
+  }
+}

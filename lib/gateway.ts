@@ -22,6 +22,8 @@ import type { InstallHost } from './transports/socket.js'
 import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } from './lifecycle.js'
 import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
+import { remoteFunction, type RemoteFunction } from './call.js'
+import type { FunctionOptions } from './function-target.js'
 import { traceFrames, traceGateway } from './debug.js'
 import { reportUnread, watchUnread } from './unread.js'
 
@@ -393,6 +395,31 @@ export class Gateway extends EventEmitter {
     const channel = this.newChannel()
     this.sendFrame(MessageCode.CHANNEL_EXEC, channel.id, payload)
     return channel
+  }
+
+  /**
+   * Call an importable function and give what it returns:
+   * `await gw.call('statistics:mean', [1, 2, 3, 4])` is 2.5. The target is
+   * 'module:name' ('os.path:join', 'pkg.mod:Class.method'). None returns
+   * null; a generator is drained into an array; a Python exception rejects
+   * with its RemoteError. For keyword arguments, timeouts and AbortSignals
+   * use `gw.function(target).invoke(args, kwargs, options)`.
+   */
+  async call<R = unknown> (target: string, ...args: unknown[]): Promise<R> {
+    return await remoteFunction<R>(this, target).invoke(args)
+  }
+
+  /**
+   * A Python function in this worker, as an async function: from source
+   * (its one top-level def, or options.name; the rest of the source runs
+   * once with it, so imports and helpers may sit beside it) or
+   * 'module:name'. The definition is sent once, with the first call.
+   * Calls run one after another in a call server of their own (one
+   * remoteExec, so a thread of the worker); calls made in the same tick
+   * travel in one message. See RemoteFunction for what comes back.
+   */
+  function<R = unknown> (source: string, options: FunctionOptions = {}): RemoteFunction<R> {
+    return remoteFunction<R>(this, source, options)
   }
 
   /** A new channel, not yet connected to remote code (send it inside a value). */

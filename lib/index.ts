@@ -11,7 +11,7 @@ export {
   MessageCode, CHANNEL_CREDIT, messageCodeName, isMessageCode, HEADER_SIZE, DEFAULT_MAX_FRAME_SIZE,
   type Frame, type MessageCodeName, type MessageCodeValue
 } from './wire/frame.js'
-export { ExecnetError, DataFormatError, DumpError, OptionError } from './errors.js'
+export { ExecnetError, DataFormatError, DumpError, OptionError, ItemError } from './errors.js'
 export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
 export { Channel, PROGRESS_STEP, type StrConfig, type ResolvedStrConfig, type ReceiveOptions, type CallbackOptions, type Progress, type ChannelEvents } from './channel.js'
@@ -22,3 +22,7 @@ export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type Chan
 export { dedent } from './source.js'
 export { dtypeOf, toNumpy, fromNumpy, type TypedArray } from './arrays.js'
 export { RSync, type RSyncOptions, type RSyncTargetOptions, type RSyncResult, type RSyncEvent } from './rsync.js'
+export { type RemoteFunction, type CallOptions } from './call.js'
+export { type FunctionOptions } from './function-target.js'
+export { Pool, type PoolOptions, type PoolEvents } from './pool/pool.js'
+export { type PoolFunction, type MapOptions, type ImapOptions, DEFAULT_WINDOW_ITEMS } from './pool/function.js'

@@ -76,3 +76,25 @@ t.test('rsync: a tree to two interpreters, then only what changed', async (t) =>
     ''
   ].join('\n'))
 })
+
+t.test('call: a module function, a source function with kwargs, an exception, a timeout', async (t) => {
+  const py3 = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py3 === null) return
+  t.same(run('call.ts', py3.argv[0] as string).trimEnd().split('\n'), [
+    'operator:add -> 42',
+    "stats -> Map(2) { 'mean' => 2.5, 'spread' => 3 }",
+    "parse -> ValueError: invalid literal for int() with base 10: 'forty-two'",
+    'nap -> nap() did not return within 0.2 seconds',
+    'and after it: 42'
+  ])
+})
+
+t.test('pool: a CPU-bound function over 10,000 inputs on 2 workers, with progress', async (t) => {
+  for (const [label, find] of [['CPython 3.12', () => cpython('3.12')], ['CPython 2.7', () => cpython('2.7')]] as const) {
+    const interp = require(t, find(), `${label} (pyenv)`)
+    if (interp === null) continue
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'examples', 'pool.ts'), interp.argv[0] as string, '2'], { cwd: repoRoot, encoding: 'utf8', timeout: 120000 })
+    // 611350: the same count computed in JavaScript
+    t.equal(out, '2500/10000 done\n5000/10000 done\n7500/10000 done\n10000/10000 done\n10000 inputs on 2 workers: 611350 primes counted\n', label)
+  }
+})

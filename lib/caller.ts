@@ -1,0 +1,168 @@
+/**
+ * One call server (lib/python/callserver.py) on a gateway: the master's
+ * side of its protocol. Functions are defined on it once (by id), batches
+ * of calls go out as one message each and come back as one reply. It knows
+ * nothing of timeouts, retries or scheduling: gateway calls
+ * (lib/call.ts) and pools (lib/pool/) build those on it.
+ */
+import type { Gateway } from './gateway.js'
+import type { Channel } from './channel.js'
+import { pythonSource } from './bootstrap.js'
+import { ChannelClosedError, DataFormatError, GatewayClosedError, RemoteError } from './errors.js'
+import { Tuple, tuple } from './serializer/types.js'
+import type { FunctionTarget } from './function-target.js'
+
+/** What one batch gave: a value per call, and the errors of those that raised, by position. */
+export interface BatchResult {
+  values: unknown[]
+  errors: Map<number, RemoteError> | null
+}
+
+interface Pending {
+  resolve: (result: BatchResult) => void
+  reject: (error: Error) => void
+}
+
+const END = Symbol('call server ended')
+
+/** The master's side of one call server; made by Caller.start(). */
+export class Caller {
+  readonly gateway: Gateway
+  private readonly channel: Channel
+  private readonly fids = new Map<string, number>()
+  private readonly pending = new Map<number, Pending>()
+  private nextFid = 1
+  private nextBid = 1
+  /** Why no more calls can be made, once the server ended or was closed. */
+  private ended: Error | null = null
+
+  private constructor (gateway: Gateway) {
+    this.gateway = gateway
+    this.channel = gateway.remoteExec(pythonSource('callserver.py'), undefined, { filename: 'execnet-callserver.py' })
+    // an idle call server must not keep Node alive: only calls waiting do
+    this.channel.setKeepAlive(false)
+    this.channel.setCallback((item) => { this.onReply(item) }, { endMarker: END })
+  }
+
+  /** Start a call server on the gateway (one remoteExec; its thread serves until closed). */
+  static start (gateway: Gateway): Caller {
+    return new Caller(gateway)
+  }
+
+  /** Batches sent and not answered yet. */
+  get inFlight (): number {
+    return this.pending.size
+  }
+
+  /** Whether calls can still be made. */
+  get usable (): boolean {
+    return this.ended === null
+  }
+
+  /** The function's id on this server; defines it there on first use (messages keep their order, so no answer is awaited). */
+  fid (target: FunctionTarget): number {
+    let fid = this.fids.get(target.key)
+    if (fid === undefined) {
+      fid = this.nextFid++
+      this.fids.set(target.key, fid)
+      const message = target.kind === 'source'
+        ? tuple('d', fid, target.source, target.name, target.filename)
+        : tuple('i', fid, target.target)
+      this.post(message)
+    }
+    return fid
+  }
+
+  /**
+   * Run the calls of one batch. `single`: items are the one positional
+   * argument of each call; otherwise they are [args, kwargs | null] pairs,
+   * flat. Rejects when the batch cannot be sent (DumpError) or the server
+   * ends before it answers (the gateway's error).
+   */
+  async submit (fid: number, items: unknown[], single: boolean): Promise<BatchResult> {
+    const bid = this.nextBid++
+    return await this.request(bid, tuple(single ? 'm' : 'c', fid, bid, items))
+  }
+
+  /** Run source in the namespace every function defined later starts from (a pool's initializer). */
+  async setup (source: string): Promise<void> {
+    const bid = this.nextBid++
+    const result = await this.request(bid, tuple('s', bid, source))
+    const error = result.errors?.get(0)
+    if (error !== undefined) throw error
+  }
+
+  /** Stop the server (it stops between two calls) and fail what it still owes with `reason`. */
+  close (reason: Error = new ChannelClosedError('the call server was closed')): void {
+    if (this.ended !== null) return
+    this.ended = reason
+    this.channel.close()
+    this.failPending(reason)
+  }
+
+  private async request (bid: number, message: Tuple): Promise<BatchResult> {
+    if (this.ended !== null) throw this.ended
+    const result = new Promise<BatchResult>((resolve, reject) => { this.pending.set(bid, { resolve, reject }) })
+    this.keepAlive()
+    try {
+      await this.channel.send(message)
+    } catch (err) {
+      // a DumpError: nothing of the message went out
+      this.pending.delete(bid)
+      this.keepAlive()
+      throw err
+    }
+    return await result
+  }
+
+  private post (message: Tuple): void {
+    this.channel.send(message).catch((err: unknown) => {
+      // a definition that cannot go out fails every call of it the same way
+      this.close(err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+
+  private onReply (item: unknown): void {
+    if (item === END) {
+      void this.channel.waitClose().then(
+        () => { this.serverEnded(null) },
+        (err: unknown) => { this.serverEnded(err instanceof Error ? err : new Error(String(err))) })
+      return
+    }
+    if (!(item instanceof Tuple) || item.length !== 3) throw new DataFormatError('call server reply is not a (batch, values, errors) tuple', 0)
+    const [bid, values, errors] = item as unknown as [number, unknown[] | null, unknown]
+    const waiter = this.pending.get(bid)
+    if (waiter === undefined) return // given up (closed) meanwhile
+    this.pending.delete(bid)
+    this.keepAlive()
+    waiter.resolve({ values: values ?? [], errors: errorsOf(errors) })
+  }
+
+  private serverEnded (error: Error | null): void {
+    const gateway = this.gateway
+    const reason = error ?? gateway.failure ?? new GatewayClosedError(`the call server on gateway ${gateway.id} ended`)
+    if (this.ended === null) this.ended = reason
+    this.failPending(reason)
+  }
+
+  private failPending (reason: Error): void {
+    const waiters = [...this.pending.values()]
+    this.pending.clear()
+    this.keepAlive()
+    for (const w of waiters) w.reject(reason)
+  }
+
+  private keepAlive (): void {
+    this.channel.setKeepAlive(this.pending.size > 0)
+  }
+}
+
+/** The reply's errors: None, a setup's one traceback, or [index, traceback, ...]. */
+function errorsOf (errors: unknown): Map<number, RemoteError> | null {
+  if (errors === null || errors === undefined) return null
+  const text = (v: unknown): string => Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
+  if (!Array.isArray(errors)) return new Map([[0, new RemoteError(text(errors))]])
+  const map = new Map<number, RemoteError>()
+  for (let i = 0; i + 1 < errors.length; i += 2) map.set(Number(errors[i]), new RemoteError(text(errors[i + 1])))
+  return map
+}

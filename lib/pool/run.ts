@@ -1,0 +1,381 @@
+/**
+ * Runs: what a pool's workers take batches from. A run holds its inputs
+ * ready to go (re-runs first), settles each input once with its value or
+ * error, and delivers results its way: CallRun to each call's promise,
+ * StreamRun to an ordered or unordered async iterator (map and transform
+ * are built on it). A run pulls its input only while fewer than `window`
+ * inputs are taken and not yet delivered, so memory stays bounded whatever
+ * the input's length, and a slow consumer slows the pulling.
+ */
+import { Fifo } from '../fifo.js'
+import { ItemError } from '../errors.js'
+import type { FunctionTarget } from '../function-target.js'
+
+/** One input on its way through a pool. */
+export interface PoolItem {
+  readonly index: number
+  /** The one argument (StreamRun), or [args, kwargs | null] (CallRun). */
+  readonly input: unknown
+  /** Times it was sent to a worker that was lost before it answered. */
+  attempts: number
+  settled: boolean
+  /** On a worker now (a timeout or abort then needs that worker replaced). */
+  sent: boolean
+  /** Seconds it may take on a worker, or null. */
+  readonly timeout: number | null
+  readonly signal: AbortSignal | null
+}
+
+/** What a run needs from its pool. */
+export interface Scheduler {
+  /** The run has work: give it to free workers. */
+  wake: (run: Run) => void
+  /** The run is over: forget it. */
+  remove: (run: Run) => void
+}
+
+/** Inputs ready to be sent, per run: enough for every worker's next batches. */
+const READY_MAX = 8192
+
+export abstract class Run {
+  /** Re-runs, sent before new inputs. */
+  protected readonly again = new Fifo<PoolItem>()
+  protected readonly ready = new Fifo<PoolItem>()
+  /** The run is over (finished, failed or given up): nothing more is sent or delivered. */
+  over = false
+
+  constructor (
+    protected readonly scheduler: Scheduler,
+    readonly target: FunctionTarget,
+    /** Items are one argument each ('m' batches) or [args, kwargs] pairs ('c'). */
+    readonly single: boolean,
+    readonly retries: number
+  ) {}
+
+  /** Whether an item waits to be sent. */
+  get hasWork (): boolean {
+    if (this.over) return false
+    this.dropSettled()
+    return this.again.length > 0 || this.ready.length > 0
+  }
+
+  /** Whether the next batch must be alone on its worker (its item has a timeout). */
+  get nextExclusive (): boolean {
+    const head = this.again.peek() ?? this.ready.peek()
+    return head !== undefined && head.timeout !== null
+  }
+
+  /** Up to `max` items (one when the first has a timeout), about `maxBytes` at most, for one batch. */
+  take (max: number, maxBytes: number, sizeOf: (input: unknown) => number): PoolItem[] {
+    const items: PoolItem[] = []
+    let bytes = 0
+    for (const queue of [this.again, this.ready]) {
+      while (items.length < max) {
+        const item = queue.peek()
+        if (item === undefined) break
+        if (item.settled) { queue.shift(); continue }
+        // an item with a timeout goes alone, so its time on the worker is its own
+        if (item.timeout !== null && items.length > 0) return items
+        const size = sizeOf(item.input)
+        if (items.length > 0 && bytes + size > maxBytes) return items
+        queue.shift()
+        items.push(item)
+        bytes += size
+        if (item.timeout !== null) return items
+      }
+    }
+    this.afterTake()
+    return items
+  }
+
+  /** The item's worker was lost before it answered: send it again, unless it has been tried too often. */
+  retry (item: PoolItem, reason: Error): void {
+    if (item.settled || this.over) return
+    item.sent = false
+    item.attempts++
+    if (item.attempts > this.retries) {
+      this.settle(item, undefined, new ItemError(item.index, this.inputOf(item), new (reason.constructor as new (m: string) => Error)(`${reason.message} (lost ${item.attempts} times, the retry limit is ${this.retries})`)))
+      return
+    }
+    this.again.push(item)
+    this.scheduler.wake(this)
+  }
+
+  /** Send it again without counting an attempt (its batch was sent to a worker that was given up for another item's timeout). */
+  resend (item: PoolItem): void {
+    if (item.settled || this.over) return
+    item.sent = false
+    this.again.push(item)
+    this.scheduler.wake(this)
+  }
+
+  /** The item's outcome, once: its value, or an error (an ItemError, or for a CallRun the bare cause). */
+  settle (item: PoolItem, value: unknown, error: Error | null): void {
+    if (item.settled) return
+    item.settled = true
+    if (this.over) return
+    this.deliver(item, value, error)
+  }
+
+  /** What the user gave as this item's input (for ItemError). */
+  protected inputOf (item: PoolItem): unknown {
+    return item.input
+  }
+
+  protected abstract deliver (item: PoolItem, value: unknown, error: Error | null): void
+  /** End the run with this error (the pool closed, or has no workers left). */
+  abstract fail (error: Error): void
+  /** Room was made among the ready items: pull more input. */
+  protected afterTake (): void {}
+
+  private dropSettled (): void {
+    while (this.again.peek()?.settled === true) this.again.shift()
+    while (this.ready.peek()?.settled === true) this.ready.shift()
+  }
+}
+
+/** Single calls of a pool function (f(x), f.invoke()): each settles its own promise. */
+export class CallRun extends Run {
+  private readonly callbacks = new Map<PoolItem, (value: unknown, error: Error | null) => void>()
+  private nextIndex = 0
+
+  constructor (scheduler: Scheduler, target: FunctionTarget, retries: number) {
+    super(scheduler, target, false, retries)
+  }
+
+  /** Queue one call; `done` gets its value or error. Returns the item (a timeout or abort settles it). */
+  add (args: readonly unknown[], kwargs: Map<string, unknown> | null, timeout: number | null, signal: AbortSignal | null, done: (value: unknown, error: Error | null) => void): PoolItem {
+    const item: PoolItem = { index: this.nextIndex++, input: [args, kwargs], attempts: 0, settled: false, sent: false, timeout, signal }
+    this.callbacks.set(item, done)
+    this.ready.push(item)
+    this.scheduler.wake(this)
+    return item
+  }
+
+  protected override inputOf (item: PoolItem): unknown {
+    return (item.input as [unknown[], unknown])[0]
+  }
+
+  fail (error: Error): void {
+    const pending = [...this.callbacks.keys()]
+    for (const item of pending) this.settle(item, undefined, error)
+  }
+
+  protected deliver (item: PoolItem, value: unknown, error: Error | null): void {
+    const done = this.callbacks.get(item)
+    this.callbacks.delete(item)
+    // one call: its promise rejects with the cause itself, as gw.function's would
+    done?.(value, error instanceof ItemError ? error.cause : error)
+  }
+}
+
+/** How a StreamRun delivers: in input order or as results come, failing on an item's error or yielding it. */
+export interface StreamRunOptions {
+  ordered: boolean
+  errors: 'throw' | 'yield'
+  /** Inputs taken and not yet delivered, at most (bounds memory; ordered results wait for the slowest). */
+  window: number
+  timeout: number | null
+  retries: number
+  signal: AbortSignal | null
+}
+
+type Outcome = { ok: true, value: unknown } | { ok: false, error: Error }
+
+/** One map/imap/transform: pulls an (async) iterable, yields results through its async iterator. */
+export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
+  private readonly source: Iterator<unknown> | AsyncIterator<unknown>
+  private readonly sync: boolean
+  private pulling = false
+  private inputDone = false
+  private pulled = 0
+  private delivered = 0
+  /** Results not yet given to the consumer (in order, when ordered). */
+  private readonly out = new Fifo<Outcome>()
+  /** Ordered: results that came before those ahead of them. */
+  private readonly early = new Map<number, Outcome>()
+  private nextOut = 0
+  private failure: Error | null = null
+  private waiter: { resolve: (r: IteratorResult<unknown>) => void, reject: (e: unknown) => void } | null = null
+  private readonly onAbort: () => void
+
+  constructor (scheduler: Scheduler, target: FunctionTarget, input: Iterable<unknown> | AsyncIterable<unknown>, private readonly options: StreamRunOptions) {
+    super(scheduler, target, true, options.retries)
+    if (Symbol.asyncIterator in input) {
+      this.source = (input as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+      this.sync = false
+    } else {
+      this.source = (input as Iterable<unknown>)[Symbol.iterator]()
+      this.sync = true
+    }
+    const signal = options.signal
+    this.onAbort = () => { this.fail(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason))) }
+    if (signal !== null) {
+      if (signal.aborted) queueMicrotask(this.onAbort)
+      else signal.addEventListener('abort', this.onAbort, { once: true })
+    }
+    queueMicrotask(() => { this.pull() })
+  }
+
+  [Symbol.asyncIterator] (): this {
+    return this
+  }
+
+  next (): Promise<IteratorResult<unknown>> {
+    const outcome = this.out.shift()
+    if (outcome !== undefined) return this.give(outcome)
+    if (this.failure !== null) return Promise.reject(this.failure)
+    if (this.finished) return Promise.resolve({ value: undefined, done: true })
+    if (this.waiter !== null) return Promise.reject(new Error('imap: next() called while a next() is pending'))
+    return new Promise((resolve, reject) => { this.waiter = { resolve, reject } })
+  }
+
+  /** The consumer left early (break in for await): stop. */
+  async return (): Promise<IteratorResult<unknown>> {
+    this.stop()
+    return { value: undefined, done: true }
+  }
+
+  /** Fail the run: the consumer's next read throws `error`. */
+  fail (error: Error): void {
+    if (this.over) return
+    this.failure = error
+    this.stop()
+    const waiter = this.waiter
+    if (waiter !== null) {
+      this.waiter = null
+      waiter.reject(error)
+    }
+  }
+
+  protected deliver (item: PoolItem, value: unknown, error: Error | null): void {
+    const outcome: Outcome = error === null ? { ok: true, value } : { ok: false, error }
+    if (!this.options.ordered) {
+      this.push(outcome)
+    } else if (item.index === this.nextOut) {
+      this.push(outcome)
+      this.nextOut++
+      for (let o = this.early.get(this.nextOut); o !== undefined; o = this.early.get(this.nextOut)) {
+        this.early.delete(this.nextOut)
+        this.push(o)
+        this.nextOut++
+      }
+    } else {
+      this.early.set(item.index, outcome)
+    }
+  }
+
+  protected override afterTake (): void {
+    if (this.ready.length < READY_MAX / 2) this.pull()
+  }
+
+  private get finished (): boolean {
+    return this.inputDone && this.delivered === this.pulled && this.out.length === 0
+  }
+
+  private give (outcome: Outcome): Promise<IteratorResult<unknown>> {
+    this.delivered++
+    this.pull()
+    if (!outcome.ok && this.options.errors === 'throw') {
+      this.stop()
+      return Promise.reject(outcome.error)
+    }
+    if (this.finished) this.end()
+    return Promise.resolve({ value: outcome.ok ? outcome.value : outcome.error, done: false })
+  }
+
+  private push (outcome: Outcome): void {
+    const waiter = this.waiter
+    if (waiter !== null) {
+      this.waiter = null
+      this.give(outcome).then(waiter.resolve, waiter.reject)
+    } else {
+      this.out.push(outcome)
+    }
+  }
+
+  private get room (): boolean {
+    return !this.over && !this.inputDone && this.pulled - this.delivered < this.options.window && this.ready.length < READY_MAX
+  }
+
+  private add (value: unknown): void {
+    this.ready.push({ index: this.pulled++, input: value, attempts: 0, settled: false, sent: false, timeout: this.options.timeout, signal: null })
+  }
+
+  /** Take input while there is room; an async source one item at a time, a sync one in a loop. */
+  private pull (): void {
+    if (this.pulling || !this.room) return
+    this.pulling = true
+    if (this.sync) {
+      try {
+        const source = this.source as Iterator<unknown>
+        const before = this.ready.length
+        while (this.room) {
+          const r = source.next()
+          if (r.done === true) { this.inputEnded(); break }
+          this.add(r.value)
+        }
+        if (this.ready.length > before) this.scheduler.wake(this)
+      } catch (err) {
+        this.fail(err instanceof Error ? err : new Error(String(err)))
+      } finally {
+        this.pulling = false
+      }
+      return
+    }
+    void (async () => {
+      const source = this.source as AsyncIterator<unknown>
+      try {
+        while (this.room) {
+          const r = await source.next()
+          if (this.over) break
+          if (r.done === true) { this.inputEnded(); break }
+          this.add(r.value)
+          this.scheduler.wake(this)
+        }
+      } catch (err) {
+        this.fail(err instanceof Error ? err : new Error(String(err)))
+      } finally {
+        this.pulling = false
+      }
+    })()
+  }
+
+  private inputEnded (): void {
+    this.inputDone = true
+    if (this.finished) this.end()
+  }
+
+  /** Everything was delivered: wake a waiting consumer with done. */
+  private end (): void {
+    const waiter = this.waiter
+    this.finishRun()
+    if (waiter !== null) {
+      this.waiter = null
+      waiter.resolve({ value: undefined, done: true })
+    }
+  }
+
+  private finishRun (): void {
+    if (this.over) return
+    this.over = true
+    this.options.signal?.removeEventListener('abort', this.onAbort)
+    this.scheduler.remove(this)
+  }
+
+  private stop (): void {
+    if (this.over) return
+    this.finishRun()
+    this.out.drain()
+    this.early.clear()
+    if (!this.inputDone) {
+      this.inputDone = true
+      try {
+        const done = this.source.return?.()
+        if (done instanceof Promise) done.catch(() => {})
+      } catch {
+        // an input that fails as it is closed has nothing more to say
+      }
+    }
+  }
+}

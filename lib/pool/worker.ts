@@ -1,0 +1,59 @@
+/**
+ * One pool worker: a gateway, its call server, the batches in flight on it,
+ * and how long an item takes there (for batch sizing, lib/pool/batch.ts).
+ */
+import type { Gateway } from '../gateway.js'
+import { Caller, type BatchResult } from '../caller.js'
+import type { FunctionTarget } from '../function-target.js'
+
+/** A batch on its way: what a run needs back to settle or re-run its items. */
+export interface InFlight<I> {
+  readonly items: readonly I[]
+  /** Whether the batch must be alone on the worker (its items carry a timeout, so its time must be theirs). */
+  readonly exclusive: boolean
+}
+
+export class PoolWorker<I> {
+  readonly caller: Caller
+  readonly inFlight = new Set<InFlight<I>>()
+  /** Seconds an item of each function (by target key) took here lately. */
+  private readonly speeds = new Map<string, number>()
+  /** No more work for it: it is being replaced (killed after a timeout, or its gateway is leaving). */
+  retiring = false
+  /** When the worker last finished a batch: the next one's own time starts here or at its send, whichever is later. */
+  private lastReply = 0
+
+  constructor (readonly gateway: Gateway, readonly spec: string, private readonly maxInFlight: number) {
+    this.caller = Caller.start(gateway)
+  }
+
+  /** Seconds an item of this function took here lately, or null before its first batch came back. */
+  secondsPerItem (target: FunctionTarget): number | null {
+    return this.speeds.get(target.key) ?? null
+  }
+
+  /** How many more batches it takes now; a batch that must be alone needs it idle. */
+  capacity (exclusive: boolean): number {
+    if (this.retiring || !this.caller.usable || this.gateway.phase !== 'open') return 0
+    if (exclusive || [...this.inFlight].some((b) => b.exclusive)) return this.inFlight.size === 0 ? 1 : 0
+    return this.maxInFlight - this.inFlight.size
+  }
+
+  /** Send a batch; the promise settles when it comes back or the worker is lost. */
+  async run (target: FunctionTarget, batch: InFlight<I>, payload: unknown[], single: boolean): Promise<BatchResult> {
+    this.inFlight.add(batch)
+    const sent = performance.now()
+    try {
+      const result = await this.caller.submit(this.caller.fid(target), payload, single)
+      const now = performance.now()
+      // with batches queued on the worker, this one's own time began when the one ahead of it ended
+      const seconds = (now - Math.max(sent, this.lastReply)) / 1000 / Math.max(1, batch.items.length)
+      this.lastReply = now
+      const before = this.speeds.get(target.key)
+      this.speeds.set(target.key, before === undefined ? seconds : (before + seconds) / 2)
+      return result
+    } finally {
+      this.inFlight.delete(batch)
+    }
+  }
+}

@@ -1,0 +1,220 @@
+"""The call server: functions called by the master, their return values sent back.
+
+Run with remoteExec (lib/caller.ts starts it, once per gateway and
+replacement), so it needs nothing but a channel: it runs under our worker
+on CPython 2.7-3.13, PyPy and Jython, and under execnet's own worker.
+Everything it receives is a tuple whose first item names the operation:
+
+  ('d', fid, source, name, filename)  define function fid: run the source
+                                      in a namespace of its own (seeded
+                                      with the initializer's names), take
+                                      `name` from it
+  ('i', fid, 'module:attr.path')      define function fid by import
+  ('s', bid, source)                  the initializer: run the source in
+                                      the shared namespace; answers
+                                      (bid, None, error text or None)
+  ('m', fid, bid, [x0, x1, ...])      call fid(x) for each x, in order
+  ('c', fid, bid, [args0, kw0, ...])  call fid(*args, **kw) for each pair
+                                      (kw None when there are none)
+
+A batch ('m' or 'c') is answered once, when all of it ran, with
+(bid, [value0, value1, ...], errors): errors is None, or a flat list
+[index, traceback text, ...] of the calls that raised (their value is
+None). A generator returned is drained into a list: a generator object
+has no encoding, and the values it yields are what a caller means. The
+server stops when the channel ends or is closed; a batch stops between
+two calls once its channel was closed (the master gave it up: a timeout,
+an abort), so its calls are not run twice.
+"""
+
+import sys
+import types
+
+PY2 = sys.version_info[0] == 2
+
+
+class Failure(object):
+    """A function that could not be defined: each call of it fails with this text."""
+
+    def __init__(self, text):
+        self.text = text
+
+
+def format_error():
+    # the innermost frame first seen is this file's: the user's code follows it
+    import traceback
+    etype, value, tb = sys.exc_info()
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(etype, value, tb))
+
+
+def run_source(code, namespace):
+    # a function of its own: an exec beside nested scopes is a SyntaxError on Jython
+    exec(code, namespace)
+
+
+def str_keys(kwargs):
+    # keyword names must be str on Python 2; ours arrive as unicode
+    names = {}
+    for key in kwargs:
+        names[str(key)] = kwargs[key]
+    return names
+
+
+def resolve(target):
+    import importlib
+    module_name, _, attr = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def find_dumps():
+    # to find which of a batch's values cannot be sent, one by one
+    try:
+        from __main__ import dumps
+        return dumps
+    except Exception:
+        pass
+    try:
+        from execnet.gateway_base import dumps_internal
+        return dumps_internal
+    except Exception:
+        return None
+
+
+class Server(object):
+    def __init__(self, channel):
+        self.channel = channel
+        self.functions = {}
+        self.shared = {"__name__": "__remotefunction__"}
+
+    def define(self, fid, source, name, filename):
+        namespace = dict(self.shared)
+        try:
+            run_source(compile(source + "\n", filename or "<remote function>", "exec"), namespace)
+            self.functions[fid] = namespace[name]
+        except Exception:
+            self.functions[fid] = Failure(format_error())
+
+    def define_import(self, fid, target):
+        try:
+            self.functions[fid] = resolve(target)
+        except Exception:
+            self.functions[fid] = Failure(format_error())
+
+    def setup(self, bid, source):
+        error = None
+        try:
+            run_source(compile(source + "\n", "<initializer>", "exec"), self.shared)
+        except Exception:
+            error = format_error()
+        self.channel.send((bid, None, error))
+
+    def batch(self, fid, bid, items, single):
+        fn = self.functions.get(fid)
+        channel = self.channel
+        values = []
+        errors = None
+        if fn is None or isinstance(fn, Failure):
+            text = "function %r is not defined" % (fid,) if fn is None else fn.text
+            count = len(items) if single else len(items) // 2
+            errors = []
+            for i in range(count):
+                values.append(None)
+                errors.append(i)
+                errors.append(text)
+        elif single:
+            i = 0
+            for x in items:
+                if channel.isclosed():
+                    return
+                try:
+                    value = fn(x)
+                    if isinstance(value, types.GeneratorType):
+                        value = list(value)
+                except Exception:
+                    value = None
+                    if errors is None:
+                        errors = []
+                    errors.append(i)
+                    errors.append(format_error())
+                values.append(value)
+                i += 1
+        else:
+            for i in range(len(items) // 2):
+                if channel.isclosed():
+                    return
+                args = items[2 * i]
+                kwargs = items[2 * i + 1]
+                try:
+                    if kwargs:
+                        value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
+                    else:
+                        value = fn(*args)
+                    if isinstance(value, types.GeneratorType):
+                        value = list(value)
+                except Exception:
+                    value = None
+                    if errors is None:
+                        errors = []
+                    errors.append(i)
+                    errors.append(format_error())
+                values.append(value)
+        self.reply(bid, values, errors)
+
+    def reply(self, bid, values, errors):
+        channel = self.channel
+        try:
+            channel.send((bid, values, errors))
+            return
+        except Exception:
+            if channel.isclosed():
+                return
+            reason = sys.exc_info()[1]
+        # some value has no encoding: find which, and send the rest
+        dumps = find_dumps()
+        errors = list(errors or [])
+        for i in range(len(values)):
+            value = values[i]
+            problem = reason
+            if dumps is not None:
+                problem = None
+                try:
+                    dumps(value)
+                except Exception:
+                    problem = sys.exc_info()[1]
+                    # numpy scalars (numpy.int64...) mean their Python value
+                    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+                        try:
+                            dumps(value.item())
+                            values[i] = value.item()
+                            problem = None
+                        except Exception:
+                            pass
+            if problem is not None:
+                values[i] = None
+                errors.append(i)
+                errors.append("TypeError: the %s returned cannot be sent: %s\n" % (type(value).__name__, problem))
+        channel.send((bid, values, errors or None))
+
+    def serve(self):
+        for message in self.channel:
+            op = message[0]
+            if op == "m":
+                self.batch(message[1], message[2], message[3], True)
+            elif op == "c":
+                self.batch(message[1], message[2], message[3], False)
+            elif op == "d":
+                self.define(message[1], message[2], message[3], message[4])
+            elif op == "i":
+                self.define_import(message[1], message[2])
+            elif op == "s":
+                self.setup(message[1], message[2])
+            else:
+                raise ValueError("call server: unknown operation %r" % (op,))
+
+
+Server(channel).serve()  # noqa: F821 (the channel global remoteExec gives)
