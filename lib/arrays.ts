@@ -8,7 +8,10 @@ import { endianness } from 'node:os'
 import { DataFormatError, OptionError } from './errors.js'
 import { Tuple, tuple } from './serializer/types.js'
 
-/** The typed arrays numpy has a dtype for. */
+/**
+ * The typed arrays numpy has a dtype for.
+ * @category Arrays and numpy
+ */
 export type TypedArray =
   | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array
   | Float32Array | Float64Array | BigInt64Array | BigUint64Array
@@ -24,7 +27,10 @@ const KINDS: ReadonlyArray<[string, TypedArrayConstructor]> = [
 
 const NATIVE = endianness() === 'LE' ? '<' : '>'
 
-/** numpy's dtype string for a typed array, e.g. '<f8' for a Float64Array. */
+/**
+ * numpy's dtype string for a typed array, e.g. '<f8' for a Float64Array.
+ * @category Arrays and numpy
+ */
 export function dtypeOf (array: TypedArray): string {
   if (array instanceof Uint8ClampedArray) return '|u1'
   for (const [kind, type] of KINDS) {
@@ -36,7 +42,26 @@ export function dtypeOf (array: TypedArray): string {
 /**
  * A typed array as the value a numpy worker reads with
  * `numpy.frombuffer(data, dtype)`: (dtype, bytes), or (dtype, bytes, shape)
- * when a shape is given. The bytes share the array's memory: no copy.
+ * when a shape is given. The bytes share the array's memory: no copy, so
+ * do not change the array once it is sent.
+ *
+ * @example
+ * ```ts
+ * import { makeGateway, toNumpy, fromNumpy } from 'execnet'
+ *
+ * const gw = await makeGateway('popen//python=python3')  // a Python with numpy
+ * const ch = gw.remoteExec(`
+ *     import numpy
+ *     dtype, data, shape = channel.receive()
+ *     a = numpy.frombuffer(data, dtype).reshape(shape)
+ *     b = a @ a.T
+ *     channel.send((b.dtype.str, b.tobytes(), b.shape))
+ * `)
+ * await ch.send(toNumpy(new Float64Array([1, 2, 3, 4, 5, 6]), [2, 3]))
+ * console.log(fromNumpy(await ch.receive()))  // Float64Array(4) [ 14, 32, 32, 77 ]
+ * await gw.terminate()
+ * ```
+ * @category Arrays and numpy
  */
 export function toNumpy (array: TypedArray, shape?: readonly number[]): Tuple {
   const dtype = dtypeOf(array)
@@ -53,6 +78,7 @@ export function toNumpy (array: TypedArray, shape?: readonly number[]): Tuple {
  * The typed array for a (dtype, bytes[, shape]) value from a numpy worker,
  * e.g. `(a.dtype.str, a.tobytes(), a.shape)`. Shares the received bytes
  * when they are aligned and in this machine's byte order; copies otherwise.
+ * @category Arrays and numpy
  */
 export function fromNumpy (value: unknown): TypedArray {
   const parts = value instanceof Tuple || Array.isArray(value) ? value as unknown[] : null

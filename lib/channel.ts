@@ -15,7 +15,10 @@ import { FlowWindow } from './flow.js'
 import { errorSeen } from './unread.js'
 import type { Gateway } from './gateway.js'
 
-/** execnet's string coercion pair, per gateway and per channel. */
+/**
+ * execnet's string coercion pair, per gateway and per channel.
+ * @category Channels
+ */
 export interface StrConfig {
   /** A Python 2 str arrives as a string (latin-1), not a Buffer. execnet's default: true. */
   py2strAsPy3str?: boolean
@@ -23,7 +26,10 @@ export interface StrConfig {
   py3strAsPy2str?: boolean
 }
 
-/** Both string-coercion options, resolved. */
+/**
+ * Both string-coercion options, resolved.
+ * @category Channels
+ */
 export interface ResolvedStrConfig {
   readonly py2strAsPy3str: boolean
   readonly py3strAsPy2str: boolean
@@ -53,26 +59,38 @@ export interface ChannelHost {
   strconfig: ResolvedStrConfig
 }
 
-/** Options of Channel.receive(). */
+/**
+ * Options of Channel.receive().
+ * @category Channels
+ */
 export interface ReceiveOptions {
   /** Seconds to wait, as in execnet (fractions allowed); no limit when omitted. */
   timeout?: number
   signal?: AbortSignal
 }
 
-/** Options of Channel.setCallback(). */
+/**
+ * Options of Channel.setCallback().
+ * @category Channels
+ */
 export interface CallbackOptions {
   /** Passed to the callback once when the channel closes. */
   endMarker?: unknown
 }
 
-/** What a 'progress' event carries: payload bytes so far, each way. */
+/**
+ * What a 'progress' event carries: payload bytes so far, each way.
+ * @category Channels
+ */
 export interface Progress {
   bytesSent: number
   bytesReceived: number
 }
 
-/** A 'progress' event comes each time this many more bytes have moved. */
+/**
+ * A 'progress' event comes each time this many more bytes have moved.
+ * @category Channels
+ */
 export const PROGRESS_STEP = 1024 * 1024
 
 /** A value encoded ahead of time by send(), so a DumpError rejects send() instead of destroying the stream. */
@@ -98,7 +116,10 @@ interface Receiver {
   onAbort: (() => void) | undefined
 }
 
-/** A channel's events and what their listeners get: a Duplex's, with 'data' items unknown, and 'progress'. */
+/**
+ * A channel's events and what their listeners get: a Duplex's, with 'data' items unknown, and 'progress'.
+ * @category Channels
+ */
 export interface ChannelEvents {
   /** Each PROGRESS_STEP more payload bytes either way. */
   progress: [progress: Progress]
@@ -132,7 +153,35 @@ export interface Channel {
   off(event: string | symbol, listener: (...args: never[]) => void): this
 }
 
-/** One execnet channel, master side: an object-mode Duplex (write sends, what the remote sends is readable, end() half-closes) with execnet's promise API beside it: send, receive, waitClose, close, setCallback, reconfigure. Flow-controlled with our worker; counts bytes and emits 'progress'. */
+/**
+ * One execnet channel, master side: an object-mode Duplex (write sends, what
+ * the remote sends is readable, end() half-closes) with execnet's promise
+ * API beside it: send, receive, waitClose, close, setCallback, reconfigure.
+ * Flow-controlled with our worker; counts bytes and emits 'progress'.
+ * Made by Gateway.remoteExec() or Gateway.newChannel().
+ *
+ * A Python None is null wherever a value is returned (receive(),
+ * `for await`, callbacks); only in raw stream plumbing ('data' events,
+ * pipe() or pipeline() into a Writable), where a null chunk would end the
+ * stream, does it travel as the None constant (PyNone).
+ *
+ * @example
+ * ```ts
+ * import { makeGateway } from 'execnet'
+ *
+ * const gw = await makeGateway()
+ * const ch = gw.remoteExec(`
+ *     for line in channel:
+ *         channel.send(line.upper())
+ * `)
+ * await ch.send('hello')
+ * console.log(await ch.receive<string>())  // 'HELLO'
+ * ch.end()                                 // the remote loop ends
+ * await ch.waitClose()
+ * await gw.terminate()
+ * ```
+ * @category Channels
+ */
 export class Channel extends Duplex {
   readonly id: number
   /** The gateway, as the channel sees it (lib/gateway.ts implements it). */
@@ -331,7 +380,15 @@ export class Channel extends Duplex {
   /**
    * The next value the remote side sent (None arrives as null). Rejects with
    * the RemoteError that closed the channel, ChannelClosedError when it
-   * closed normally, TimeoutError after `timeout` seconds.
+   * closed normally, TimeoutError after `timeout` seconds. `T` is what you
+   * expect the remote side to send; nothing checks it.
+   *
+   * @example
+   * ```ts
+   * const ch = gw.remoteExec('channel.send(sum(channel.receive()))')
+   * await ch.send([1, 2, 3])
+   * const total = await ch.receive<number>({ timeout: 5 })  // 6, or TimeoutError after 5 s
+   * ```
    */
   receive<T = unknown> (options: ReceiveOptions = {}): Promise<T> {
     // T is the caller's word for what the remote side sends: nothing checks it

@@ -4,7 +4,10 @@
  * struct.error, EOFError, TypeError... that Python's execnet raises.
  */
 
-/** Base class of every error this library raises on purpose. */
+/**
+ * Base class of every error this library raises on purpose.
+ * @category Errors
+ */
 export class ExecnetError extends Error {
   override name = 'ExecnetError'
 }
@@ -14,6 +17,7 @@ export class ExecnetError extends Error {
  * version byte, truncated input, invalid UTF-8, an impossible structure.
  * `offset` is the absolute byte offset (in the whole stream for the
  * Transform streams) of the opcode or field at fault.
+ * @category Errors
  */
 export class DataFormatError extends ExecnetError {
   override name = 'DataFormatError'
@@ -30,6 +34,7 @@ export class DataFormatError extends ExecnetError {
 /**
  * A JavaScript value that has no execnet encoding. `path` names where it sits
  * inside the value given to dumps, e.g. `value[3].get('x')`.
+ * @category Errors
  */
 export class DumpError extends ExecnetError {
   override name = 'DumpError'
@@ -43,12 +48,18 @@ export class DumpError extends ExecnetError {
   }
 }
 
-/** An option or argument that is out of range or of the wrong type. */
+/**
+ * An option or argument that is out of range or of the wrong type.
+ * @category Errors
+ */
 export class OptionError extends ExecnetError {
   override name = 'OptionError'
 }
 
-/** A gateway spec that cannot be used; `part` is the offending `key=value`. */
+/**
+ * A gateway spec that cannot be used; `part` is the offending `key=value`.
+ * @category Errors
+ */
 export class SpecError extends ExecnetError {
   override name = 'SpecError'
   readonly spec: string
@@ -64,6 +75,7 @@ export class SpecError extends ExecnetError {
 /**
  * Remote code raised: `formatted` is the remote traceback text, as execnet's
  * RemoteError carries it, and `type` the class of the exception it raised.
+ * @category Errors
  */
 export class RemoteError extends ExecnetError {
   override name = 'RemoteError'
@@ -153,17 +165,26 @@ function exceptionLine (lines: readonly string[], header: number): [string | und
   return [undefined, lines.length]
 }
 
-/** No item, close or exit within the time given. */
+/**
+ * No item, close or exit within the time given.
+ * @category Errors
+ */
 export class TimeoutError extends ExecnetError {
   override name = 'TimeoutError'
 }
 
-/** The channel is closed and holds no more items: execnet's EOFError. */
+/**
+ * The channel is closed and holds no more items: execnet's EOFError.
+ * @category Errors
+ */
 export class ChannelClosedError extends ExecnetError {
   override name = 'ChannelClosedError'
 }
 
-/** How a worker process ended, when it has. */
+/**
+ * How a worker process ended, when it has.
+ * @category Gateways
+ */
 export interface ExitInfo {
   exitCode: number | null
   signal: NodeJS.Signals | null
@@ -172,6 +193,7 @@ export interface ExitInfo {
 /**
  * The gateway's connection ended before the channel did: the worker exited,
  * was killed, or broke the protocol. Names the exit code or signal.
+ * @category Errors
  */
 export class GatewayClosedError extends ExecnetError {
   override name = 'GatewayClosedError'
@@ -189,6 +211,7 @@ export class GatewayClosedError extends ExecnetError {
  * The worker could not be started: the interpreter is missing, crashed at
  * start, or printed something other than execnet's ready byte. Carries what
  * it wrote to stderr and the first bytes it wrote to stdout.
+ * @category Errors
  */
 export class BootstrapError extends ExecnetError {
   override name = 'BootstrapError'

@@ -27,7 +27,10 @@ import type { FunctionOptions } from './function-target.js'
 import { traceFrames, traceGateway } from './debug.js'
 import { reportUnread, watchUnread } from './unread.js'
 
-/** Options of Gateway.start(), makeGateway() and Group.makeGateway(). */
+/**
+ * Options of Gateway.start(), makeGateway() and Group.makeGateway().
+ * @category Gateways
+ */
 export interface GatewayOptions {
   /**
    * Where the worker's stderr (and what remote code prints) goes: 'inherit'
@@ -71,22 +74,34 @@ export interface GatewayOptions {
   installVia?: InstallHost
 }
 
-/** How long our worker polls for input before it sleeps, by default (microseconds). */
+/**
+ * How long our worker polls for input before it sleeps, by default (microseconds).
+ * @category Gateways
+ */
 export const DEFAULT_SPIN = 50
 /** The longest poll allowed: beyond this, sleeping costs less than the CPU a poll burns. */
 const MAX_SPIN = 100_000
 
-/** Flow control's default window per channel and direction. */
+/**
+ * Flow control's default window per channel and direction.
+ * @category Gateways
+ */
 export const DEFAULT_WINDOW = 4 * 1024 * 1024
 
-/** What remoteStatus() reports, as execnet's RemoteStatus. */
+/**
+ * What remoteStatus() reports, as execnet's RemoteStatus.
+ * @category Gateways
+ */
 export interface RemoteStatus {
   numchannels: number
   numexecuting: number
   execmodel: string
 }
 
-/** What rinfo() reports, as execnet's RInfo. */
+/**
+ * What rinfo() reports, as execnet's RInfo.
+ * @category Gateways
+ */
 export interface RInfo {
   executable: string
   version_info: readonly unknown[]
@@ -95,7 +110,10 @@ export interface RInfo {
   pid: number
 }
 
-/** Options of remoteExec(). */
+/**
+ * Options of remoteExec().
+ * @category Gateways
+ */
 export interface RemoteExecOptions {
   /** The function to call with (channel, **kwargs) after running the source (default: the one `def name(channel, ...)` in it, when kwargs are given). */
   call?: string
@@ -103,7 +121,10 @@ export interface RemoteExecOptions {
   filename?: string
 }
 
-/** Remote code: Python source, or a module file to run. */
+/**
+ * Remote code: Python source, or a module file to run.
+ * @category Gateways
+ */
 export type RemoteSource = string | { path: string | URL }
 
 const SETUP_SOURCE = `import os
@@ -176,6 +197,7 @@ export interface Gateway {
  * 'EXECNET_UNREAD_REMOTE_ERROR', the traceback's last line, the whole
  * traceback as its detail). An execution ended by KeyboardInterrupt
  * ("keyboard-interrupted") is never reported, as in execnet.
+ * @category Gateways
  */
 export class Gateway extends EventEmitter {
   readonly id: string
@@ -370,7 +392,19 @@ export class Gateway extends EventEmitter {
    * Run Python source in the worker with a `channel` global connected to the
    * returned channel. The source is dedented, as execnet does. With kwargs,
    * the function named by options.call (or the one `def f(channel, ...)` in
-   * the source) is then called as f(channel, **kwargs).
+   * the source) is then called as f(channel, **kwargs). An exception in it
+   * closes the channel with a RemoteError.
+   *
+   * @example
+   * ```ts
+   * const ch = gw.remoteExec(`
+   *     def scale(channel, values, factor):
+   *         channel.send([v * factor for v in values])
+   * `, { values: [1, 2, 3], factor: 10 })
+   * console.log(await ch.receive())  // [ 10, 20, 30 ]
+   *
+   * gw.remoteExec({ path: 'job.py' })  // a module file, as remote_exec(module)
+   * ```
    */
   remoteExec (source: RemoteSource, kwargs?: Record<string, unknown>, options: RemoteExecOptions = {}): Channel {
     let text: string

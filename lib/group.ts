@@ -10,7 +10,23 @@ import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
 import { settleAll } from './settle.js'
 import { Fifo } from './fifo.js'
 
-/** A set of gateways, as execnet's Group: ids, lookup, remoteExec on all, terminate all. */
+/**
+ * A set of gateways, as execnet's Group: ids (gw0, gw1... or the spec's
+ * id=), lookup, remoteExec on all, terminate all. A `via=ID` spec goes
+ * through the group's gateway ID.
+ *
+ * @example
+ * ```ts
+ * import { Group } from 'execnet'
+ *
+ * const group = new Group()
+ * await group.makeGateways(['popen', 'popen//python=python3'])  // all at once
+ * const mc = group.remoteExec('import os; channel.send(os.getpid())')
+ * for await (const [channel, pid] of mc.items()) console.log(channel.gateway.id, pid)  // as they arrive
+ * await group.terminate()
+ * ```
+ * @category Groups
+ */
 export class Group implements Iterable<Gateway> {
   /** The spec used when makeGateway gets none. */
   defaultSpec = 'popen'
@@ -153,10 +169,16 @@ export class Group implements Iterable<Gateway> {
   }
 }
 
-/** A (channel, item) pair from MultiChannel's receive queue. */
+/**
+ * A (channel, item) pair from MultiChannel's receive queue.
+ * @category Groups
+ */
 export type ChannelItem = [Channel, unknown]
 
-/** Channels to several gateways, as execnet's MultiChannel. */
+/**
+ * Channels to several gateways, as execnet's MultiChannel.
+ * @category Groups
+ */
 export class MultiChannel implements Iterable<Channel> {
   readonly channels: readonly Channel[]
   private queue: ReceiveQueue | null = null
@@ -240,7 +262,10 @@ export class MultiChannel implements Iterable<Channel> {
   }
 }
 
-/** An unbounded queue of [channel, item], readable by get() or for await. */
+/**
+ * An unbounded queue of [channel, item], readable by get() or for await.
+ * @category Groups
+ */
 export class ReceiveQueue implements AsyncIterable<ChannelItem> {
   private readonly items = new Fifo<ChannelItem>()
   private readonly waiters: Array<(item: ChannelItem) => void> = []
@@ -281,12 +306,28 @@ export class ReceiveQueue implements AsyncIterable<ChannelItem> {
   }
 }
 
-/** The group behind the module-level makeGateway. */
+/**
+ * The group behind the module-level makeGateway.
+ * @category Groups
+ */
 export const defaultGroup = new Group()
 
 /**
  * Start a gateway in the default group: `makeGateway()` is a popen gateway
  * to python3; `makeGateway('popen//python=python2.7')` another interpreter.
+ * Rejects with SpecError for a bad spec, BootstrapError when the worker
+ * does not start within `startTimeout` seconds.
+ *
+ * @example
+ * ```ts
+ * import { makeGateway } from 'execnet'
+ *
+ * const gw = await makeGateway('popen//python=python3')
+ * const ch = gw.remoteExec('import sys; channel.send(sys.version_info[:2])')
+ * console.log(await ch.receive())  // Tuple(2) [ 3, 12 ]
+ * await gw.terminate()
+ * ```
+ * @category Gateways
  */
 export async function makeGateway (spec?: string, options?: GatewayOptions): Promise<Gateway> {
   return await defaultGroup.makeGateway(spec, options)

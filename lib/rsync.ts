@@ -23,14 +23,20 @@ const BATCH = 1000
 /** One entry of the listing: [path, kind, mode, size, mtime in µs, symlink target]. */
 type Entry = [string, 'd' | 'f' | 'l' | 'L', number, number, number, string | null]
 
-/** What the callback hears. */
+/**
+ * What the callback hears.
+ * @category File sync
+ */
 export type RSyncEvent =
   /** A target compared the listing with its tree: this many files will be sent or checked. */
   | { type: 'list', gateway: Gateway, files: number, bytes: number }
   /** A file is in place on a target: `sent` false when its content was already right (only its mtime or mode changed). */
   | { type: 'file', gateway: Gateway, path: string, bytes: number, sent: boolean }
 
-/** Options of new RSync(). */
+/**
+ * Options of new RSync().
+ * @category File sync
+ */
 export interface RSyncOptions {
   /** Called once per target with 'list', then per file written or confirmed. */
   callback?: (event: RSyncEvent) => void
@@ -45,7 +51,10 @@ export interface RSyncOptions {
   verbose?: boolean
 }
 
-/** Options of addTarget(). */
+/**
+ * Options of addTarget().
+ * @category File sync
+ */
 export interface RSyncTargetOptions {
   /** Delete what the target has and the source does not (default false). */
   delete?: boolean
@@ -53,7 +62,10 @@ export interface RSyncTargetOptions {
   finished?: (result: RSyncResult) => void
 }
 
-/** What one target got. */
+/**
+ * What one target got.
+ * @category File sync
+ */
 export interface RSyncResult {
   gateway: Gateway
   /** The destination directory, as given. */
@@ -74,7 +86,25 @@ interface Target {
   options: RSyncTargetOptions
 }
 
-/** Sends a directory tree to the targets added, as execnet's RSync. */
+/**
+ * Sends a directory tree to the targets added, as execnet's RSync: to all
+ * of them at once, and only what changed (size and mtime, then a SHA-256
+ * when only the mtime differs). Files stream in 1 MiB chunks and are
+ * renamed into place.
+ *
+ * @example
+ * ```ts
+ * import { Group, RSync } from 'execnet'
+ *
+ * const group = new Group()
+ * const hosts = await group.makeGateways(['ssh=build1', 'ssh=build2'])
+ * const rsync = new RSync('src', { verbose: true })  // prints GATEWAY <= PATH per file sent
+ * for (const gw of hosts) rsync.addTarget(gw, '/tmp/project/src', { delete: true })
+ * for (const r of await rsync.send()) console.log(r.gateway.id, r.sent.length, 'files sent')
+ * await group.terminate()
+ * ```
+ * @category File sync
+ */
 export class RSync {
   private readonly source: string
   private targets: Target[] = []

@@ -5,6 +5,7 @@ import { OptionError } from './errors.js'
  * Python's textwrap.dedent, which execnet applies to source strings, so an
  * indented template literal runs: the longest whitespace prefix common to
  * all non-blank lines goes, and whitespace-only lines become empty.
+ * @category Gateways
  */
 export function dedent (source: string): string {
   const lines = source.split('\n')

@@ -5,10 +5,16 @@
  */
 import { SpecError } from './errors.js'
 
-/** Which remote side the master bootstraps. */
+/**
+ * Which remote side the master bootstraps.
+ * @category Gateways
+ */
 export type WorkerKind = 'ours' | 'execnet'
 
-/** A parsed XSpec (see parseSpec). */
+/**
+ * A parsed XSpec (see parseSpec).
+ * @category Gateways
+ */
 export interface Spec {
   /** The spec text as given. */
   readonly text: string
@@ -82,7 +88,10 @@ const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
 const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'installvia', 'worker', 'server'])
 const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, installvia=, ssh_config=, worker=, server='
 
-/** Parse an XSpec string; throws SpecError naming the bad part. */
+/**
+ * Parse an XSpec string; throws SpecError naming the bad part.
+ * @category Gateways
+ */
 export function parseSpec (text: string): Spec {
   if (typeof text !== 'string') throw new SpecError('a spec must be a string', String(text), '')
   if (text === '') throw new SpecError('empty spec', text, '')
@@ -191,6 +200,7 @@ export function withId (spec: Spec, id: string): Spec {
 /**
  * Split a command line as a POSIX shell would for words: quotes and
  * backslashes, no expansion (execnet uses shlex.split).
+ * @category Gateways
  */
 export function splitCommand (command: string, spec = command, part = command): string[] {
   const words: string[] = []

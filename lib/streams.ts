@@ -22,7 +22,10 @@ type Step<T> = (this: node.Transform, chunk: T, encoding: BufferEncoding, callba
 /** through2's transform in its classic form, typed as a node:stream Transform (see above). */
 export const transform = through as unknown as <T>(options: node.TransformOptions, step: Step<T>, flush?: (this: node.Transform, callback: node.TransformCallback) => void) => node.Transform
 
-/** A Transform whose readable side carries T: `for await` over it gives T, not any. */
+/**
+ * A Transform whose readable side carries T: `for await` over it gives T, not any.
+ * @category Streams
+ */
 export interface ValueTransform<T> extends Transform {
   /** Each item the readable side gives, as T. */
   [Symbol.asyncIterator](): AsyncGenerator<T, void, undefined>

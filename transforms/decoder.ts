@@ -8,18 +8,34 @@ import { errorAfterValues } from './after-values.js'
 import { Loader, type LoadOptions } from '../lib/serializer/loads.js'
 import { None, noneAsNull } from '../lib/serializer/types.js'
 
-/** Options of decoder(): those of loads(), and whether the dumps are unversioned. */
+/**
+ * Options of decoder(): those of loads(), and whether the dumps are unversioned.
+ * @category Streams
+ */
 export interface DecoderOptions extends LoadOptions {
   /** Read unversioned dumps (the payloads inside execnet frames). Default false. */
   unversioned?: boolean
 }
 
 /**
- * A bytes-in, object-mode-out Transform emitting one value per dump. A
- * top-level Python None arrives as `None`, since null would end the stream.
+ * A bytes-in, object-mode-out Transform emitting one value per dump: a
+ * .py23 file of one or many concatenated dumps, cut anywhere. `for await`
+ * gives a top-level Python None as null; 'data' events and pipes carry it
+ * as the `None` constant, since a null chunk would end the stream.
  * Malformed input, or input that ends inside a value, destroys the stream
  * with one DataFormatError whose offset counts from the stream's first byte,
- * once every value before the fault has been read (see errorAfterValues).
+ * once every value before the fault has been read.
+ *
+ * @example
+ * ```ts
+ * import { createReadStream } from 'node:fs'
+ * import { decoder } from 'execnet'
+ *
+ * for await (const value of createReadStream('data.py23').pipe(decoder({ py2strAsPy3str: true }))) {
+ *   console.log(value)
+ * }
+ * ```
+ * @category Streams
  */
 export function decoder (options: DecoderOptions = {}): ValueTransform<unknown> {
   const loader = new Loader(options, options.unversioned !== true)

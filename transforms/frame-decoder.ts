@@ -13,6 +13,7 @@ export type { FrameDecoderOptions }
  * per execnet message. Malformed headers and input ending inside a frame
  * destroy the stream with a DataFormatError carrying the stream offset,
  * once every frame before the fault has been read (see errorAfterValues).
+ * @category Wire format (low level)
  */
 export function frameDecoder (options: FrameDecoderOptions = {}): ValueTransform<Frame> {
   const reader = new FrameReader(options)

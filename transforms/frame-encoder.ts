@@ -4,7 +4,10 @@
 import { transform, type Transform } from '../lib/streams.js'
 import { FrameBatch, type OutgoingFrame } from '../lib/wire/encode.js'
 
-/** Options of frameEncoder(). */
+/**
+ * Options of frameEncoder().
+ * @category Wire format (low level)
+ */
 export interface FrameEncoderOptions {
   /** Allow our CHANNEL_CREDIT frames (only between our own master and worker). */
   extensions?: boolean
@@ -13,6 +16,7 @@ export interface FrameEncoderOptions {
 /**
  * An object-mode-in, bytes-out Transform writing execnet frames, small ones
  * gathered per tick (see FrameBatch).
+ * @category Wire format (low level)
  */
 export function frameEncoder (options: FrameEncoderOptions = {}): Transform {
   let batch: FrameBatch | null = null

@@ -12,7 +12,10 @@ import { Tuple, FrozenSet, Complex, Float, Long, Py2Str, Unicode, PyNone, channe
 import { DEFAULT_MAX_DEPTH, checkDepthOption } from './limits.js'
 import { copyOut, cutScratch } from '../scratch.js'
 
-/** Options of dumps() and Encoder. */
+/**
+ * Options of dumps() and Encoder.
+ * @category Serializer
+ */
 export interface DumpOptions {
   /** Format version byte: 2 (execnet 2.x, the default) or 1 (execnet 1.x). */
   version?: FormatVersion
@@ -74,7 +77,10 @@ function isHashable (value: unknown): boolean {
   return !isPlainObject(value)
 }
 
-/** A reusable dumps(): one growing buffer for many values, and `encodeChunks` for frames (large byte values as their own chunks, uncopied). */
+/**
+ * A reusable dumps(): one growing buffer for many values, and `encodeChunks` for frames (large byte values as their own chunks, uncopied).
+ * @category Wire format (low level)
+ */
 export class Encoder {
   private buf: Buffer
   private pos = 0
@@ -474,6 +480,18 @@ const shared = new Encoder()
 /**
  * Serialize a value as execnet.dumps does: version byte, program, STOP.
  * Throws DumpError naming the path of a value that has no Python form.
+ * Version 2 (execnet 2.x) by default; `{ version: 1 }` for execnet 1.x
+ * readers (Python 2, Jython).
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs'
+ * import { dumps, tuple } from 'execnet'
+ *
+ * // what Python's execnet.dumps(["hello", ("world", 1)]) writes
+ * writeFileSync('data.py23', dumps(['hello', tuple('world', 1)]))
+ * ```
+ * @category Serializer
  */
 export function dumps (value: unknown, options: DumpOptions = {}): Buffer {
   const encoder = options.maxDepth === undefined ? shared : new Encoder(options)

@@ -5,10 +5,16 @@
  */
 import { OptionError } from '../errors.js'
 
-/** Deepest nesting of containers that dumps writes and loads accepts (Python's own recursion limit is 1000). */
+/**
+ * Deepest nesting of containers that dumps writes and loads accepts (Python's own recursion limit is 1000).
+ * @category Serializer
+ */
 export const DEFAULT_MAX_DEPTH = 1000
 
-/** Largest encoded value loads accepts, in bytes (1 GiB); execnet's 4-byte lengths allow up to 2 GiB - 1. */
+/**
+ * Largest encoded value loads accepts, in bytes (1 GiB); execnet's 4-byte lengths allow up to 2 GiB - 1.
+ * @category Serializer
+ */
 export const DEFAULT_MAX_VALUE_SIZE = 1024 * 1024 * 1024
 
 export function checkDepthOption (value: number, name: string): number {

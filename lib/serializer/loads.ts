@@ -18,7 +18,10 @@ import { decodeShort } from './utf8.js'
 import { copyOut } from '../scratch.js'
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_VALUE_SIZE, checkDepthOption, checkSizeOption } from './limits.js'
 
-/** Options of loads(), Loader and decoder(): execnet's string coercion, limits, dict shape. */
+/**
+ * Options of loads(), Loader and decoder(): execnet's string coercion, limits, dict shape.
+ * @category Serializer
+ */
 export interface LoadOptions {
   /** Python 2 str (M) becomes a string decoded as latin-1 instead of a Buffer. Default false, as execnet.loads. */
   py2strAsPy3str?: boolean
@@ -89,10 +92,16 @@ interface Collecting {
 /** readOne's "no value yet": any value, undefined included, can be loaded. */
 const NO_VALUE = Symbol('no value')
 
-/** Receives each value a Loader completes. */
+/**
+ * Receives each value a Loader completes.
+ * @category Wire format (low level)
+ */
 export type Emit = (value: unknown) => void
 
-/** A resumable reader of execnet dumps: write() bytes cut anywhere, values come out through emit; readOne() reads one whole unversioned payload. */
+/**
+ * A resumable reader of execnet dumps: write() bytes cut anywhere, values come out through emit; readOne() reads one whole unversioned payload.
+ * @category Wire format (low level)
+ */
 export class Loader {
   private readonly py2strAsPy3str: boolean
   private readonly py3strAsPy2str: boolean
@@ -628,7 +637,10 @@ function int32 (buf: Buffer, p: number): number {
   return ((buf[p] as number) << 24) | ((buf[p + 1] as number) << 16) | ((buf[p + 2] as number) << 8) | (buf[p + 3] as number)
 }
 
-/** Byte values at least this large are views into the input rather than copies. */
+/**
+ * Byte values at least this large are views into the input rather than copies.
+ * @category Wire format (low level)
+ */
 export const ZERO_COPY_BYTES = 64 * 1024
 
 function bytesOf (buf: Buffer, start: number, end: number, owned: boolean): Buffer {
@@ -663,7 +675,17 @@ function parseDecimal (buf: Buffer, start: number, end: number): bigint | null {
 /**
  * Deserialize one execnet dump (version byte 1 or 2, program, STOP), as
  * execnet.loads does. Throws DataFormatError on anything else, including
- * trailing bytes after the value.
+ * trailing bytes after the value. A Python None is null.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from 'node:fs'
+ * import { loads } from 'execnet'
+ *
+ * // a file Python 2 wrote: its str values as strings, not Buffers
+ * const value = loads(readFileSync('data.py23'), { py2strAsPy3str: true })
+ * ```
+ * @category Serializer
  */
 export function loads (data: Uint8Array, options: LoadOptions = {}): unknown {
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)

@@ -2,6 +2,7 @@
  * execnet's serializer opcodes (gateway_base.py, class opcode): one ASCII
  * byte each. A dump is an optional version byte, a postfix program over a
  * value stack, and STOP.
+ * @category Wire format (low level)
  */
 export const OP = {
   BUILDTUPLE: 0x40, // '@' int4 count: pop count items, push a tuple
@@ -27,7 +28,10 @@ export const OP = {
   COMPLEX: 0x54 // 'T' 16 bytes: real, imag as big-endian doubles
 } as const
 
-/** execnet 1.x writes version byte 1, execnet 2.x writes 2; the rest is the same. */
+/**
+ * execnet 1.x writes version byte 1, execnet 2.x writes 2; the rest is the same.
+ * @category Serializer
+ */
 export type FormatVersion = 1 | 2
 
 export const INT32_MAX = 2147483647
@@ -35,7 +39,10 @@ export const INT32_MIN = -2147483648
 
 const names = new Map<number, string>(Object.entries(OP).map(([name, code]) => [code, name]))
 
-/** A printable name for an opcode byte, for error messages. */
+/**
+ * A printable name for an opcode byte, for error messages.
+ * @category Wire format (low level)
+ */
 export function opcodeName (byte: number): string {
   const name = names.get(byte)
   const shown = byte >= 0x20 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `0x${byte.toString(16).padStart(2, '0')}`

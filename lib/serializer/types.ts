@@ -10,6 +10,7 @@
  * all work), so JavaScript code can treat it as one; dumps writes it back as
  * a tuple. Methods that derive new arrays (map, filter, slice) return plain
  * arrays, because the result is no longer the tuple that was received.
+ * @category Python values
  */
 export class Tuple<T = unknown> extends Array<T> {
   /** Array methods (map, filter...) on a Tuple give plain arrays. */
@@ -37,7 +38,10 @@ export function adoptAsTuple<T> (items: T[]): Tuple<T> {
   return Object.setPrototypeOf(items, Tuple.prototype) as Tuple<T>
 }
 
-/** Build a Tuple: `tuple(1, 'a')` is Python's `(1, 'a')`. */
+/**
+ * Build a Tuple: `tuple(1, 'a')` is Python's `(1, 'a')`.
+ * @category Python values
+ */
 export function tuple<T extends unknown[]> (...items: T): Tuple<T[number]> {
   return Tuple.fromItems(items)
 }
@@ -45,6 +49,7 @@ export function tuple<T extends unknown[]> (...items: T): Tuple<T[number]> {
 /**
  * A Python frozenset: a Set that refuses changes once built, so it can stand
  * as a dict key or set member the way Python allows.
+ * @category Python values
  */
 export class FrozenSet<T = unknown> extends Set<T> {
   #frozen = false
@@ -70,7 +75,10 @@ export class FrozenSet<T = unknown> extends Set<T> {
   }
 }
 
-/** A Python complex number. */
+/**
+ * A Python complex number.
+ * @category Python values
+ */
 export class Complex {
   constructor (readonly re: number, readonly im: number) {}
 
@@ -85,6 +93,7 @@ export class Complex {
  * `dumps(new Float(3))` sends `3.0`, where `dumps(3)` sends the int `3`.
  * Lossless loads returns integral floats (and NaNs, keeping their exact bits)
  * this way.
+ * @category Python values
  */
 export class Float {
   /** The exact 8 bytes a NaN arrived with, so lossless mode writes them back. */
@@ -105,7 +114,10 @@ export class Float {
   }
 }
 
-/** Mark a number as a Python float: `float(2)` dumps as `2.0`. */
+/**
+ * Mark a number as a Python float: `float(2)` dumps as `2.0`.
+ * @category Python values
+ */
 export function float (value: number): Float {
   return new Float(value)
 }
@@ -114,6 +126,7 @@ export function float (value: number): Float {
  * A Python 2 `long`. Plain loads gives a number or bigint; lossless loads
  * keeps the distinction so the value is written back with the same opcode
  * (G or I) that Python 2 used.
+ * @category Python values
  */
 export class Long {
   readonly value: bigint
@@ -136,6 +149,7 @@ export class Long {
 /**
  * A Python 2 `str` (a byte string). Plain loads gives a Buffer, or a string
  * decoded as latin-1 with `py2strAsPy3str`; lossless loads and dumps keep it.
+ * @category Python values
  */
 export class Py2Str {
   readonly bytes: Buffer
@@ -153,6 +167,7 @@ export class Py2Str {
 /**
  * A Python 2 `unicode` value. Plain loads gives a string; lossless loads keeps
  * the opcode (S rather than N) so the bytes come back the same.
+ * @category Python values
  */
 export class Unicode {
   constructor (readonly value: string) {}
@@ -166,15 +181,22 @@ export class Unicode {
 /**
  * The property by which the serializer recognises a channel inside a value.
  * A gateway's Channel objects carry it; `ChannelRef` is a bare one.
+ * @category Python values
  */
 export const channelId: unique symbol = Symbol.for('execnet.channelId') as never
 
-/** Anything dumps can write as a channel reference (opcode B). */
+/**
+ * Anything dumps can write as a channel reference (opcode B).
+ * @category Python values
+ */
 export interface ChannelLike {
   readonly [channelId]: number
 }
 
-/** A channel id read outside any gateway (see LoadOptions.channelFactory). */
+/**
+ * A channel id read outside any gateway (see LoadOptions.channelFactory).
+ * @category Python values
+ */
 export class ChannelRef implements ChannelLike {
   readonly [channelId]: number
 
@@ -190,6 +212,7 @@ export class ChannelRef implements ChannelLike {
  * value, and accept it when writing. Everywhere a value is returned
  * (receive(), for await, MultiChannel.items(), callbacks, loads()) None is
  * null, and inside containers it is plain null.
+ * @category Python values
  */
 export class PyNone {
   static readonly instance: PyNone = new PyNone()
@@ -208,7 +231,10 @@ export class PyNone {
   }
 }
 
-/** The one PyNone value (see PyNone). */
+/**
+ * The one PyNone value (see PyNone).
+ * @category Python values
+ */
 export const None: PyNone = PyNone.instance
 
 /** @internal A stream item as promise and iterator APIs return it: None as null. */
@@ -216,7 +242,10 @@ export function noneAsNull (item: unknown): unknown {
   return item instanceof PyNone ? null : item
 }
 
-/** Any value that dumps can write and loads can return. */
+/**
+ * Any value that dumps can write and loads can return.
+ * @category Python values
+ */
 export type PyValue =
   | null
   | PyNone

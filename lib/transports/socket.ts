@@ -117,7 +117,10 @@ export async function socketTransport (spec: Spec, secret: string | undefined, s
   return connectionTransport(socket, command)
 }
 
-/** What installedSocketTransport needs of the gateway it starts the server through. */
+/**
+ * What installedSocketTransport needs of the gateway it starts the server through.
+ * @category Gateways
+ */
 export interface InstallHost {
   /** The gateway's id, for messages. */
   readonly id: string

@@ -20,7 +20,10 @@ import { workerArgv } from './popen.js'
 import { sshCommand, vagrantCommand } from './ssh.js'
 import { authenticate, handshakeDeadline, socketAddress, socketSecret } from './socket.js'
 
-/** What a via transport needs of the gateway it goes through. */
+/**
+ * What a via transport needs of the gateway it goes through.
+ * @category Gateways
+ */
 export interface ViaHost {
   /** The gateway's id, for messages. */
   readonly id: string

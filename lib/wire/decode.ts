@@ -7,7 +7,10 @@ import { DataFormatError } from '../errors.js'
 import { DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, isMessageCode, messageCodeName, type Frame, type MessageCodeValue } from './frame.js'
 import { checkSizeOption } from '../serializer/limits.js'
 
-/** Options of frameDecoder() and FrameReader. */
+/**
+ * Options of frameDecoder() and FrameReader.
+ * @category Wire format (low level)
+ */
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes (default 512 MiB); a larger header is a DataFormatError. */
   maxFrameSize?: number
@@ -24,7 +27,10 @@ interface Partial {
   offset: number
 }
 
-/** Splits a byte stream into frames; one per execnet message. */
+/**
+ * Splits a byte stream into frames; one per execnet message.
+ * @category Wire format (low level)
+ */
 export class FrameReader {
   private readonly maxFrameSize: number
   private readonly extensions: boolean

@@ -6,7 +6,10 @@ import { HEADER_SIZE, isMessageCode, writeHeader } from './frame.js'
 import { OptionError } from '../errors.js'
 import { cutScratch } from '../scratch.js'
 
-/** A frame to write: message code, channel id, payload. */
+/**
+ * A frame to write: message code, channel id, payload.
+ * @category Wire format (low level)
+ */
 export interface OutgoingFrame {
   code: number
   channelId: number
@@ -55,7 +58,10 @@ function asBuffers (chunks: readonly Uint8Array[]): Buffer[] {
   return chunks.map((c) => Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength))
 }
 
-/** Encode one frame as the buffers to write, header first. With `extensions`, our CHANNEL_CREDIT is allowed too. */
+/**
+ * Encode one frame as the buffers to write, header first. With `extensions`, our CHANNEL_CREDIT is allowed too.
+ * @category Wire format (low level)
+ */
 export function encodeFrame (frame: OutgoingFrame, extensions = false): Buffer[] {
   const chunks = chunksOf(frame, extensions)
   const length = payloadLength(chunks)

@@ -2,6 +2,7 @@
  * execnet's message frame: a 9-byte header packed as struct '!bii' (int8
  * message code, int32 channel id, int32 payload length, big-endian) and the
  * payload, which for data messages is an unversioned dump.
+ * @category Wire format (low level)
  */
 export const MessageCode = {
   STATUS: 0,
@@ -19,21 +20,37 @@ export const MessageCode = {
  * grants its sender more bytes (payload: the count as a big-endian uint64).
  * It is used only when both ends are ours and agreed on it at bootstrap;
  * execnet has no such message and would stop at it.
+ * @category Wire format (low level)
  */
 export const CHANNEL_CREDIT = 8
 
-/** execnet's message names, e.g. 'CHANNEL_DATA'. */
+/**
+ * execnet's message names, e.g. 'CHANNEL_DATA'.
+ * @category Wire format (low level)
+ */
 export type MessageCodeName = keyof typeof MessageCode
-/** A message code: 0..7, or our CHANNEL_CREDIT (8). */
+/**
+ * A message code: 0..7, or our CHANNEL_CREDIT (8).
+ * @category Wire format (low level)
+ */
 export type MessageCodeValue = (typeof MessageCode)[MessageCodeName] | typeof CHANNEL_CREDIT
 
-/** Bytes in a frame header ('!bii'). */
+/**
+ * Bytes in a frame header ('!bii').
+ * @category Wire format (low level)
+ */
 export const HEADER_SIZE = 9
 
-/** Largest payload the frame decoder accepts by default (512 MiB); execnet's int32 length allows 2 GiB - 1. */
+/**
+ * Largest payload the frame decoder accepts by default (512 MiB); execnet's int32 length allows 2 GiB - 1.
+ * @category Wire format (low level)
+ */
 export const DEFAULT_MAX_FRAME_SIZE = 512 * 1024 * 1024
 
-/** A decoded frame: its message code, channel id and payload. */
+/**
+ * A decoded frame: its message code, channel id and payload.
+ * @category Wire format (low level)
+ */
 export interface Frame {
   code: MessageCodeValue
   channelId: number
@@ -42,12 +59,18 @@ export interface Frame {
 
 const codeNames: readonly string[] = Object.keys(MessageCode)
 
-/** Whether `code` is one of execnet's message codes, or (with `extensions`) our CHANNEL_CREDIT too. */
+/**
+ * Whether `code` is one of execnet's message codes, or (with `extensions`) our CHANNEL_CREDIT too.
+ * @category Wire format (low level)
+ */
 export function isMessageCode (code: number, extensions = false): code is MessageCodeValue {
   return Number.isInteger(code) && code >= 0 && (code < codeNames.length || (extensions && code === CHANNEL_CREDIT))
 }
 
-/** execnet's name for a message code, e.g. 'CHANNEL_DATA'. */
+/**
+ * execnet's name for a message code, e.g. 'CHANNEL_DATA'.
+ * @category Wire format (low level)
+ */
 export function messageCodeName (code: number): string {
   if (code === CHANNEL_CREDIT) return 'CHANNEL_CREDIT'
   return codeNames[code] ?? `unknown message code ${code}`
