@@ -14,6 +14,9 @@
  * @categoryDescription Groups
  * Many gateways at once: Group, makeGateways, MultiChannel and its items()
  * in arrival order.
+ * @categoryDescription Calls and pools
+ * A Python function's return value (gw.call, gw.function), and one function
+ * over several workers (Pool: map, imap, a Duplex), with retries.
  * @categoryDescription Serializer
  * execnet's dumps/loads: Python values to bytes and back, format versions
  * 1 (execnet 1.x, Python 2) and 2, with execnet's string-coercion options.

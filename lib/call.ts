@@ -10,7 +10,10 @@ import { Caller, type BatchResult } from './caller.js'
 import { functionTarget, type FunctionOptions, type FunctionTarget } from './function-target.js'
 import { DumpError, OptionError, TimeoutError } from './errors.js'
 
-/** Per-call options of RemoteFunction.invoke() and Pool functions. */
+/**
+ * Per-call options of RemoteFunction.invoke() and Pool functions.
+ * @category Calls and pools
+ */
 export interface CallOptions {
   /** Seconds the call may take; then it rejects with TimeoutError (the worker goes on serving other calls). */
   timeout?: number
@@ -23,6 +26,7 @@ export interface CallOptions {
  * `await f(1, 2)` runs `f(1, 2)` there and gives what it returned (None is
  * null; a generator is drained into an array). A Python exception rejects
  * with a RemoteError carrying the traceback.
+ * @category Calls and pools
  */
 export interface RemoteFunction<R = unknown> {
   (...args: unknown[]): Promise<R>

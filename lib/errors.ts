@@ -235,6 +235,7 @@ export class BootstrapError extends ExecnetError {
  * RemoteError of the Python exception, a TimeoutError, the GatewayClosedError
  * of a worker lost more often than the retry limit allows, a DumpError),
  * `index` is the input's position and `input` the input itself.
+ * @category Errors
  */
 export class ItemError extends ExecnetError {
   override name = 'ItemError'

@@ -2,7 +2,10 @@
 import { OptionError } from './errors.js'
 import { dedent } from './source.js'
 
-/** Options naming the function in a source, for gw.function() and pool.function(). */
+/**
+ * Options naming the function in a source, for gw.function() and pool.function().
+ * @category Calls and pools
+ */
 export interface FunctionOptions {
   /** The function to take from the source, when it defines several at the top level. */
   name?: string

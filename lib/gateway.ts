@@ -149,7 +149,10 @@ const EXIT_GRACE_MS = 5000
 /** How long a worker whose pipe broke has to exit on its own, so the error can say how it ended. */
 const BROKEN_GRACE_MS = 1000
 
-/** A gateway's events and what their listeners get. */
+/**
+ * A gateway's events and what their listeners get.
+ * @category Gateways
+ */
 export interface GatewayEvents {
   /** Each step of the lifecycle: 'open', 'closing', 'broken', 'failed', 'closed'. */
   phase: [phase: GatewayState['phase']]
@@ -451,6 +454,16 @@ export class Gateway extends EventEmitter {
    * Calls run one after another in a call server of their own (one
    * remoteExec, so a thread of the worker); calls made in the same tick
    * travel in one message. See RemoteFunction for what comes back.
+   *
+   * @example
+   * ```ts
+   * const twice = gw.function(`
+   *     def twice(x, scale=1):
+   *         return x * 2 * scale
+   * `)
+   * await twice(21)                                          // 42
+   * await twice.invoke([21], { scale: 10 }, { timeout: 5 })  // 420, or TimeoutError after 5 s
+   * ```
    */
   function<R = unknown> (source: string, options: FunctionOptions = {}): RemoteFunction<R> {
     return remoteFunction<R>(this, source, options)

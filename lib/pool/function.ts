@@ -6,7 +6,10 @@ import type { FunctionTarget } from '../function-target.js'
 import { CallRun, StreamRun, type Scheduler, type StreamRunOptions } from './run.js'
 import { transformOf } from './transform.js'
 
-/** Options of map(), imap() and transform(). */
+/**
+ * Options of map(), imap() and transform().
+ * @category Calls and pools
+ */
 export interface MapOptions {
   /** 'throw' (default): an input whose call fails fails the whole (with an ItemError); 'yield': its ItemError takes the result's place. */
   errors?: 'throw' | 'yield'
@@ -20,7 +23,10 @@ export interface MapOptions {
   signal?: AbortSignal
 }
 
-/** Options of imap() and transform(). */
+/**
+ * Options of imap() and transform().
+ * @category Calls and pools
+ */
 export interface ImapOptions extends MapOptions {
   /** Results in input order (default true) or as they finish. */
   ordered?: boolean
@@ -32,6 +38,7 @@ export interface ImapOptions extends MapOptions {
  * being its one argument. Values come back as from gw.function (None is
  * null, except in transform(), where a stream cannot carry null and None
  * is the None value; generators are drained into arrays).
+ * @category Calls and pools
  */
 export interface PoolFunction<R = unknown> {
   (...args: unknown[]): Promise<R>
@@ -53,7 +60,10 @@ export interface PoolFunction<R = unknown> {
   readonly name: string
 }
 
-/** Default of MapOptions.window. */
+/**
+ * Default of MapOptions.window.
+ * @category Calls and pools
+ */
 export const DEFAULT_WINDOW_ITEMS = 16384
 
 /** @internal Make the PoolFunction for a target on a pool. */

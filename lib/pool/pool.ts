@@ -17,7 +17,10 @@ import { BATCH_BYTES, batchItems, estimateSize } from './batch.js'
 import type { PoolItem, Run, Scheduler } from './run.js'
 import { poolFunction, type PoolFunction } from './function.js'
 
-/** Options of Pool.start(). */
+/**
+ * Options of Pool.start().
+ * @category Calls and pools
+ */
 export interface PoolOptions {
   /** Workers started from a single spec (default: the CPUs of this machine). With a list of specs, one worker each and this is not allowed. */
   size?: number
@@ -31,7 +34,10 @@ export interface PoolOptions {
   gateway?: GatewayOptions
 }
 
-/** Events of a Pool. */
+/**
+ * Events of a Pool.
+ * @category Calls and pools
+ */
 export interface PoolEvents {
   /** A lost worker was replaced: the gateway gone, and the one started from its spec. */
   replaced: [lost: Gateway, replacement: Gateway]
@@ -53,6 +59,18 @@ export interface Pool {
  * Workers for parallel calls of Python functions, as multiprocessing.Pool:
  * `const pool = await Pool.start('popen//python=python3', { size: 4 })`,
  * then `pool.function(source)` for map, imap, transform and single calls.
+ *
+ * @example
+ * ```ts
+ * import { Pool } from 'execnet'
+ *
+ * const pool = await Pool.start('popen//python=python3', { size: 2 })
+ * const square = pool.function('def square(x):\n    return x * x')
+ * console.log(await square.map([1, 2, 3]))               // [ 1, 4, 9 ]
+ * for await (const y of square.imap([4, 5], { ordered: false })) console.log(y)
+ * await pool.close()
+ * ```
+ * @category Calls and pools
  */
 export class Pool extends EventEmitter {
   private readonly workers: Array<PoolWorker<PoolItem>> = []
