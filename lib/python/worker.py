@@ -948,7 +948,7 @@ class GatewayReceivedTerminate(Exception):
 
 def grant_step(window):
     # consumed bytes are granted back in steps of half the window, rounded
-    # up, as the master does (grantStep in lib/channel.ts)
+    # up, as the master does (grantStep in lib/flow.ts)
     return max(1, ((window or 0) + 1) // 2)
 
 
