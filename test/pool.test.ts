@@ -6,6 +6,9 @@ import { Readable, Writable } from 'node:stream'
 import { GatewayClosedError, ItemError, None, Pool, RemoteError, TimeoutError, type Gateway } from '../index.js'
 import { cpython, jython, pypy3, require, type Interpreter } from './helpers/interpreters.js'
 import { specFor } from './helpers/targets.js'
+import { tempDir } from './helpers/tmp.js'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 const SQUARE = 'def square(x):\n    return x * x'
 
@@ -167,4 +170,48 @@ t.test('a pool of mixed interpreters; errors at start and at close', async (t) =
 
   const interp = cpython('3.12')
   if (interp !== null) await t.rejects(Pool.start(specFor(interp), { size: 1, initializer: 'import no_such_module_xyz' }), RemoteError, 'an initializer that fails fails the start')
+})
+
+t.test('review fixes: SystemExit in a pool function, a pool with no workers left, next() after the end', async (t) => {
+  const py = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py === null) return
+  const pool = await Pool.start(specFor(py), { size: 1 })
+  t.teardown(async () => { await pool.close(5) })
+  // SystemExit is no Exception: it ended the call server and the run hung
+  const f = pool.function('import sys\ndef f(x):\n    if x == 3:\n        sys.exit(2)\n    return x')
+  const results = await f.map([0, 1, 2, 3, 4, 5], { errors: 'yield' })
+  t.same(results.slice(0, 3), [0, 1, 2])
+  t.type(results[3], ItemError, 'the input that raised SystemExit fails alone')
+  t.match(String((results[3] as ItemError).cause), /SystemExit/)
+  t.same(results.slice(4), [4, 5], 'the worker goes on')
+  // an iterator that failed ends: a later next() is done, not pending forever
+  const it = pool.function('def g(x):\n    return 1 // x').imap([0, 1], { ordered: false })
+  await t.rejects(it.next(), ItemError)
+  t.same(await it.next(), { value: undefined, done: true })
+})
+
+t.test('review fixes: a pool whose every worker is lost fails new calls at once', async (t) => {
+  const py = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py === null) return
+  const dir = tempDir(t, 'pool-lost')
+  const work = join(dir, 'work')
+  const pool = await Pool.start(`${specFor(py)}//chdir=${work}`, { size: 1 })
+  t.teardown(async () => { await pool.close(5) })
+  // from now on the spec cannot start: its chdir is a file
+  rmSync(work, { recursive: true, force: true })
+  writeFileSync(work, '')
+  // the timer also holds Node while the replacement starts: nothing else
+  // does (see the issue-25 note: a call waiting through a replacement)
+  let timer: NodeJS.Timeout | undefined
+  const lost = new Promise<string>((resolve) => {
+    pool.once('workerError', (err: Error) => { resolve(`workerError ${err.message}`) })
+    pool.once('replaced', () => { resolve('replaced') })
+    timer = setTimeout(() => { resolve('nothing within 20 s') }, 20_000)
+  })
+  pool.gateways[0]?.kill()
+  t.match(await lost, /^workerError/, 'the replacement cannot start')
+  clearTimeout(timer)
+  t.equal(pool.size, 0)
+  const f = pool.function('def f(x):\n    return x')
+  await t.rejects(f(1), GatewayClosedError, 'no hang: nothing could take the call')
 })

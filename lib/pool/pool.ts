@@ -110,6 +110,8 @@ export class Pool extends EventEmitter {
     try {
       await Promise.all(gateways.map(async (gw, i) => { await pool.adopt(gw, specs[i] as string) }))
     } catch (err) {
+      // closed first: the workers terminate() ends must not be replaced
+      pool.closed = true
       await group.terminate(5)
       throw err
     }
@@ -154,6 +156,11 @@ export class Pool extends EventEmitter {
       this.failRun(run, new GatewayClosedError('the pool is closed'))
       return
     }
+    if (this.workers.length === 0 && this.starting === 0) {
+      // nothing will ever take it: every worker was lost and none restarted
+      this.failRun(run, new GatewayClosedError('every worker of the pool was lost and none could be started again'))
+      return
+    }
     if (!this.runs.includes(run)) this.runs.push(run)
     this.schedulePump()
   }
@@ -168,6 +175,11 @@ export class Pool extends EventEmitter {
   private async adopt (gateway: Gateway, spec: string): Promise<PoolWorker<PoolItem>> {
     const worker = new PoolWorker<PoolItem>(gateway, spec, this.options.inFlight ?? 2)
     if (this.options.initializer !== undefined) await worker.caller.setup(this.options.initializer)
+    if (this.closed) {
+      // a replacement that came up after close(): not the pool's any more
+      await gateway.terminate(1)
+      throw new GatewayClosedError('the pool is closed')
+    }
     this.workers.push(worker)
     const onPhase = (): void => {
       if (gateway.phase === 'open') return
@@ -200,6 +212,7 @@ export class Pool extends EventEmitter {
           throw err
         }
       }).catch((err: unknown) => {
+      if (this.closed) return // closed meanwhile: what came up was ended, not lost
       this.emit('workerError', err instanceof Error ? err : new Error(String(err)), worker.spec)
     }).finally(() => {
       this.starting--
@@ -228,7 +241,13 @@ export class Pool extends EventEmitter {
       let progress = true
       while (progress) {
         progress = false
-        for (const worker of this.workers) {
+        for (const worker of [...this.workers]) {
+          if (!worker.caller.usable && !worker.retiring) {
+            // its call server ended while the gateway lives on: replace it
+            this.lost(worker)
+            progress = true
+            continue
+          }
           const run = this.nextRun(worker)
           if (run === null) continue
           const exclusive = run.nextExclusive

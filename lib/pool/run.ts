@@ -225,7 +225,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     const outcome = this.out.shift()
     if (outcome !== undefined) return this.give(outcome)
     if (this.failure !== null) return Promise.reject(this.failure)
-    if (this.finished) return Promise.resolve({ value: undefined, done: true })
+    if (this.finished || this.over) return Promise.resolve({ value: undefined, done: true })
     if (this.waiter !== null) return Promise.reject(new Error('imap: next() called while a next() is pending'))
     return new Promise((resolve, reject) => { this.waiter = { resolve, reject } })
   }

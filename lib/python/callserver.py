@@ -25,6 +25,12 @@ has no encoding, and the values it yields are what a caller means. The
 server stops when the channel ends or is closed; a batch stops between
 two calls once its channel was closed (the master gave it up: a timeout,
 an abort), so its calls are not run twice.
+
+USER_ERRORS_NOTE: what user code raises is caught with a bare except, less
+KeyboardInterrupt (the worker's own interrupt, which must end the server):
+SystemExit, Python 2's old-style class instances and Jython's Java
+exceptions are no Exception, and one escaping ended the server (a pool
+worker then took no more work) or the whole worker.
 """
 
 import sys
@@ -96,20 +102,26 @@ class Server(object):
         try:
             run_source(compile(source + "\n", filename or "<remote function>", "exec"), namespace)
             self.functions[fid] = namespace[name]
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except:  # noqa: E722, see USER_ERRORS_NOTE
             self.functions[fid] = Failure(format_error())
 
     def define_import(self, fid, target):
         try:
             self.functions[fid] = resolve(target)
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except:  # noqa: E722, see USER_ERRORS_NOTE
             self.functions[fid] = Failure(format_error())
 
     def setup(self, bid, source):
         error = None
         try:
             run_source(compile(source + "\n", "<initializer>", "exec"), self.shared)
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except:  # noqa: E722
             error = format_error()
         self.channel.send((bid, None, error))
 
@@ -135,7 +147,9 @@ class Server(object):
                     value = fn(x)
                     if isinstance(value, types.GeneratorType):
                         value = list(value)
-                except Exception:
+                except KeyboardInterrupt:
+                    raise
+                except:  # noqa: E722
                     value = None
                     if errors is None:
                         errors = []
@@ -156,7 +170,9 @@ class Server(object):
                         value = fn(*args)
                     if isinstance(value, types.GeneratorType):
                         value = list(value)
-                except Exception:
+                except KeyboardInterrupt:
+                    raise
+                except:  # noqa: E722
                     value = None
                     if errors is None:
                         errors = []
