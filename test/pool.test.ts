@@ -215,3 +215,23 @@ t.test('review fixes: a pool whose every worker is lost fails new calls at once'
   const f = pool.function('def f(x):\n    return x')
   await t.rejects(f(1), GatewayClosedError, 'no hang: nothing could take the call')
 })
+
+t.test('review fixes: an input too deep for the batch, though it dumps alone, fails alone; no loop', async (t) => {
+  const py = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (py === null) return
+  const pool = await Pool.start(specFor(py), { size: 1 })
+  t.teardown(async () => { await pool.close(5) })
+  let deep: unknown = 0
+  for (let i = 0; i < 999; i++) deep = [deep] // one level short of the limit: two more in a batch
+  const f = pool.function('def f(x):\n    return 1')
+  let timer: NodeJS.Timeout | undefined
+  const watchdog = new Promise<string>((resolve) => { timer = setTimeout(() => { resolve('no answer within 20 s') }, 20_000) })
+  const results = await Promise.race([f.map([1, deep, 2], { errors: 'yield' }), watchdog])
+  clearTimeout(timer)
+  t.not(results, 'no answer within 20 s', 'the map settles (it spun in microtasks, timers starved)')
+  const got = results as unknown[]
+  t.equal(got[0], 1)
+  t.type(got[1], ItemError, 'the deep input fails')
+  t.match(String((got[1] as ItemError).cause), /deep|depth|nest/i)
+  t.equal(got[2], 1)
+})

@@ -12,6 +12,7 @@ import type { Gateway, GatewayOptions } from '../gateway.js'
 import { DumpError, GatewayClosedError, ItemError, OptionError, TimeoutError } from '../errors.js'
 import type { FunctionOptions } from '../function-target.js'
 import { functionTarget } from '../function-target.js'
+import { tuple } from '../serializer/types.js'
 import { PoolWorker, type InFlight } from './worker.js'
 import { BATCH_BYTES, batchItems, estimateSize } from './batch.js'
 import type { PoolItem, Run, Scheduler } from './run.js'
@@ -310,7 +311,7 @@ export class Pool extends EventEmitter {
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err))
         if (error instanceof DumpError) {
-          this.undumpable(run, worker, items)
+          this.undumpable(run, worker, items, error)
           return
         }
         // lost with its worker: sent again, up to the retry limit
@@ -322,15 +323,29 @@ export class Pool extends EventEmitter {
     })
   }
 
-  /** A batch that could not be dumped: the inputs at fault fail, the others go again. */
-  private undumpable (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[]): void {
-    for (const item of items) {
-      try {
-        worker.gateway.encode(item.input)
-        run.resend(item)
-      } catch (err) {
-        run.settle(item, undefined, new ItemError(item.index, item.input, err as Error))
+  /**
+   * A batch that could not be dumped: the inputs at fault fail, the others
+   * go again. Each input is tried as deep as it travels (inside the
+   * message's tuple and list), since one that dumps alone may be too deep
+   * in the batch. When none is found at fault, the whole batch fails: sent
+   * again unchanged, it would fail again, forever.
+   */
+  private undumpable (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[], error: Error): void {
+    const faults = new Map<PoolItem, Error>()
+    if (items.length === 1) faults.set(items[0] as PoolItem, error)
+    else {
+      for (const item of items) {
+        try {
+          worker.gateway.encode(tuple(0, [item.input]))
+        } catch (err) {
+          faults.set(item, err as Error)
+        }
       }
+    }
+    for (const item of items) {
+      const fault = faults.size === 0 ? error : faults.get(item)
+      if (fault === undefined) run.resend(item)
+      else run.settle(item, undefined, new ItemError(item.index, item.input, fault))
     }
   }
 
