@@ -130,55 +130,40 @@ class Server(object):
         channel = self.channel
         values = []
         errors = None
+        count = len(items) if single else len(items) // 2
         if fn is None or isinstance(fn, Failure):
             text = "function %r is not defined" % (fid,) if fn is None else fn.text
-            count = len(items) if single else len(items) // 2
             errors = []
             for i in range(count):
                 values.append(None)
                 errors.append(i)
                 errors.append(text)
-        elif single:
-            i = 0
-            for x in items:
-                if channel.isclosed():
-                    return
-                try:
-                    value = fn(x)
-                    if isinstance(value, types.GeneratorType):
-                        value = list(value)
-                except KeyboardInterrupt:
-                    raise
-                except:  # noqa: E722
-                    value = None
-                    if errors is None:
-                        errors = []
-                    errors.append(i)
-                    errors.append(format_error())
-                values.append(value)
-                i += 1
-        else:
-            for i in range(len(items) // 2):
-                if channel.isclosed():
-                    return
-                args = items[2 * i]
-                kwargs = items[2 * i + 1]
-                try:
+            self.reply(bid, values, errors)
+            return
+        for i in range(count):
+            if channel.isclosed():
+                return
+            try:
+                if single:
+                    value = fn(items[i])
+                else:
+                    args = items[2 * i]
+                    kwargs = items[2 * i + 1]
                     if kwargs:
                         value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
                     else:
                         value = fn(*args)
-                    if isinstance(value, types.GeneratorType):
-                        value = list(value)
-                except KeyboardInterrupt:
-                    raise
-                except:  # noqa: E722
-                    value = None
-                    if errors is None:
-                        errors = []
-                    errors.append(i)
-                    errors.append(format_error())
-                values.append(value)
+                if isinstance(value, types.GeneratorType):
+                    value = list(value)
+            except KeyboardInterrupt:
+                raise
+            except:  # noqa: E722, see USER_ERRORS_NOTE
+                value = None
+                if errors is None:
+                    errors = []
+                errors.append(i)
+                errors.append(format_error())
+            values.append(value)
         self.reply(bid, values, errors)
 
     def reply(self, bid, values, errors):
