@@ -63,7 +63,8 @@ class CallSession {
   call (target: FunctionTarget, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> | null, options: CallOptions): Promise<unknown> {
     const signal = options.signal
     if (signal?.aborted === true) return Promise.reject(signal.reason)
-    const ms = timeoutMs(options.timeout)
+    const seconds = callTimeout(options.timeout)
+    const ms = seconds === null ? null : seconds * 1000
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
       const onAbort = (): void => { this.giveUp(call, signal?.reason) }
@@ -202,10 +203,20 @@ export function remoteFunction<R = unknown> (gateway: Gateway, what: string, opt
   return Object.assign(f, { invoke }) as RemoteFunction<R>
 }
 
-function timeoutMs (timeout: number | undefined): number | null {
+/** The most a timer can wait (setTimeout's limit), in seconds. */
+const MAX_TIMEOUT_SECONDS = 2147483
+
+/**
+ * @internal A call's timeout, checked once for gw.function and pool
+ * functions alike: seconds > 0 (a call cannot answer in no time, and
+ * setTimeout would fire at once for Infinity or a value past its limit).
+ */
+export function callTimeout (timeout: number | undefined): number | null {
   if (timeout === undefined) return null
-  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new OptionError(`timeout must be a number of seconds >= 0, not ${String(timeout)}`)
-  return timeout * 1000
+  if (typeof timeout !== 'number' || !(timeout > 0) || timeout > MAX_TIMEOUT_SECONDS) {
+    throw new OptionError(`timeout must be a number of seconds > 0 and at most ${MAX_TIMEOUT_SECONDS}, not ${String(timeout)}`)
+  }
+  return timeout
 }
 
 /** A DumpError's path inside the batch message, as the caller wrote it: value[3][0][1] is args[1], value[3][1].get('k') kwargs.get('k'). */

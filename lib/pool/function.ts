@@ -1,6 +1,6 @@
 /** PoolFunction: one Python function over a pool's workers, as a call, an array, an async iterable or a Duplex. */
 import type { Duplex } from '../streams.js'
-import type { CallOptions } from '../call.js'
+import { callTimeout, type CallOptions } from '../call.js'
 import { OptionError, type ItemError } from '../errors.js'
 import type { FunctionTarget } from '../function-target.js'
 import { CallRun, StreamRun, type Scheduler, type StreamRunOptions } from './run.js'
@@ -71,7 +71,7 @@ export function poolFunction<R> (scheduler: Scheduler, target: FunctionTarget, r
   let calls: CallRun | null = null
   const invoke = async (args: readonly unknown[], kwargs?: Readonly<Record<string, unknown>> | null, options: CallOptions = {}): Promise<R> => {
     if (!Array.isArray(args)) throw new OptionError('invoke() takes the positional arguments as an array')
-    const timeout = secondsOf(options.timeout)
+    const timeout = callTimeout(options.timeout)
     const signal = options.signal ?? null
     if (signal?.aborted === true) throw signal.reason
     calls ??= new CallRun(scheduler, target, retries)
@@ -91,7 +91,7 @@ export function poolFunction<R> (scheduler: Scheduler, target: FunctionTarget, r
     ordered,
     errors: options.errors ?? 'throw',
     window: wholeOf(options.window, DEFAULT_WINDOW_ITEMS, 'window'),
-    timeout: secondsOf(options.timeout),
+    timeout: callTimeout(options.timeout),
     retries: wholeOf(options.retries, retries, 'retries'),
     signal: options.signal ?? null
   })
@@ -113,12 +113,6 @@ export function poolFunction<R> (scheduler: Scheduler, target: FunctionTarget, r
     imap,
     transform: (options: ImapOptions = {}) => transformOf((inputs) => imap(inputs, options))
   }) as PoolFunction<R>
-}
-
-function secondsOf (timeout: number | undefined): number | null {
-  if (timeout === undefined) return null
-  if (typeof timeout !== 'number' || !(timeout > 0)) throw new OptionError(`timeout must be a number of seconds > 0, not ${String(timeout)}`)
-  return timeout
 }
 
 function wholeOf (value: number | undefined, fallback: number, what: string): number {

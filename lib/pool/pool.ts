@@ -27,7 +27,14 @@ export interface PoolOptions {
   size?: number
   /** Python source run once in each worker (a replacement too) before any call: imports, a model load. The names it defines are visible to every function. */
   initializer?: string
-  /** Times an input is sent again after its worker was lost before answering (default 3): at-least-once. */
+  /**
+   * Times an input is sent again after its worker was lost before answering
+   * (default 3): at-least-once. A loss counts against an input only when it
+   * was alone on that worker; inputs lost together go again in batches half
+   * the size, uncounted, so one that crashes its worker is soon alone and
+   * spends only its own retries. Inputs on a worker killed for another's
+   * timeout or abort go again uncounted.
+   */
   retries?: number
   /** Batches a worker holds at a time (default 2: the next is there when one ends). */
   inFlight?: number
@@ -198,7 +205,7 @@ export class Pool extends EventEmitter {
     const i = this.workers.indexOf(worker)
     if (i < 0) return
     this.workers.splice(i, 1)
-    worker.retiring = true
+    if (worker.state === 'working') worker.state = 'leaving'
     // a pipe that broke waits for the verdict: the worker is of no more use
     if (!worker.gateway.gone) worker.gateway.kill()
     if (this.closed) return
@@ -243,7 +250,7 @@ export class Pool extends EventEmitter {
       while (progress) {
         progress = false
         for (const worker of [...this.workers]) {
-          if (!worker.caller.usable && !worker.retiring) {
+          if (!worker.caller.usable && worker.state === 'working') {
             // its call server ended while the gateway lives on: replace it
             this.lost(worker)
             progress = true
@@ -287,8 +294,10 @@ export class Pool extends EventEmitter {
         if (item.settled) return
         run.settle(item, undefined, new ItemError(item.index, item.input, error))
         // it may be stuck in the function: only a new worker is sure to be free
-        worker.retiring = true
-        worker.gateway.kill()
+        if (worker.state !== 'killed') {
+          worker.state = 'killed'
+          worker.gateway.kill()
+        }
       }
       if (item.timeout !== null) {
         const timer = setTimeout(() => { giveUp(new TimeoutError(`${run.target.name}() did not return within ${String(item.timeout)} seconds`)) }, item.timeout * 1000)
@@ -314,8 +323,13 @@ export class Pool extends EventEmitter {
           this.undumpable(run, worker, items, error)
           return
         }
+        if (worker.state === 'killed') {
+          // killed for another input's timeout or abort: these are not at fault
+          for (const item of items) run.resend(item)
+          return
+        }
         // lost with its worker: sent again, up to the retry limit
-        for (const item of items) run.retry(item, error)
+        for (const item of items) run.lost(item, error, items.length, exclusive && items.length === 1)
       }
     ).finally(() => {
       for (const c of cleanups) c()

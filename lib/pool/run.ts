@@ -16,8 +16,14 @@ export interface PoolItem {
   readonly index: number
   /** The one argument (StreamRun), or [args, kwargs | null] (CallRun). */
   readonly input: unknown
-  /** Times it was sent to a worker that was lost before it answered. */
+  /** Times it was lost with its worker while alone there: the losses it may have caused. */
   attempts: number
+  /**
+   * The most items its batch may hold. 1 means alone on an otherwise idle
+   * worker: an input with a timeout (its time there must be its own), or
+   * one lost again and again in smaller batches (see Run.lost).
+   */
+  batchMax: number
   settled: boolean
   /** On a worker now (a timeout or abort then needs that worker replaced). */
   sent: boolean
@@ -59,38 +65,51 @@ export abstract class Run {
     return this.again.length > 0 || this.ready.length > 0
   }
 
-  /** Whether the next batch must be alone on its worker (its item has a timeout). */
+  /** Whether the next batch must be alone on its worker (its item travels alone). */
   get nextExclusive (): boolean {
     const head = this.again.peek() ?? this.ready.peek()
-    return head !== undefined && head.timeout !== null
+    return head !== undefined && head.batchMax === 1
   }
 
-  /** Up to `max` items (one when the first has a timeout), about `maxBytes` at most, for one batch. */
+  /** Up to `max` items (fewer when one's batchMax says so), about `maxBytes` at most, for one batch. */
   take (max: number, maxBytes: number, sizeOf: (input: unknown) => number): PoolItem[] {
     const items: PoolItem[] = []
     let bytes = 0
-    for (const queue of [this.again, this.ready]) {
-      while (items.length < max) {
+    let limit = max
+    fill: for (const queue of [this.again, this.ready]) {
+      while (items.length < limit) {
         const item = queue.peek()
         if (item === undefined) break
         if (item.settled) { queue.shift(); continue }
-        // an item with a timeout goes alone, so its time on the worker is its own
-        if (item.timeout !== null && items.length > 0) return items
+        // an item that wants a smaller batch starts the next one
+        if (items.length >= item.batchMax) break fill
         const size = sizeOf(item.input)
-        if (items.length > 0 && bytes + size > maxBytes) return items
+        if (items.length > 0 && bytes + size > maxBytes) break fill
         queue.shift()
         items.push(item)
         bytes += size
-        if (item.timeout !== null) return items
+        limit = Math.min(limit, item.batchMax)
       }
     }
     this.afterTake()
     return items
   }
 
-  /** The item's worker was lost before it answered: send it again, unless it has been tried too often. */
-  retry (item: PoolItem, reason: Error): void {
+  /**
+   * The item's worker was lost before it answered. Alone there, the loss is
+   * counted, and it goes again unless it has been tried too often. Lost
+   * among others (any of which may have caused it), it goes again uncounted
+   * in a batch half the size: an input that crashes its worker is isolated
+   * in a few halvings and spends only its own retries, while inputs lost to
+   * a plain kill go again in big batches.
+   */
+  lost (item: PoolItem, reason: Error, batchSize: number, alone: boolean): void {
     if (item.settled || this.over) return
+    if (!alone) {
+      item.batchMax = Math.max(1, Math.min(item.batchMax, Math.ceil(batchSize / 2)))
+      this.resend(item)
+      return
+    }
     item.sent = false
     item.attempts++
     if (item.attempts > this.retries) {
@@ -101,7 +120,7 @@ export abstract class Run {
     this.scheduler.wake(this)
   }
 
-  /** Send it again without counting an attempt (its batch was sent to a worker that was given up for another item's timeout). */
+  /** Send it again without counting an attempt (e.g. its worker was killed for another item's timeout). */
   resend (item: PoolItem): void {
     if (item.settled || this.over) return
     item.sent = false
@@ -145,7 +164,7 @@ export class CallRun extends Run {
 
   /** Queue one call; `done` gets its value or error. Returns the item (a timeout or abort settles it). */
   add (args: readonly unknown[], kwargs: Map<string, unknown> | null, timeout: number | null, signal: AbortSignal | null, done: (value: unknown, error: Error | null) => void): PoolItem {
-    const item: PoolItem = { index: this.nextIndex++, input: [args, kwargs], attempts: 0, settled: false, sent: false, timeout, signal }
+    const item: PoolItem = { index: this.nextIndex++, input: [args, kwargs], attempts: 0, batchMax: timeout === null ? Infinity : 1, settled: false, sent: false, timeout, signal }
     this.callbacks.set(item, done)
     this.ready.push(item)
     this.scheduler.wake(this)
@@ -164,6 +183,8 @@ export class CallRun extends Run {
   protected deliver (item: PoolItem, value: unknown, error: Error | null): void {
     const done = this.callbacks.get(item)
     this.callbacks.delete(item)
+    // nothing pending: the pool forgets this run until its next call (a pool function made per request must not pile up)
+    if (this.callbacks.size === 0) this.scheduler.remove(this)
     // one call: its promise rejects with the cause itself, as gw.function's would
     done?.(value, error instanceof ItemError ? error.cause : error)
   }
@@ -299,7 +320,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   }
 
   private add (value: unknown): void {
-    this.ready.push({ index: this.pulled++, input: value, attempts: 0, settled: false, sent: false, timeout: this.options.timeout, signal: null })
+    this.ready.push({ index: this.pulled++, input: value, attempts: 0, batchMax: this.options.timeout === null ? Infinity : 1, settled: false, sent: false, timeout: this.options.timeout, signal: null })
   }
 
   /** Take input while there is room; an async source one item at a time, a sync one in a loop. */

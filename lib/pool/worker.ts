@@ -18,8 +18,13 @@ export class PoolWorker<I> {
   readonly inFlight = new Set<InFlight<I>>()
   /** Seconds an item of each function (by target key) took here lately. */
   private readonly speeds = new Map<string, number>()
-  /** No more work for it: it is being replaced (killed after a timeout, or its gateway is leaving). */
-  retiring = false
+  /**
+   * 'working'; 'leaving' (its gateway left 'open', or its call server
+   * ended: it is being replaced); 'killed' (the pool killed it because an
+   * input it held timed out or was aborted: its other inputs are not at
+   * fault, and go again uncounted).
+   */
+  state: 'working' | 'leaving' | 'killed' = 'working'
   /** When the worker last finished a batch: the next one's own time starts here or at its send, whichever is later. */
   private lastReply = 0
 
@@ -34,7 +39,7 @@ export class PoolWorker<I> {
 
   /** How many more batches it takes now; a batch that must be alone needs it idle. */
   capacity (exclusive: boolean): number {
-    if (this.retiring || !this.caller.usable || this.gateway.phase !== 'open') return 0
+    if (this.state !== 'working' || !this.caller.usable || this.gateway.phase !== 'open') return 0
     if (exclusive || [...this.inFlight].some((b) => b.exclusive)) return this.inFlight.size === 0 ? 1 : 0
     return this.maxInFlight - this.inFlight.size
   }
