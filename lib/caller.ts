@@ -81,6 +81,8 @@ export class Caller {
    */
   async submit (fid: number, items: unknown[], single: boolean): Promise<BatchResult> {
     const bid = this.nextBid++
+    const packed = single ? packNumbers(items) : null
+    if (packed !== null) return await this.request(bid, tuple('M', fid, bid, packed[0], packed[1]))
     return await this.request(bid, tuple(single ? 'm' : 'c', fid, bid, items))
   }
 
@@ -129,8 +131,9 @@ export class Caller {
         (err: unknown) => { this.serverEnded(err instanceof Error ? err : new Error(String(err))) })
       return
     }
-    if (!(item instanceof Tuple) || item.length !== 3) throw new DataFormatError('call server reply is not a (batch, values, errors) tuple', 0)
-    const [bid, values, errors] = item as unknown as [number, unknown[] | null, unknown]
+    if (!(item instanceof Tuple) || (item.length !== 3 && item.length !== 4)) throw new DataFormatError('call server reply is not a (batch, values, errors[, packing]) tuple', 0)
+    const [bid, sent, errors, code] = item as unknown as [number, unknown, unknown, unknown]
+    const values = code === undefined ? sent as unknown[] | null : unpackNumbers(text(code), sent)
     const waiter = this.pending.get(bid)
     if (waiter === undefined) return // given up (closed) meanwhile
     this.pending.delete(bid)
@@ -157,10 +160,56 @@ export class Caller {
   }
 }
 
+/** A str from the worker: a Python 2 str may come as bytes. */
+function text (v: unknown): string {
+  return Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
+}
+
+/** Fewer values are not worth the check (the call server's PACK_MIN too). */
+const PACK_MIN = 16
+
+/**
+ * One argument per call, all plain numbers of one kind as they would
+ * travel (ints in int32 range, or all floats): packed for array.array, so
+ * the worker reads them at C speed instead of one value at a time. The
+ * kind is the serializer's own rule (a safe integer but -0 is an int), so
+ * Python sees exactly the values it would have; anything else is null and
+ * goes as a list.
+ */
+function packNumbers (items: readonly unknown[]): ['i' | 'd', Buffer] | null {
+  const n = items.length
+  if (n < PACK_MIN || typeof items[0] !== 'number') return null
+  let ints = true
+  let floats = true
+  for (let i = 0; i < n; i++) {
+    const x = items[i]
+    if (typeof x !== 'number') return null
+    if ((x | 0) === x && !Object.is(x, -0)) floats = false
+    else if (Number.isSafeInteger(x) && !Object.is(x, -0)) return null // an int beyond int32
+    else ints = false
+    if (!ints && !floats) return null
+  }
+  const buf = Buffer.allocUnsafe(n * (ints ? 4 : 8))
+  if (ints) for (let i = 0; i < n; i++) buf.writeInt32LE(items[i] as number, 4 * i)
+  else for (let i = 0; i < n; i++) buf.writeDoubleLE(items[i] as number, 8 * i)
+  return [ints ? 'i' : 'd', buf]
+}
+
+/** A packed reply's values (see callserver.py). */
+function unpackNumbers (code: string, data: unknown): number[] {
+  const buf = Buffer.isBuffer(data) ? data : typeof data === 'string' ? Buffer.from(data, 'latin1') : null
+  const width = code === 'i' ? 4 : code === 'd' ? 8 : 0
+  if (buf === null || width === 0 || buf.length % width !== 0) throw new DataFormatError(`call server reply packs its values as ${JSON.stringify(code)}, which is not 'i' or 'd' bytes`, 0)
+  const n = buf.length / width
+  const values = new Array<number>(n)
+  if (width === 4) for (let i = 0; i < n; i++) values[i] = buf.readInt32LE(4 * i)
+  else for (let i = 0; i < n; i++) values[i] = buf.readDoubleLE(8 * i)
+  return values
+}
+
 /** The reply's errors: None, a setup's one traceback, or [index, traceback, ...]. */
 function errorsOf (errors: unknown): Map<number, RemoteError> | null {
   if (errors === null || errors === undefined) return null
-  const text = (v: unknown): string => Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
   if (!Array.isArray(errors)) return new Map([[0, new RemoteError(text(errors))]])
   const map = new Map<number, RemoteError>()
   for (let i = 0; i + 1 < errors.length; i += 2) map.set(Number(errors[i]), new RemoteError(text(errors[i + 1])))

@@ -95,14 +95,14 @@ export function poolFunction<R> (scheduler: Scheduler, target: FunctionTarget, r
     retries: wholeOf(options.retries, retries, 'retries'),
     signal: options.signal ?? null
   })
-  const imap = (inputs: Iterable<unknown> | AsyncIterable<unknown>, options: ImapOptions = {}): AsyncIterableIterator<unknown> => {
+  const imap = (inputs: Iterable<unknown> | AsyncIterable<unknown>, options: ImapOptions = {}): StreamRun => {
     if (inputs === null || typeof inputs !== 'object' || !(Symbol.iterator in inputs || Symbol.asyncIterator in inputs)) throw new OptionError('imap() takes an iterable or async iterable of inputs')
     return new StreamRun(scheduler, target, inputs, streamOptions(options, options.ordered ?? true))
   }
   const map = async (inputs: Iterable<unknown> | AsyncIterable<unknown>, options: MapOptions = {}): Promise<unknown[]> => {
     const results: unknown[] = []
     // the whole result is kept anyway: no window needed beyond the input's length
-    for await (const value of imap(inputs, { window: Number.MAX_SAFE_INTEGER, ...options, ordered: true })) results.push(value)
+    await imap(inputs, { window: Number.MAX_SAFE_INTEGER, ...options, ordered: true }).collect((value) => { results.push(value) })
     return results
   }
   const f = async (...args: unknown[]): Promise<R> => await invoke(args)

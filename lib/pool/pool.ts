@@ -286,10 +286,14 @@ export class Pool extends EventEmitter {
 
   private dispatch (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[], exclusive: boolean): void {
     const batch: InFlight<PoolItem> = { items, exclusive }
-    const payload = run.single ? items.map((item) => item.input) : items.flatMap((item) => item.input as unknown[])
+    const payload: unknown[] = []
     const cleanups: Array<() => void> = []
     for (const item of items) {
       item.sent = true
+      if (run.single) payload.push(item.input)
+      else payload.push(...(item.input as unknown[]))
+      // most inputs have neither: no closure per input for them
+      if (item.timeout === null && item.signal === null) continue
       const giveUp = (error: Error): void => {
         if (item.settled) return
         run.settle(item, undefined, new ItemError(item.index, item.input, error))
@@ -312,10 +316,12 @@ export class Pool extends EventEmitter {
     }
     worker.run(run.target, batch, payload, run.single).then(
       (result) => {
-        items.forEach((item, i) => {
-          const error = result.errors?.get(i)
-          run.settle(item, result.values[i] ?? null, error === undefined ? null : new ItemError(item.index, item.input, error))
-        })
+        const { values, errors } = result
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] as PoolItem
+          const error = errors?.get(i)
+          run.settle(item, values[i] ?? null, error === undefined ? null : new ItemError(item.index, item.input, error))
+        }
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err))

@@ -14,13 +14,19 @@ Everything it receives is a tuple whose first item names the operation:
                                       the shared namespace; answers
                                       (bid, None, error text or None)
   ('m', fid, bid, [x0, x1, ...])      call fid(x) for each x, in order
+  ('M', fid, bid, code, data)         the same, the x packed in `data` as
+                                      array.array(code) little-endian
+                                      ('i' int32, 'd' float64): a list of
+                                      plain numbers read at C speed
   ('c', fid, bid, [args0, kw0, ...])  call fid(*args, **kw) for each pair
                                       (kw None when there are none)
 
 A batch ('m' or 'c') is answered once, when all of it ran, with
 (bid, [value0, value1, ...], errors): errors is None, or a flat list
 [index, traceback text, ...] of the calls that raised (their value is
-None). A generator returned is drained into a list: a generator object
+None). When every value is a plain int in int32 range or every one a
+float, and there are at least PACK_MIN, they go packed instead:
+(bid, data, None, code), as in 'M'. A generator returned is drained into a list: a generator object
 has no encoding, and the values it yields are what a caller means. The
 server stops when the channel ends or is closed; a batch stops between
 two calls once its channel was closed (the master gave it up: a timeout,
@@ -34,9 +40,56 @@ worker then took no more work) or the whole worker.
 """
 
 import sys
+import time
 import types
+from array import array
 
 PY2 = sys.version_info[0] == 2
+# Packed numbers (see the docstring): fewer values are not worth the check
+PACK_MIN = 16
+if PY2:
+    INT_KINDS = frozenset([int, long])  # noqa: F821 (Python 2's long)
+else:
+    INT_KINDS = frozenset([int])
+FLOAT_KINDS = frozenset([float])
+BIG_ENDIAN = sys.byteorder == "big"
+GENERATOR = types.GeneratorType
+# calls of one argument run in chunks between two looks at the channel (is
+# the batch given up?): one call at first, doubling while a chunk takes
+# under CHUNK_SECONDS, so a slow function is checked after each call and a
+# tiny one does not pay a look per call (a look costs more than x * 2)
+CHUNK_SECONDS = 0.001
+CHUNK_MAX = 1024
+
+
+def unpack(code, data):
+    # str(): an array's type code must be a native str on Python 2
+    numbers = array(str(code))
+    if PY2:
+        numbers.fromstring(bytes(data))
+    else:
+        numbers.frombytes(data)
+    if BIG_ENDIAN:
+        numbers.byteswap()
+    return numbers.tolist()
+
+
+def pack(values):
+    # bool is an int subclass, but type() tells it apart: it is not packed
+    kinds = frozenset(map(type, values))
+    if kinds <= INT_KINDS:
+        code = "i"
+    elif kinds <= FLOAT_KINDS:
+        code = "d"
+    else:
+        return None
+    try:
+        numbers = array(code, values)
+    except OverflowError:
+        return None  # an int beyond int32: sent as it is
+    if BIG_ENDIAN:
+        numbers.byteswap()
+    return code, (numbers.tostring() if PY2 else numbers.tobytes())
 
 
 class Failure(object):
@@ -140,20 +193,23 @@ class Server(object):
                 errors.append(text)
             self.reply(bid, values, errors)
             return
+        if single:
+            errors = self.call_each(fn, items, values)
+            if errors is False:
+                return
+            self.reply(bid, values, errors)
+            return
         for i in range(count):
             if channel.isclosed():
                 return
             try:
-                if single:
-                    value = fn(items[i])
+                args = items[2 * i]
+                kwargs = items[2 * i + 1]
+                if kwargs:
+                    value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
                 else:
-                    args = items[2 * i]
-                    kwargs = items[2 * i + 1]
-                    if kwargs:
-                        value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
-                    else:
-                        value = fn(*args)
-                if isinstance(value, types.GeneratorType):
+                    value = fn(*args)
+                if type(value) is GENERATOR:
                     value = list(value)
             except KeyboardInterrupt:
                 raise
@@ -166,8 +222,51 @@ class Server(object):
             values.append(value)
         self.reply(bid, values, errors)
 
+    def call_each(self, fn, items, values):
+        # fn(x) for each x into values; the errors list (or None), or False
+        # when the channel closed meanwhile. The try is around a chunk, not
+        # each call: the call that raised is the one after the last value.
+        channel = self.channel
+        append = values.append
+        clock = time.time
+        errors = None
+        n = len(items)
+        i = 0
+        chunk = 1
+        while i < n:
+            if channel.isclosed():
+                return False
+            end = min(n, i + chunk)
+            started = clock()
+            try:
+                for x in items[i:end]:
+                    value = fn(x)
+                    if type(value) is GENERATOR:
+                        value = list(value)
+                    append(value)
+            except KeyboardInterrupt:
+                raise
+            except:  # noqa: E722, see USER_ERRORS_NOTE
+                at = len(values)
+                append(None)
+                if errors is None:
+                    errors = []
+                errors.append(at)
+                errors.append(format_error())
+                i = at + 1
+                continue
+            i = end
+            if chunk < CHUNK_MAX and clock() - started < CHUNK_SECONDS:
+                chunk *= 2
+        return errors
+
     def reply(self, bid, values, errors):
         channel = self.channel
+        if errors is None and len(values) >= PACK_MIN:
+            packed = pack(values)
+            if packed is not None:
+                channel.send((bid, packed[1], None, packed[0]))
+                return
         try:
             channel.send((bid, values, errors))
             return
@@ -206,6 +305,8 @@ class Server(object):
             op = message[0]
             if op == "m":
                 self.batch(message[1], message[2], message[3], True)
+            elif op == "M":
+                self.batch(message[1], message[2], unpack(message[3], message[4]), True)
             elif op == "c":
                 self.batch(message[1], message[2], message[3], False)
             elif op == "d":
