@@ -316,12 +316,14 @@ export class Pool extends EventEmitter {
     }
     worker.run(run.target, batch, payload, run.single).then(
       (result) => {
-        const { values, errors } = result
-        for (let i = 0; i < items.length; i++) {
-          const item = items[i] as PoolItem
-          const error = errors?.get(i)
-          run.settle(item, values[i] ?? null, error === undefined ? null : new ItemError(item.index, item.input, error))
-        }
+        const errors = result.errors
+        run.settleBatch(items, result.values, errors === null
+          ? null
+          : (i) => {
+              const error = errors.get(i)
+              const item = items[i] as PoolItem
+              return error === undefined ? null : new ItemError(item.index, item.input, error)
+            })
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err))

@@ -83,7 +83,8 @@ export abstract class Run {
         if (item.settled) { queue.shift(); continue }
         // an item that wants a smaller batch starts the next one
         if (items.length >= item.batchMax) break fill
-        const size = sizeOf(item.input)
+        const input = item.input
+        const size = typeof input === 'number' ? 9 : sizeOf(input)
         if (items.length > 0 && bytes + size > maxBytes) break fill
         queue.shift()
         items.push(item)
@@ -135,6 +136,22 @@ export abstract class Run {
     if (this.over) return
     this.deliver(item, value, error)
   }
+
+  /**
+   * A batch's outcomes, in its order: `values[i]`, or the error
+   * `errorOf(i)` gives (null for none). One call per batch, so a run can
+   * do per batch what need not be done per item.
+   */
+  settleBatch (items: readonly PoolItem[], values: readonly unknown[], errorOf: ((i: number) => Error | null) | null): void {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as PoolItem
+      this.settle(item, values[i] ?? null, errorOf === null ? null : errorOf(i))
+    }
+    this.afterBatch()
+  }
+
+  /** After settleBatch (a StreamRun pulls then, not per result). */
+  protected afterBatch (): void {}
 
   /** What the user gave as this item's input (for ItemError). */
   protected inputOf (item: PoolItem): unknown {
@@ -303,10 +320,10 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     const consumer = this.consumer
     if (error === null && consumer !== null && consumer.kind === 'collect' && (!this.options.ordered || (item.index === this.nextOut && this.early.size === 0))) {
       // map's usual case, a value in order: straight to the collector, no Outcome (hand() without the allocation)
+      // (no pull per value: only batches deliver values, and afterBatch pulls)
       if (this.options.ordered) this.nextOut++
       this.delivered++
       consumer.each(value)
-      this.pull()
       if (this.finished) this.end()
       return
     }
@@ -324,6 +341,10 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     } else {
       this.early.set(item.index, outcome)
     }
+  }
+
+  protected override afterBatch (): void {
+    this.pull()
   }
 
   protected override afterTake (): void {
@@ -387,7 +408,9 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
       try {
         const source = this.source as Iterator<unknown>
         const before = this.ready.length
-        while (this.room) {
+        // as many as there is room for, counted once (room is checked per async input)
+        let budget = this.room ? Math.min(this.options.window - (this.pulled - this.delivered), READY_MAX - this.ready.length) : 0
+        while (budget-- > 0) {
           const r = source.next()
           if (r.done === true) { this.inputEnded(); break }
           this.add(r.value)
