@@ -8,7 +8,7 @@
 // Run with `npm run bench:call`; the peers come from `bash
 // bench/install-peers.sh` (BENCH_PEERS, default /tmp/execnet-bench-peers),
 // and a missing one is named in the table, not silently left out.
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,6 +104,8 @@ for (let round = 0; round < ROUNDS; round++) {
     }
   }
 }
+
+rmSync(mods, { recursive: true, force: true })
 
 const med = (name: string): number => median(samples.get(name) ?? [Number.NaN])
 const ping = med('ours, channel ping-pong')

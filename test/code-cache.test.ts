@@ -4,13 +4,13 @@
 // whole; a start-up without a usable cache is one that compiles.
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Gateway } from '../index.js'
 import { workerSourceKey } from '../lib/bootstrap.js'
 import { cpython, repoRoot, require, type Interpreter } from './helpers/interpreters.js'
 import { oursTargets, specFor } from './helpers/targets.js'
+import { tempDir } from './helpers/tmp.js'
 
 const MARK = "import __main__\nchannel.send(getattr(__main__, 'CACHE_MARK', None))"
 
@@ -45,7 +45,7 @@ for (const target of oursTargets()) {
   t.test(target.label, async (t) => {
     const interp = require(t, target.find(), target.what)
     if (interp === null) return
-    const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
+    const dir = join(tempDir(t, 'cache'), 'cache')
     const env = `env:EXECNET_CACHE_DIR=${dir}`
     t.equal(await start(interp, env), null, 'the first start compiles')
     const files = cacheFiles(dir)
@@ -67,7 +67,7 @@ for (const target of oursTargets()) {
 t.test('a kept file is used only when it is whole, ours and private', async (t) => {
   const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
-  const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
+  const dir = join(tempDir(t, 'cache'), 'cache')
   const env = `env:EXECNET_CACHE_DIR=${dir}`
   await start(interp, env)
   const name = cacheFiles(dir)[0] as string
@@ -114,7 +114,7 @@ t.test('a kept file is used only when it is whole, ours and private', async (t) 
 t.test('workers starting at once on an empty cache', async (t) => {
   const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
-  const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
+  const dir = join(tempDir(t, 'cache'), 'cache')
   const env = `env:EXECNET_CACHE_DIR=${dir}`
   // each compiles and stores: the renames race, and none sees half a file
   for (let round = 0; round < 2; round++) {
@@ -127,7 +127,7 @@ t.test('workers starting at once on an empty cache', async (t) => {
 t.test('where the cache is, and when nothing is written', async (t) => {
   const interp = require(t, cpython('3.11'), 'CPython 3.11 (pyenv)')
   if (interp === null) return
-  const home = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
+  const home = tempDir(t, 'cache')
   await start(interp, `env:XDG_CACHE_HOME=${home}`)
   t.equal(cacheFiles(join(home, 'execnet-worker')).length, 1, 'by default under XDG_CACHE_HOME (else ~/.cache)')
 
@@ -137,10 +137,12 @@ t.test('where the cache is, and when nothing is written', async (t) => {
   const uid = process.getuid?.() ?? 0
   let theirs: string
   if (uid === 0) {
-    theirs = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
+    theirs = tempDir(t, 'cache')
     chownSync(theirs, 65534, 65534)
   } else {
     theirs = join('/tmp', `execnet-cache-${process.pid}-${Date.now()}`)
+    const made = theirs
+    t.teardown(() => { rmSync(made, { recursive: true, force: true }) })
     t.not(statSync('/tmp').uid, uid, '/tmp belongs to another user')
   }
   await start(interp, `env:XDG_CACHE_HOME=${join(theirs, '.cache')}`)
@@ -149,11 +151,11 @@ t.test('where the cache is, and when nothing is written', async (t) => {
   await start(interp, `env:EXECNET_CACHE_DIR=${named}`)
   t.equal(cacheFiles(named).length, 1, 'unless EXECNET_CACHE_DIR names it')
 
-  const off = mkdtempSync(join(tmpdir(), 'execnet-cache-'))
+  const off = tempDir(t, 'cache')
   await start(interp, `env:XDG_CACHE_HOME=${off}//env:EXECNET_CACHE_DIR=`)
   t.same(cacheFiles(off), [], 'EXECNET_CACHE_DIR= (empty) turns it off')
 
-  const dir = join(mkdtempSync(join(tmpdir(), 'execnet-cache-')), 'cache')
+  const dir = join(tempDir(t, 'cache'), 'cache')
   await start(interp, `env:EXECNET_CACHE_DIR=${dir}`, 'dont_write_bytecode')
   t.same(cacheFiles(dir), [], 'a spec with dont_write_bytecode writes nothing')
   await start(interp, `env:EXECNET_CACHE_DIR=${dir}//env:PYTHONDONTWRITEBYTECODE=1`)
