@@ -17,6 +17,12 @@ export class Fifo<T> {
     this.items.push(item)
   }
 
+  /** Put an item back in front, to be the next one shifted. */
+  unshift (item: T): void {
+    if (this.head > 0) this.items[--this.head] = item
+    else this.items.unshift(item)
+  }
+
   /** The oldest item, left in place; undefined when empty. */
   peek (): T | undefined {
     return this.head < this.items.length ? this.items[this.head] : undefined

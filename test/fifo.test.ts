@@ -52,3 +52,15 @@ t.test('remove takes an item out wherever it is', async (t) => {
   t.notOk(rest.includes(items[2000] as object), 'the removed item is gone')
   t.equal(rest.length, 1499)
 })
+
+t.test('unshift puts an item back in front, before and after compactions', async (t) => {
+  const fifo = new Fifo<number>()
+  fifo.unshift(1)
+  t.equal(fifo.shift(), 1, 'on an empty queue')
+  for (let i = 0; i < 3000; i++) fifo.push(i)
+  for (let i = 0; i < 1500; i++) fifo.shift() // past a compaction
+  fifo.unshift(-1)
+  t.equal(fifo.peek(), -1, 'the next one out')
+  t.equal(fifo.length, 1501)
+  t.same(fifo.drain().slice(0, 3), [-1, 1500, 1501], 'then the rest in order')
+})

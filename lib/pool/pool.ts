@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { Group } from '../group.js'
 import type { Gateway, GatewayOptions } from '../gateway.js'
-import { DumpError, GatewayClosedError, ItemError, OptionError, TimeoutError } from '../errors.js'
+import { DumpError, GatewayClosedError, OptionError, TimeoutError } from '../errors.js'
 import type { FunctionOptions } from '../function-target.js'
 import { functionTarget } from '../function-target.js'
 import { tuple } from '../serializer/types.js'
 import { PoolWorker, type InFlight } from './worker.js'
-import { BATCH_BYTES, batchItems, estimateSize } from './batch.js'
+import { BATCH_BYTES, batchItems } from './batch.js'
 import type { PoolItem, Run, Scheduler } from './run.js'
 import { poolFunction, type PoolFunction } from './function.js'
 
@@ -260,7 +260,7 @@ export class Pool extends EventEmitter {
           if (run === null) continue
           const exclusive = run.nextExclusive
           if (worker.capacity(exclusive) === 0) continue
-          const items = run.take(batchItems(worker.secondsPerItem(run.target)), BATCH_BYTES, estimateSize)
+          const items = run.take(batchItems(worker.secondsPerItem(run.target)), BATCH_BYTES)
           if (items.length === 0) continue
           this.dispatch(run, worker, items, exclusive)
           progress = true
@@ -285,18 +285,19 @@ export class Pool extends EventEmitter {
   }
 
   private dispatch (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[], exclusive: boolean): void {
-    const batch: InFlight<PoolItem> = { items, exclusive }
+    const calls = items.reduce((n, item) => n + item.count, 0)
+    const batch: InFlight<PoolItem> = { items, exclusive, calls }
     const payload: unknown[] = []
     const cleanups: Array<() => void> = []
     for (const item of items) {
       item.sent = true
-      if (run.single) payload.push(item.input)
-      else payload.push(...(item.input as unknown[]))
+      const wire = item.wire
+      for (let j = 0; j < wire.length; j++) payload.push(wire[j])
       // most inputs have neither: no closure per input for them
       if (item.timeout === null && item.signal === null) continue
       const giveUp = (error: Error): void => {
         if (item.settled) return
-        run.settle(item, undefined, new ItemError(item.index, item.input, error))
+        run.settle(item, undefined, error)
         // it may be stuck in the function: only a new worker is sure to be free
         if (worker.state !== 'killed') {
           worker.state = 'killed'
@@ -317,13 +318,7 @@ export class Pool extends EventEmitter {
     worker.run(run.target, batch, payload, run.single).then(
       (result) => {
         const errors = result.errors
-        run.settleBatch(items, result.values, errors === null
-          ? null
-          : (i) => {
-              const error = errors.get(i)
-              const item = items[i] as PoolItem
-              return error === undefined ? null : new ItemError(item.index, item.input, error)
-            })
+        run.settleBatch(items, result.values, errors === null ? null : (i) => errors.get(i) ?? null)
       },
       (err: unknown) => {
         const error = err instanceof Error ? err : new Error(String(err))
@@ -337,7 +332,7 @@ export class Pool extends EventEmitter {
           return
         }
         // lost with its worker: sent again, up to the retry limit
-        for (const item of items) run.lost(item, error, items.length, exclusive && items.length === 1)
+        for (const item of items) run.lost(item, error, calls, exclusive && calls === 1)
       }
     ).finally(() => {
       for (const c of cleanups) c()
@@ -354,11 +349,11 @@ export class Pool extends EventEmitter {
    */
   private undumpable (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[], error: Error): void {
     const faults = new Map<PoolItem, Error>()
-    if (items.length === 1) faults.set(items[0] as PoolItem, error)
+    if (items.length === 1 && items[0]?.count === 1) faults.set(items[0], error)
     else {
       for (const item of items) {
         try {
-          worker.gateway.encode(tuple(0, [item.input]))
+          worker.gateway.encode(tuple(0, item.wire))
         } catch (err) {
           faults.set(item, err as Error)
         }
@@ -367,7 +362,7 @@ export class Pool extends EventEmitter {
     for (const item of items) {
       const fault = faults.size === 0 ? error : faults.get(item)
       if (fault === undefined) run.resend(item)
-      else run.settle(item, undefined, new ItemError(item.index, item.input, fault))
+      else run.settle(item, undefined, fault)
     }
   }
 

@@ -1,27 +1,40 @@
 /**
  * Runs: what a pool's workers take batches from. A run holds its inputs
- * ready to go (re-runs first), settles each input once with its value or
- * error, and delivers results its way: CallRun to each call's promise,
- * StreamRun to an ordered or unordered async iterator (map and transform
- * are built on it). A run pulls its input only while fewer than `window`
- * inputs are taken and not yet delivered, so memory stays bounded whatever
- * the input's length, and a slow consumer slows the pulling.
+ * ready to go (re-runs first), settles each once with its value or error,
+ * and delivers results its way: CallRun to each call's promise, StreamRun
+ * to an ordered or unordered async iterator (map and transform are built
+ * on it). A run pulls its input only while fewer than `window` inputs are
+ * taken and not yet delivered, so memory stays bounded whatever the
+ * input's length, and a slow consumer slows the pulling.
+ *
+ * Inputs travel as PoolItems. Small plain inputs (numbers, booleans) of a
+ * StreamRun share one item, CHUNK at most: the bookkeeping per item (its
+ * queueing, its settling, its garbage) was most of the master's time for
+ * tiny calls. An item is split when a batch has room for part of it, or
+ * when a loss makes its inputs go again in smaller batches.
  */
 import { Fifo } from '../fifo.js'
 import { ItemError } from '../errors.js'
 import type { FunctionTarget } from '../function-target.js'
+import { estimateSize } from './batch.js'
 
-/** One input on its way through a pool. */
+/** Inputs on their way through a pool: one call, or a chunk of small one-argument inputs. */
 export interface PoolItem {
+  /** Its first input's position in the run. */
   readonly index: number
-  /** The one argument (StreamRun), or [args, kwargs | null] (CallRun). */
-  readonly input: unknown
+  /** The calls it holds (1, or up to CHUNK for small inputs of a StreamRun). */
+  readonly count: number
+  /** What it adds to a batch's payload: its inputs (StreamRun), or [args, kwargs | null] (CallRun). */
+  readonly wire: readonly unknown[]
+  /** Its encoded size, estimated once (lib/pool/batch.ts). */
+  readonly size: number
   /** Times it was lost with its worker while alone there: the losses it may have caused. */
   attempts: number
   /**
-   * The most items its batch may hold. 1 means alone on an otherwise idle
-   * worker: an input with a timeout (its time there must be its own), or
-   * one lost again and again in smaller batches (see Run.lost).
+   * The most calls its batch may hold (never below its count). 1 means
+   * alone on an otherwise idle worker: an input with a timeout (its time
+   * there must be its own), or one lost again and again in smaller
+   * batches (see Run.lost).
    */
   batchMax: number
   settled: boolean
@@ -42,18 +55,25 @@ export interface Scheduler {
 
 /** Inputs ready to be sent, per run: enough for every worker's next batches. */
 const READY_MAX = 8192
+/** Small inputs per PoolItem, at most. */
+export const CHUNK = 64
+
+/** The cause of a batch's call at this position, or null when it returned. */
+export type ErrorOf = ((call: number) => Error | null) | null
 
 export abstract class Run {
   /** Re-runs, sent before new inputs. */
   protected readonly again = new Fifo<PoolItem>()
   protected readonly ready = new Fifo<PoolItem>()
+  /** Calls in `ready` (an item may hold several). */
+  protected readyCalls = 0
   /** The run is over (finished, failed or given up): nothing more is sent or delivered. */
   over = false
 
   constructor (
     protected readonly scheduler: Scheduler,
     readonly target: FunctionTarget,
-    /** Items are one argument each ('m' batches) or [args, kwargs] pairs ('c'). */
+    /** Calls take one argument each ('m' batches) or [args, kwargs] pairs ('c'). */
     readonly single: boolean,
     readonly retries: number
   ) {}
@@ -71,24 +91,31 @@ export abstract class Run {
     return head !== undefined && head.batchMax === 1
   }
 
-  /** Up to `max` items (fewer when one's batchMax says so), about `maxBytes` at most, for one batch. */
-  take (max: number, maxBytes: number, sizeOf: (input: unknown) => number): PoolItem[] {
+  /** Items of up to `max` calls (fewer when one's batchMax says so), about `maxBytes` at most, for one batch. */
+  take (max: number, maxBytes: number): PoolItem[] {
     const items: PoolItem[] = []
+    let calls = 0
     let bytes = 0
     let limit = max
     fill: for (const queue of [this.again, this.ready]) {
-      while (items.length < limit) {
-        const item = queue.peek()
+      while (calls < limit) {
+        let item = queue.peek()
         if (item === undefined) break
         if (item.settled) { queue.shift(); continue }
-        // an item that wants a smaller batch starts the next one
-        if (items.length >= item.batchMax) break fill
-        const input = item.input
-        const size = typeof input === 'number' ? 9 : sizeOf(input)
-        if (items.length > 0 && bytes + size > maxBytes) break fill
+        const room = Math.min(limit, item.batchMax) - calls
+        if (room <= 0) break fill // an item that wants a smaller batch starts the next one
+        if (calls > 0 && bytes + item.size > maxBytes) break fill
         queue.shift()
+        if (queue === this.ready) this.readyCalls -= Math.min(item.count, room)
+        if (item.count > room) {
+          // a part fits: the rest stays first in its queue
+          const [head, rest] = split(item, room)
+          queue.unshift(rest)
+          item = head
+        }
         items.push(item)
-        bytes += size
+        calls += item.count
+        bytes += item.size
         limit = Math.min(limit, item.batchMax)
       }
     }
@@ -100,21 +127,30 @@ export abstract class Run {
    * The item's worker was lost before it answered. Alone there, the loss is
    * counted, and it goes again unless it has been tried too often. Lost
    * among others (any of which may have caused it), it goes again uncounted
-   * in a batch half the size: an input that crashes its worker is isolated
-   * in a few halvings and spends only its own retries, while inputs lost to
-   * a plain kill go again in big batches.
+   * in a batch half the size (`batchCalls`, the lost batch's calls): an
+   * input that crashes its worker is isolated in a few halvings and spends
+   * only its own retries, while inputs lost to a plain kill go again in big
+   * batches.
    */
-  lost (item: PoolItem, reason: Error, batchSize: number, alone: boolean): void {
+  lost (item: PoolItem, reason: Error, batchCalls: number, alone: boolean): void {
     if (item.settled || this.over) return
     if (!alone) {
-      item.batchMax = Math.max(1, Math.min(item.batchMax, Math.ceil(batchSize / 2)))
-      this.resend(item)
+      const batchMax = Math.max(1, Math.min(item.batchMax, Math.ceil(batchCalls / 2)))
+      let rest = item
+      while (rest.count > batchMax) {
+        const [head, tail] = split(rest, batchMax)
+        head.batchMax = batchMax
+        this.resend(head)
+        rest = tail
+      }
+      rest.batchMax = batchMax
+      this.resend(rest)
       return
     }
     item.sent = false
     item.attempts++
     if (item.attempts > this.retries) {
-      this.settle(item, undefined, new ItemError(item.index, this.inputOf(item), new (reason.constructor as new (m: string) => Error)(`${reason.message} (lost ${item.attempts} times, the retry limit is ${this.retries})`)))
+      this.settle(item, undefined, new (reason.constructor as new (m: string) => Error)(`${reason.message} (lost ${item.attempts} times, the retry limit is ${this.retries})`))
       return
     }
     this.again.push(item)
@@ -129,23 +165,28 @@ export abstract class Run {
     this.scheduler.wake(this)
   }
 
-  /** The item's outcome, once: its value, or an error (an ItemError, or for a CallRun the bare cause). */
+  /** A one-call item's outcome, once: its value, or the error's cause (a StreamRun makes it an ItemError). */
   settle (item: PoolItem, value: unknown, error: Error | null): void {
     if (item.settled) return
     item.settled = true
     if (this.over) return
-    this.deliver(item, value, error)
+    this.deliver(item, [value], 0, error === null ? null : () => error)
   }
 
   /**
-   * A batch's outcomes, in its order: `values[i]`, or the error
-   * `errorOf(i)` gives (null for none). One call per batch, so a run can
-   * do per batch what need not be done per item.
+   * A batch's outcomes, in its order: its call i gave `values[i]`, or the
+   * cause `errorOf(i)` gives. One call per batch, so a run does per batch
+   * what need not be done per call.
    */
-  settleBatch (items: readonly PoolItem[], values: readonly unknown[], errorOf: ((i: number) => Error | null) | null): void {
+  settleBatch (items: readonly PoolItem[], values: readonly unknown[], errorOf: ErrorOf): void {
+    let offset = 0
     for (let i = 0; i < items.length; i++) {
       const item = items[i] as PoolItem
-      this.settle(item, values[i] ?? null, errorOf === null ? null : errorOf(i))
+      if (!item.settled) {
+        item.settled = true
+        if (!this.over) this.deliver(item, values, offset, errorOf)
+      }
+      offset += item.count
     }
     this.afterBatch()
   }
@@ -153,12 +194,10 @@ export abstract class Run {
   /** After settleBatch (a StreamRun pulls then, not per result). */
   protected afterBatch (): void {}
 
-  /** What the user gave as this item's input (for ItemError). */
-  protected inputOf (item: PoolItem): unknown {
-    return item.input
-  }
-
-  protected abstract deliver (item: PoolItem, value: unknown, error: Error | null): void
+  /** What the user gave as the item's j-th input (for ItemError). */
+  abstract inputOf (item: PoolItem, j: number): unknown
+  /** The item's calls gave values[offset...] (or the causes errorOf tells, by batch position). */
+  protected abstract deliver (item: PoolItem, values: readonly unknown[], offset: number, errorOf: ErrorOf): void
   /** End the run with this error (the pool closed, or has no workers left). */
   abstract fail (error: Error): void
   /** Room was made among the ready items: pull more input. */
@@ -168,6 +207,18 @@ export abstract class Run {
     while (this.again.peek()?.settled === true) this.again.shift()
     while (this.ready.peek()?.settled === true) this.ready.shift()
   }
+}
+
+function newItem (index: number, wire: readonly unknown[], count: number, size: number, timeout: number | null, signal: AbortSignal | null): PoolItem {
+  return { index, count, wire, size, attempts: 0, batchMax: timeout === null ? Infinity : 1, settled: false, sent: false, timeout, signal }
+}
+
+/** The item's first `n` calls and the rest, as two items (only chunks of one-argument inputs are split). */
+function split (item: PoolItem, n: number): [PoolItem, PoolItem] {
+  const perCall = item.size / item.count
+  const head = { ...item, count: n, wire: item.wire.slice(0, n), size: perCall * n }
+  const rest = { ...item, index: item.index + n, count: item.count - n, wire: item.wire.slice(n), size: perCall * (item.count - n) }
+  return [head, rest]
 }
 
 /** Single calls of a pool function (f(x), f.invoke()): each settles its own promise. */
@@ -181,15 +232,16 @@ export class CallRun extends Run {
 
   /** Queue one call; `done` gets its value or error. Returns the item (a timeout or abort settles it). */
   add (args: readonly unknown[], kwargs: Map<string, unknown> | null, timeout: number | null, signal: AbortSignal | null, done: (value: unknown, error: Error | null) => void): PoolItem {
-    const item: PoolItem = { index: this.nextIndex++, input: [args, kwargs], attempts: 0, batchMax: timeout === null ? Infinity : 1, settled: false, sent: false, timeout, signal }
+    const item = newItem(this.nextIndex++, [args, kwargs], 1, estimateSize(args) + (kwargs === null ? 1 : estimateSize([...kwargs.values()])), timeout, signal)
     this.callbacks.set(item, done)
     this.ready.push(item)
+    this.readyCalls++
     this.scheduler.wake(this)
     return item
   }
 
-  protected override inputOf (item: PoolItem): unknown {
-    return (item.input as [unknown[], unknown])[0]
+  inputOf (item: PoolItem): unknown {
+    return item.wire[0]
   }
 
   fail (error: Error): void {
@@ -197,13 +249,14 @@ export class CallRun extends Run {
     for (const item of pending) this.settle(item, undefined, error)
   }
 
-  protected deliver (item: PoolItem, value: unknown, error: Error | null): void {
+  protected deliver (item: PoolItem, values: readonly unknown[], offset: number, errorOf: ErrorOf): void {
     const done = this.callbacks.get(item)
     this.callbacks.delete(item)
     // nothing pending: the pool forgets this run until its next call (a pool function made per request must not pile up)
     if (this.callbacks.size === 0) this.scheduler.remove(this)
     // one call: its promise rejects with the cause itself, as gw.function's would
-    done?.(value, error instanceof ItemError ? error.cause : error)
+    const error = errorOf?.(offset) ?? null
+    done?.(error === null ? values[offset] ?? null : undefined, error)
   }
 }
 
@@ -219,6 +272,9 @@ export interface StreamRunOptions {
 }
 
 type Outcome = { ok: true, value: unknown } | { ok: false, error: Error }
+
+/** An ordered run's results that came before those ahead of them: an item's values and causes. */
+interface Early { item: PoolItem, values: unknown[], errors: Array<Error | null> | null }
 
 /**
  * Who takes the results: one pending next() of the async iterator, or a
@@ -240,7 +296,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   /** Results not yet given to the consumer (in order, when ordered). */
   private readonly out = new Fifo<Outcome>()
   /** Ordered: results that came before those ahead of them. */
-  private readonly early = new Map<number, Outcome>()
+  private readonly early = new Map<number, Early>()
   private nextOut = 0
   private failure: Error | null = null
   private consumer: Consumer | null = null
@@ -316,30 +372,53 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     }
   }
 
-  protected deliver (item: PoolItem, value: unknown, error: Error | null): void {
+  inputOf (item: PoolItem, j: number): unknown {
+    return item.wire[j]
+  }
+
+  protected deliver (item: PoolItem, values: readonly unknown[], offset: number, errorOf: ErrorOf): void {
+    const n = item.count
+    let errors: Array<Error | null> | null = null
+    if (errorOf !== null) {
+      for (let j = 0; j < n; j++) {
+        const cause = errorOf(offset + j)
+        if (cause !== null) (errors ??= new Array<Error | null>(n).fill(null))[j] = cause
+      }
+    }
+    if (!this.options.ordered) {
+      this.emit(item, values, offset, errors)
+      return
+    }
+    if (item.index !== this.nextOut) {
+      this.early.set(item.index, { item, values: values.slice(offset, offset + n), errors })
+      return
+    }
+    this.emit(item, values, offset, errors)
+    this.nextOut += n
+    for (let e = this.early.get(this.nextOut); e !== undefined && !this.over; e = this.early.get(this.nextOut)) {
+      this.early.delete(this.nextOut)
+      this.emit(e.item, e.values, 0, e.errors)
+      this.nextOut += e.item.count
+    }
+  }
+
+  /** An item's results to the consumer, in its order. */
+  private emit (item: PoolItem, values: readonly unknown[], offset: number, errors: Array<Error | null> | null): void {
+    const n = item.count
     const consumer = this.consumer
-    if (error === null && consumer !== null && consumer.kind === 'collect' && (!this.options.ordered || (item.index === this.nextOut && this.early.size === 0))) {
-      // map's usual case, a value in order: straight to the collector, no Outcome (hand() without the allocation)
+    if (errors === null && consumer !== null && consumer.kind === 'collect') {
+      // map's usual case: straight to the collector, no Outcome per value
       // (no pull per value: only batches deliver values, and afterBatch pulls)
-      if (this.options.ordered) this.nextOut++
-      this.delivered++
-      consumer.each(value)
+      for (let j = 0; j < n; j++) consumer.each(values[offset + j] ?? null)
+      this.delivered += n
       if (this.finished) this.end()
       return
     }
-    const outcome: Outcome = error === null ? { ok: true, value } : { ok: false, error }
-    if (!this.options.ordered) {
-      this.push(outcome)
-    } else if (item.index === this.nextOut) {
-      this.push(outcome)
-      this.nextOut++
-      for (let o = this.early.get(this.nextOut); o !== undefined; o = this.early.get(this.nextOut)) {
-        this.early.delete(this.nextOut)
-        this.push(o)
-        this.nextOut++
-      }
-    } else {
-      this.early.set(item.index, outcome)
+    for (let j = 0; j < n && !this.over; j++) {
+      const cause = errors?.[j] ?? null
+      this.push(cause === null
+        ? { ok: true, value: values[offset + j] ?? null }
+        : { ok: false, error: new ItemError(item.index + j, item.wire[j], cause) })
     }
   }
 
@@ -393,11 +472,15 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   }
 
   private get room (): boolean {
-    return !this.over && !this.inputDone && this.pulled - this.delivered < this.options.window && this.ready.length < READY_MAX
+    return !this.over && !this.inputDone && this.pulled - this.delivered < this.options.window && this.readyCalls < READY_MAX
   }
 
-  private add (value: unknown): void {
-    this.ready.push({ index: this.pulled++, input: value, attempts: 0, batchMax: this.options.timeout === null ? Infinity : 1, settled: false, sent: false, timeout: this.options.timeout, signal: null })
+  /** Queue inputs [first, first + inputs.length) as one item. */
+  private add (inputs: unknown[], size: number): void {
+    const first = this.pulled
+    this.pulled += inputs.length
+    this.readyCalls += inputs.length
+    this.ready.push(newItem(first, inputs, inputs.length, size, this.options.timeout, null))
   }
 
   /** Take input while there is room; an async source one item at a time, a sync one in a loop. */
@@ -409,12 +492,25 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
         const source = this.source as Iterator<unknown>
         const before = this.ready.length
         // as many as there is room for, counted once (room is checked per async input)
-        let budget = this.room ? Math.min(this.options.window - (this.pulled - this.delivered), READY_MAX - this.ready.length) : 0
+        let budget = this.room ? Math.min(this.options.window - (this.pulled - this.delivered), READY_MAX - this.readyCalls) : 0
+        // small plain inputs gather into chunks (see the file's comment); an input with a timeout goes alone
+        const chunking = this.options.timeout === null
+        let chunk: unknown[] = []
         while (budget-- > 0) {
           const r = source.next()
-          if (r.done === true) { this.inputEnded(); break }
-          this.add(r.value)
+          if (r.done === true) break
+          const value = r.value
+          const kind = typeof value
+          if (chunking && (kind === 'number' || kind === 'boolean')) {
+            chunk.push(value)
+            if (chunk.length === CHUNK) { this.add(chunk, 9 * CHUNK); chunk = [] }
+          } else {
+            if (chunk.length > 0) { this.add(chunk, 9 * chunk.length); chunk = [] }
+            this.add([value], estimateSize(value))
+          }
         }
+        if (chunk.length > 0) this.add(chunk, 9 * chunk.length)
+        if (budget >= 0) this.inputEnded()
         if (this.ready.length > before) this.scheduler.wake(this)
       } catch (err) {
         this.fail(err instanceof Error ? err : new Error(String(err)))
@@ -430,7 +526,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
           const r = await source.next()
           if (this.over) break
           if (r.done === true) { this.inputEnded(); break }
-          this.add(r.value)
+          this.add([r.value], estimateSize(r.value))
           this.scheduler.wake(this)
         }
       } catch (err) {

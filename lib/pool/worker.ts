@@ -9,6 +9,8 @@ import type { FunctionTarget } from '../function-target.js'
 /** A batch on its way: what a run needs back to settle or re-run its items. */
 export interface InFlight<I> {
   readonly items: readonly I[]
+  /** The calls the items hold (an item may hold several). */
+  readonly calls: number
   /** Whether the batch must be alone on the worker (its items carry a timeout, so its time must be theirs). */
   readonly exclusive: boolean
 }
@@ -52,7 +54,7 @@ export class PoolWorker<I> {
       const result = await this.caller.submit(this.caller.fid(target), payload, single)
       const now = performance.now()
       // with batches queued on the worker, this one's own time began when the one ahead of it ended
-      const seconds = (now - Math.max(sent, this.lastReply)) / 1000 / Math.max(1, batch.items.length)
+      const seconds = (now - Math.max(sent, this.lastReply)) / 1000 / Math.max(1, batch.calls)
       this.lastReply = now
       const before = this.speeds.get(target.key)
       this.speeds.set(target.key, before === undefined ? seconds : (before + seconds) / 2)
