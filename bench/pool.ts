@@ -6,7 +6,8 @@
 // one JSON-lines process per worker. Contenders take turns, round by round,
 // so a shared machine's drift hits all alike; medians of the rounds, and
 // ratios to Pool.map. The slowest contenders run fewer items (the rate is
-// what is compared; the table says how many).
+// what is compared; the table says how many). Ours is timed after a
+// warm-up map of the same size (the JIT's, see ours()).
 // Run with `npm run bench:pool`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, with numpy); ROUNDS the turns (default 3).
 import { execFileSync } from 'node:child_process'
@@ -42,7 +43,10 @@ async function ours (mode: 'imap' | 'map', c: Case, count: number): Promise<numb
   const pool = await Pool.start(`popen//python=${python}`, { size: WORKERS })
   try {
     const f = pool.function(c === 'tiny' ? TWICE : TOTAL)
-    await f.map([...inputs(c, 4)]) // the workers are up and the function defined
+    // the workers are up and the function defined; and, as in a long-lived
+    // process, V8 has optimized the pool's code (a first map of a fresh
+    // Node process runs it cold: about half the rate, bench/HISTORY.md)
+    await f.map(inputs(c, c === 'tiny' ? count : 20))
     const t0 = now()
     let n = 0
     if (mode === 'map') n = (await f.map(inputs(c, count))).length

@@ -8,7 +8,7 @@
 import type { Gateway } from './gateway.js'
 import type { Channel } from './channel.js'
 import { pythonSource } from './bootstrap.js'
-import { ChannelClosedError, DataFormatError, GatewayClosedError, RemoteError } from './errors.js'
+import { ChannelClosedError, DataFormatError, DumpError, GatewayClosedError, RemoteError } from './errors.js'
 import { Tuple, tuple } from './serializer/types.js'
 import type { FunctionTarget } from './function-target.js'
 
@@ -81,6 +81,9 @@ export class Caller {
    */
   async submit (fid: number, items: unknown[], single: boolean): Promise<BatchResult> {
     const bid = this.nextBid++
+    // one call of positional arguments: its arguments flat in the message
+    if (single && items.length === 1) return await this.requestOne(bid, fid, items, true)
+    if (!single && items.length === 2 && items[1] === null && Array.isArray(items[0])) return await this.requestOne(bid, fid, items[0] as unknown[], false)
     const packed = single ? packNumbers(items) : null
     if (packed !== null) return await this.request(bid, tuple('M', fid, bid, packed[0], packed[1]))
     return await this.request(bid, tuple(single ? 'm' : 'c', fid, bid, items))
@@ -117,6 +120,18 @@ export class Caller {
     return await result
   }
 
+  /** A '1' message; a DumpError's path as in the batch form callers read (('m', fid, bid, [x]) or ('c', fid, bid, [args, None])). */
+  private async requestOne (bid: number, fid: number, args: unknown[], single: boolean): Promise<BatchResult> {
+    try {
+      return await this.request(bid, tuple('1', fid, bid, ...args))
+    } catch (err) {
+      const at = err instanceof DumpError ? /^value\[(\d+)\](.*)$/.exec(err.path) : null
+      if (at === null || Number(at[1]) < 3) throw err
+      const rest = at[2] as string
+      throw new DumpError((err as DumpError).reason, single ? `value[3][0]${rest}` : `value[3][0][${Number(at[1]) - 3}]${rest}`)
+    }
+  }
+
   private post (message: Tuple): void {
     this.channel.send(message).catch((err: unknown) => {
       // a definition that cannot go out fails every call of it the same way
@@ -131,9 +146,9 @@ export class Caller {
         (err: unknown) => { this.serverEnded(err instanceof Error ? err : new Error(String(err))) })
       return
     }
-    if (!(item instanceof Tuple) || (item.length !== 3 && item.length !== 4)) throw new DataFormatError('call server reply is not a (batch, values, errors[, packing]) tuple', 0)
+    if (!(item instanceof Tuple) || item.length < 2 || item.length > 4) throw new DataFormatError('call server reply is not a (batch, value) or (batch, values, errors[, packing]) tuple', 0)
     const [bid, sent, errors, code] = item as unknown as [number, unknown, unknown, unknown]
-    const values = code === undefined ? sent as unknown[] | null : unpackNumbers(text(code), sent)
+    const values = item.length === 2 ? [sent] : code === undefined ? sent as unknown[] | null : unpackNumbers(text(code), sent)
     const waiter = this.pending.get(bid)
     if (waiter === undefined) return // given up (closed) meanwhile
     this.pending.delete(bid)

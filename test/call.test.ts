@@ -50,6 +50,8 @@ for (const [what, find] of targets) {
     await t.rejects(async () => await twice(() => 1), DumpError, 'an argument without a Python equivalent: DumpError')
     const dump = await twice(() => 1).catch((e: unknown) => e)
     t.equal((dump as DumpError).path, 'args[0]', 'naming the argument')
+    const deep = await twice(1, [2, () => 1]).catch((e: unknown) => e)
+    t.equal((deep as DumpError).path, 'args[1][1]', 'and where in it')
     t.equal(await twice(3), 6, 'and the gateway goes on')
 
     const unsendable = await gw.function('def obj():\n    return object()')().catch((e: unknown) => e)

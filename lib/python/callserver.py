@@ -20,6 +20,11 @@ Everything it receives is a tuple whose first item names the operation:
                                       plain numbers read at C speed
   ('c', fid, bid, [args0, kw0, ...])  call fid(*args, **kw) for each pair
                                       (kw None when there are none)
+  ('1', fid, bid, arg0, arg1, ...)    one call of positional arguments:
+                                      answered (bid, value) when it
+                                      returns, as a batch when it raises
+                                      (a call one after another is bound
+                                      by the opcodes a message holds)
 
 A batch ('m' or 'c') is answered once, when all of it ran, with
 (bid, [value0, value1, ...], errors): errors is None, or a flat list
@@ -222,6 +227,26 @@ class Server(object):
             values.append(value)
         self.reply(bid, values, errors)
 
+    def call_one(self, fid, bid, args):
+        fn = self.functions.get(fid)
+        if fn is None or isinstance(fn, Failure) or self.channel.isclosed():
+            self.batch(fid, bid, [list(args), None], False)
+            return
+        try:
+            value = fn(*args)
+            if type(value) is GENERATOR:
+                value = list(value)
+        except KeyboardInterrupt:
+            raise
+        except:  # noqa: E722, see USER_ERRORS_NOTE
+            self.reply(bid, [None], [0, format_error()])
+            return
+        try:
+            self.channel.send((bid, value))
+        except Exception:
+            if not self.channel.isclosed():
+                self.reply(bid, [value], None)  # finds why it cannot be sent
+
     def call_each(self, fn, items, values):
         # fn(x) for each x into values; the errors list (or None), or False
         # when the channel closed meanwhile. The try is around a chunk, not
@@ -305,6 +330,8 @@ class Server(object):
             op = message[0]
             if op == "m":
                 self.batch(message[1], message[2], message[3], True)
+            elif op == "1":
+                self.call_one(message[1], message[2], message[3:])
             elif op == "M":
                 self.batch(message[1], message[2], unpack(message[3], message[4]), True)
             elif op == "c":
