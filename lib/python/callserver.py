@@ -126,6 +126,17 @@ def str_keys(kwargs):
     return names
 
 
+def invoke(fn, args, kwargs):
+    # one call of fn; a generator it returns is drained (see the docstring)
+    if kwargs:
+        value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
+    else:
+        value = fn(*args)
+    if type(value) is GENERATOR:
+        value = list(value)
+    return value
+
+
 def resolve(target):
     import importlib
     module_name, _, attr = target.partition(":")
@@ -208,14 +219,7 @@ class Server(object):
             if channel.isclosed():
                 return
             try:
-                args = items[2 * i]
-                kwargs = items[2 * i + 1]
-                if kwargs:
-                    value = fn(*args, **(str_keys(kwargs) if PY2 else kwargs))
-                else:
-                    value = fn(*args)
-                if type(value) is GENERATOR:
-                    value = list(value)
+                value = invoke(fn, items[2 * i], items[2 * i + 1])
             except KeyboardInterrupt:
                 raise
             except:  # noqa: E722, see USER_ERRORS_NOTE
@@ -233,9 +237,7 @@ class Server(object):
             self.batch(fid, bid, [list(args), None], False)
             return
         try:
-            value = fn(*args)
-            if type(value) is GENERATOR:
-                value = list(value)
+            value = invoke(fn, args, None)
         except KeyboardInterrupt:
             raise
         except:  # noqa: E722, see USER_ERRORS_NOTE
