@@ -16,7 +16,7 @@
 import { Fifo } from '../fifo.js'
 import { ItemError } from '../errors.js'
 import type { FunctionTarget } from '../function-target.js'
-import { estimateSize } from './batch.js'
+import { estimateSize, MAX_BATCH } from './batch.js'
 
 /** Inputs on their way through a pool: one call, or a chunk of small one-argument inputs. */
 export interface PoolItem {
@@ -55,6 +55,8 @@ export interface Scheduler {
 
 /** Inputs ready to be sent, per run: enough for every worker's next batches. */
 const READY_MAX = 8192
+/** Free room in a run's window that makes it pull more input, at most (see pull): a full batch's worth. */
+const REFILL = MAX_BATCH
 /** Small inputs per PoolItem, at most. */
 export const CHUNK = 64
 
@@ -486,6 +488,11 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   /** Take input while there is room; an async source one item at a time, a sync one in a loop. */
   private pull (): void {
     if (this.pulling || !this.room) return
+    // while inputs wait to be sent, refill only once a good part of the
+    // window is free: a pull (and a wake of the pool) per result read, as
+    // imap's consumer reads them, cost more than the call
+    const free = this.options.window - (this.pulled - this.delivered)
+    if (this.readyCalls > 0 && free < Math.min(REFILL, Math.ceil(this.options.window / 2))) return
     this.pulling = true
     if (this.sync) {
       try {
