@@ -72,7 +72,29 @@ export interface GatewayOptions {
   via?: ViaHost
   /** The gateway a socket//installvia= spec starts its socket server through (Group.makeGateway fills it in). */
   installVia?: InstallHost
+  /**
+   * The keep-alive of ssh gateways (ssh=, vagrant_ssh=, and ssh through
+   * via=), in whole seconds (default 5; 0 turns it off, leaving it to your
+   * ssh_config). After this long with nothing from the host, ssh probes its
+   * sshd; after 3 probes unanswered (`ServerAliveCountMax`) it drops the
+   * connection and the gateway fails: a host whose link or machine is gone
+   * fails its gateway, and rejects its pending receive()s with a
+   * GatewayClosedError, 15-20 s after its last byte by default (between 3x
+   * and 4x this value). The probe is answered by the remote sshd, not by
+   * Python, so a worker busy in a long computation is never taken for dead.
+   * A spec whose ssh= value sets `-o ServerAlive...` keeps its own.
+   * Without a keep-alive, a lost link is noticed only when TCP gives up on
+   * unacknowledged data (about 15 minutes on Linux) or never, on an idle
+   * connection.
+   */
+  keepAlive?: number
 }
+
+/**
+ * The ssh keep-alive's interval by default, in seconds (GatewayOptions.keepAlive).
+ * @category Gateways
+ */
+export const DEFAULT_KEEPALIVE = 5
 
 /**
  * How long our worker polls for input before it sleeps, by default (microseconds).
@@ -297,7 +319,8 @@ export class Gateway extends EventEmitter {
     const window = flowWindowOf(spec, options.window)
     const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
     const timeoutMs = startTimeoutMs(options.startTimeout)
-    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs })
+    const keepAlive = keepAliveOf(options.keepAlive)
+    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs, keepAlive })
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {
@@ -840,6 +863,15 @@ function startTimeoutMs (seconds: number | undefined): number {
     throw new OptionError(`startTimeout must be a number of seconds > 0, not ${String(seconds)}`)
   }
   return seconds * 1000
+}
+
+function keepAliveOf (seconds: number | undefined): number {
+  if (seconds === undefined) return DEFAULT_KEEPALIVE
+  // ssh's ServerAliveInterval takes whole seconds
+  if (typeof seconds !== 'number' || !Number.isSafeInteger(seconds) || seconds < 0) {
+    throw new OptionError(`keepAlive must be a whole number of seconds >= 0, not ${String(seconds)}`)
+  }
+  return seconds
 }
 
 function spinOf (spin: number | undefined): number {

@@ -23,6 +23,9 @@ t.test('the ssh command line', async (t) => {
   t.equal(argv[9], "mkdir -p '/w d' && cd '/w d' && exec env 'A=b c' python2.7 -E -u -c 'import sys;exec(eval(sys.stdin.readline()))'")
   t.equal(shellQuote("it's"), "'it'\\''s'")
   t.throws(() => parseSpec('ssh=host//ssh_config'), SpecError)
+  t.same(sshCommand(parseSpec('ssh=host'), { keepAlive: 7 }).slice(0, 9), ['ssh', '-C', '-o', 'BatchMode=yes', '-o', 'ServerAliveInterval=7', '-o', 'ServerAliveCountMax=3', 'host'], 'the keep-alive as ssh options, before the destination')
+  t.equal(sshCommand(parseSpec('ssh=host'), { keepAlive: 0 }).length, 6, 'keepAlive 0: no options, ssh_config decides')
+  t.notOk(sshCommand(parseSpec('ssh=-o ServerAliveInterval=30 host'), { keepAlive: 7 }).includes('ServerAliveInterval=7'), "the spec's own ServerAlive option is kept")
 })
 
 for (const minor of ['3.12', '2.7']) {

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
-import { BootstrapError, Gateway, Group, SpecError } from '../index.js'
+import { BootstrapError, DEFAULT_KEEPALIVE, Gateway, Group, SpecError } from '../index.js'
 import { cpython, require, venvPython } from './helpers/interpreters.js'
 import { gone } from './helpers/processes.js'
 import { tempDir } from './helpers/tmp.js'
@@ -67,7 +67,7 @@ t.test('without vagrant: a BootstrapError naming the command', async (t) => {
   t.teardown(() => { process.env.PATH = saved })
   const err = await Gateway.start('vagrant_ssh=default').catch((e: unknown) => e)
   t.type(err, BootstrapError)
-  t.match((err as BootstrapError).message, /^cannot start vagrant ssh default -- -C -o BatchMode=yes exec python3 .*ENOENT/)
+  t.match((err as BootstrapError).message, /^cannot start vagrant ssh default -- -C -o BatchMode=yes -o ServerAliveInterval=5 -o ServerAliveCountMax=3 exec python3 .*ENOENT/)
 })
 
 /** A directory holding a stand-in `vagrant`, put first on PATH for the rest of this file's process. */
@@ -97,7 +97,7 @@ t.test('a gateway starts through a stand-in vagrant on PATH', async (t) => {
   const work = join(fake.dir, 'work dir')
   const spec = `vagrant_ssh=default//python=${py.argv[0] as string}//env:GREETING=hi there//chdir=${work}`
   const gw = await Gateway.start(spec, { stderr: 'pipe' })
-  t.same(fake.argv(), vagrantCommand(parseSpec(spec)).slice(1), 'vagrant got exactly the arguments built')
+  t.same(fake.argv(), vagrantCommand(parseSpec(spec), { keepAlive: DEFAULT_KEEPALIVE }).slice(1), 'vagrant got exactly the arguments built, the keep-alive too')
   t.equal(String(gw.spec), spec)
   const info = await gw.rinfo()
   t.equal(info.version_info.slice(0, 2).join('.'), '3.12')

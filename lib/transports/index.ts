@@ -49,17 +49,19 @@ export interface TransportOptions {
   secret?: string | undefined
   /** Milliseconds a connection and its handshake may take (socket, via socket); the user's startTimeout, converted. */
   startTimeoutMs?: number | undefined
+  /** ssh's ServerAliveInterval in seconds (ssh, vagrant_ssh, and ssh through via=); 0: ssh's configuration decides. */
+  keepAlive?: number | undefined
 }
 
 /** Start the worker a spec names, on the transport it names. */
 export async function openTransport (spec: Spec, options: TransportOptions = {}): Promise<Transport> {
-  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeoutMs)
+  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeoutMs, options.keepAlive)
   switch (spec.transport) {
     case 'socket':
       if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeoutMs)
       return await socketTransport(spec, options.secret, options.startTimeoutMs)
-    case 'ssh': return processTransport(sshCommand(spec))
-    case 'vagrant_ssh': return processTransport(vagrantCommand(spec))
+    case 'ssh': return processTransport(sshCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
+    case 'vagrant_ssh': return processTransport(vagrantCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
     default: {
       const { argv, cwd, env } = popenCommand(spec)
       return processTransport(argv, { cwd, env })

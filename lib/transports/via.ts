@@ -38,7 +38,7 @@ export interface ViaHost {
  * relayed child process, socket as a relayed connection (our server's
  * challenge is answered through it, so the secret never leaves this side).
  */
-export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, startTimeout?: number): Promise<Transport> {
+export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, startTimeout?: number, keepAlive = 0): Promise<Transport> {
   let call = 'relay'
   let kwargs: Record<string, unknown>
   let command: string[]
@@ -50,7 +50,7 @@ export async function viaTransport (spec: Spec, via: ViaHost, secret?: string, s
     kwargs = { host, port }
     command = [`via=${via.id}:`, `socket=${where}`]
   } else {
-    const argv = spec.transport === 'ssh' ? sshCommand(spec) : spec.transport === 'vagrant_ssh' ? vagrantCommand(spec) : workerArgv(spec)
+    const argv = spec.transport === 'ssh' ? sshCommand(spec, { keepAlive }) : spec.transport === 'vagrant_ssh' ? vagrantCommand(spec, { keepAlive }) : workerArgv(spec)
     const popen = spec.transport === 'popen'
     kwargs = { argv, cwd: popen ? spec.chdir ?? null : null, env: popen ? { ...workerDebugEnv(), ...spec.env } : {} }
     command = [`via=${via.id}:`, ...argv]

@@ -2,6 +2,9 @@
  * A real OpenSSH server for the ssh tests: on 127.0.0.1 and a free
  * unprivileged port, with a host key and a user key generated for the run,
  * and an ssh_config naming it `execnet-test`. Stopped by stop().
+ *
+ * The parts (makeKeys, launchSshd, sshConfigEntry) also start the sshd of
+ * each host of a fleet inside its network namespace (test/helpers/netns.ts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
@@ -20,6 +23,11 @@ export interface Sshd {
 
 const SSHD = '/usr/sbin/sshd'
 
+/** Whether sshd and ssh-keygen are installed. */
+export function sshdInstalled (): boolean {
+  return existsSync(SSHD) && spawnSync('ssh-keygen', ['-?']).error === undefined
+}
+
 async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
@@ -32,11 +40,11 @@ async function freePort (): Promise<number> {
   })
 }
 
-async function listening (port: number, ms: number): Promise<boolean> {
+async function listening (host: string, port: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host: '127.0.0.1', port }, () => { socket.end(); resolve(true) })
+      const socket = createConnection({ host, port }, () => { socket.end(); resolve(true) })
       socket.once('error', () => { resolve(false) })
     })
     if (ok) return true
@@ -45,37 +53,67 @@ async function listening (port: number, ms: number): Promise<boolean> {
   return false
 }
 
-/** Start a server, or null when sshd or ssh-keygen is not installed. */
-export async function startSshd (): Promise<Sshd | null> {
-  if (!existsSync(SSHD) || spawnSync('ssh-keygen', ['-?']).error !== undefined) return null
-  const dir = mkdtempSync(join(tmpdir(), 'execnet-sshd-'))
+/** Generate `host_key` and `user_key` (ed25519, no passphrase) in `dir`. */
+export function makeKeys (dir: string): void {
   for (const key of ['host_key', 'user_key']) {
     const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, key)])
     if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr.toString()}`)
   }
-  const port = await freePort()
-  const user = userInfo().username
+}
+
+/** One `Host` block of an ssh_config, for the keys makeKeys wrote in `keys`. */
+export function sshConfigEntry (alias: string, address: string, port: number, keys: string): string {
+  return [
+    `Host ${alias}`, `  HostName ${address}`, `  Port ${port}`, `  User ${userInfo().username}`,
+    `  IdentityFile ${join(keys, 'user_key')}`, '  IdentitiesOnly yes', '  StrictHostKeyChecking no',
+    '  UserKnownHostsFile /dev/null', '  LogLevel ERROR', ''
+  ].join('\n')
+}
+
+export interface LaunchOptions {
+  /** Where makeKeys wrote the keys. */
+  keys: string
+  /** This server's own directory (its config and pid file). */
+  dir: string
+  address: string
+  port: number
+  /** A command the server runs under, e.g. `ip netns exec NS`. */
+  prefix?: string[]
+}
+
+/** Start sshd -D with a config for the given keys, and wait until it accepts connections. */
+export async function launchSshd (options: LaunchOptions): Promise<ChildProcess> {
+  const { keys, dir, address, port } = options
   // privilege separation wants this directory when sshd runs as root
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true })
-  writeFileSync(join(dir, 'sshd_config'), [
-    `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`,
-    `AuthorizedKeysFile ${join(dir, 'user_key.pub')}`, 'PubkeyAuthentication yes',
+  const configFile = join(dir, 'sshd_config')
+  writeFileSync(configFile, [
+    `Port ${port}`, `ListenAddress ${address}`, `HostKey ${join(keys, 'host_key')}`,
+    `AuthorizedKeysFile ${join(keys, 'user_key.pub')}`, 'PubkeyAuthentication yes',
     'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password',
-    'StrictModes no', 'UsePAM no', `PidFile ${join(dir, 'sshd.pid')}`, ''
+    // a fleet's master opens its sessions at once
+    'MaxStartups 100', 'StrictModes no', 'UsePAM no', `PidFile ${join(dir, 'sshd.pid')}`, ''
   ].join('\n'))
-  const config = join(dir, 'ssh_config')
-  writeFileSync(config, [
-    'Host execnet-test', '  HostName 127.0.0.1', `  Port ${port}`, `  User ${user}`,
-    `  IdentityFile ${join(dir, 'user_key')}`, '  IdentitiesOnly yes', '  StrictHostKeyChecking no',
-    '  UserKnownHostsFile /dev/null', '  LogLevel ERROR', ''
-  ].join('\n'))
-  const server: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const argv = [...(options.prefix ?? []), SSHD, '-D', '-e', '-f', configFile]
+  const server: ChildProcess = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
   let log = ''
   server.stderr?.on('data', (c: Buffer) => { log += c.toString() })
-  if (!await listening(port, 10000)) {
+  if (!await listening(address, port, 10000)) {
     server.kill('SIGKILL')
-    throw new Error(`sshd did not start on port ${port}: ${log}`)
+    throw new Error(`sshd did not start on ${address}:${port}: ${log}`)
   }
+  return server
+}
+
+/** Start a server, or null when sshd or ssh-keygen is not installed. */
+export async function startSshd (): Promise<Sshd | null> {
+  if (!sshdInstalled()) return null
+  const dir = mkdtempSync(join(tmpdir(), 'execnet-sshd-'))
+  makeKeys(dir)
+  const port = await freePort()
+  const config = join(dir, 'ssh_config')
+  writeFileSync(config, sshConfigEntry('execnet-test', '127.0.0.1', port, dir))
+  const server = await launchSshd({ keys: dir, dir, address: '127.0.0.1', port })
   return {
     config,
     host: 'execnet-test',
