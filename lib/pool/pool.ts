@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { Group } from '../group.js'
+import { expandSpecs } from '../spec.js'
 import type { Gateway, GatewayOptions } from '../gateway.js'
 import { DumpError, GatewayClosedError, OptionError, TimeoutError } from '../errors.js'
 import type { FunctionOptions } from '../function-target.js'
@@ -109,8 +110,9 @@ export class Pool extends EventEmitter {
       specs = Array.from({ length: size }, () => spec)
     } else {
       if (options.size !== undefined) throw new OptionError('size goes with one spec; a list of specs gives one worker each')
-      if (spec.length === 0) throw new OptionError('a pool needs at least one spec')
-      specs = [...spec]
+      // 4*SPEC is four workers of SPEC, as in Group.makeGateways
+      specs = expandSpecs(spec)
+      if (specs.length === 0) throw new OptionError('a pool needs at least one spec')
     }
     const group = new Group(options.gateway ?? {})
     const pool = new Pool(group, options)

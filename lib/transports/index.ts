@@ -12,6 +12,7 @@ import { popenCommand } from './popen.js'
 import { sshCommand, vagrantCommand } from './ssh.js'
 import { installedSocketTransport, socketTransport, type InstallHost } from './socket.js'
 import { viaTransport, type ViaHost } from './via.js'
+import type { SlurmJob } from './slurm.js'
 
 /** A started worker, whatever carries its bytes. */
 export interface Transport {
@@ -37,6 +38,8 @@ export interface Transport {
   kill: () => void
   /** Whether the worker's handles hold Node's event loop open. */
   setRef: (held: boolean) => void
+  /** The SLURM job it runs in (slurm=, once the node has connected back). */
+  readonly job?: SlurmJob | undefined
 }
 
 /** What openTransport needs beside the spec. */
@@ -49,6 +52,8 @@ export interface TransportOptions {
   secret?: string | undefined
   /** Milliseconds a connection and its handshake may take (socket, via socket); the user's startTimeout, converted. */
   startTimeoutMs?: number | undefined
+  /** The gateway's id (slurm: the job's name). */
+  gatewayId?: string | undefined
   /** ssh's ServerAliveInterval in seconds (ssh, vagrant_ssh, and ssh through via=); 0: ssh's configuration decides. */
   keepAlive?: number | undefined
 }
@@ -60,6 +65,11 @@ export async function openTransport (spec: Spec, options: TransportOptions = {})
     case 'socket':
       if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeoutMs)
       return await socketTransport(spec, options.secret, options.startTimeoutMs)
+    case 'slurm': {
+      // loaded on first use: a popen gateway's start-up does not pay for it
+      const { slurmTransport } = await import('./slurm.js')
+      return await slurmTransport(spec, options.gatewayId ?? 'gw', options.startTimeoutMs ?? 60_000)
+    }
     case 'ssh': return processTransport(sshCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
     case 'vagrant_ssh': return processTransport(vagrantCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
     default: {

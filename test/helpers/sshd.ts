@@ -28,7 +28,7 @@ export function sshdInstalled (): boolean {
   return existsSync(SSHD) && spawnSync('ssh-keygen', ['-?']).error === undefined
 }
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
