@@ -32,6 +32,35 @@ pids_of () { # the pids in DIR's pid files
   for f in "$dir"/run/*.pid; do [ -f "$f" ] && cat "$f"; done 2>/dev/null || true
 }
 
+strays () { # this cluster's slurmstepd left running, and their tasks
+  local pid
+  for pid in $(pgrep -x slurmstepd); do
+    if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_CONF=$dir/slurm.conf"; then
+      pgrep -P "$pid" || true
+      echo "$pid"
+    fi
+  done
+}
+
+stop_all () {
+  if [ -f "$dir/slurm.conf" ]; then
+    SLURM_CONF="$dir/slurm.conf" scancel --quiet --user=root 2>/dev/null || true
+    # the steps end within KillWait; daemons killed before would orphan them
+    for _ in $(seq 50); do
+      [ -z "$(SLURM_CONF="$dir/slurm.conf" squeue --noheader 2>/dev/null)" ] && break
+      sleep 0.1
+    done
+  fi
+  for pid in $(pids_of); do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0
+    for pid in $(pids_of); do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in $(pids_of) $(strays); do kill -9 "$pid" 2>/dev/null || true; done
+}
+
 wait_idle () {
   local seconds=${1:-30} i
   for ((i = 0; i < seconds * 10; i++)); do
@@ -40,7 +69,9 @@ wait_idle () {
     [ "$states" = "idle" ] && return 0
     sleep 0.1
   done
-  die "the cluster in $dir is not idle after ${seconds}s (sinfo: ${states:-no answer}); logs in $dir/log"
+  echo "slurm-cluster: the cluster in $dir is not idle after ${seconds}s (sinfo: ${states:-no answer}); its logs:" >&2
+  tail -n 20 "$dir"/log/* "$dir"/munge/munged.log >&2 2>/dev/null || true
+  return 1
 }
 
 case "$cmd" in
@@ -110,7 +141,8 @@ CONF
   if [ $# -eq 0 ]; then
     mkdir -p "$dir/spool/$(hostname)"
     SLURM_CONF="$dir/slurm.conf" slurmd
-    wait_idle 30
+    # a cluster that does not come up is stopped, not left half-running
+    wait_idle 30 || { stop_all; exit 1; }
   fi
   echo "export SLURM_CONF=$dir/slurm.conf"
   ;;
@@ -122,19 +154,11 @@ slurmd)
   SLURM_CONF="$dir/slurm.conf" exec slurmd -D -N "$name"
   ;;
 wait)
-  wait_idle "${1:-30}"
+  wait_idle "${1:-30}" || exit 1
   ;;
 stop)
   [ -d "$dir" ] || exit 0
-  SLURM_CONF="$dir/slurm.conf" scancel --quiet --user=root 2>/dev/null || true
-  for pid in $(pids_of); do kill "$pid" 2>/dev/null || true; done
-  for _ in $(seq 50); do
-    alive=0
-    for pid in $(pids_of); do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.1
-  done
-  for pid in $(pids_of); do kill -9 "$pid" 2>/dev/null || true; done
+  stop_all
   rm -rf "$dir"
   ;;
 *)

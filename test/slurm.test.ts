@@ -98,7 +98,7 @@ withCluster("SLURM's refusals are SlurmErrors carrying its message", async (t, c
 
 withCluster('an allocation pending at startTimeout is cancelled; a connection without the secret is refused', async (t, c) => {
   // every CPU of the cluster taken, so the next job waits for resources
-  const blocker = await c.command(['sbatch', '--job-name=blocker', `--cpus-per-task=${cpus().length}`, '--wrap=sleep 120'])
+  const blocker = await c.command(['sbatch', '--job-name=blocker', '--output=/dev/null', `--cpus-per-task=${cpus().length}`, '--wrap=sleep 120'])
   t.equal(blocker.code, 0, blocker.stderr)
   const until = Date.now() + 15_000
   while (!(await c.jobs()).some((j) => j.name === 'blocker' && j.state === 'R') && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200))
