@@ -105,7 +105,9 @@ export async function startFleetCluster (fleet: Fleet, count: number): Promise<C
   const env = { CTLD_ADDRESS: fleet.masterAddress, CTLD_PORT: String(await freePort()) }
   await script(['start', dir, ...hosts.map((h) => `${h.name}=${h.address}`)], env)
   const daemons: ChildProcess[] = hosts.map((h) => {
-    const argv = fleet.command(h, ['bash', SCRIPT, 'slurmd', dir, h.name])
+    // nsenter, not `ip netns exec`: that one mounts a sysfs of its own,
+    // without /sys/fs/cgroup, and slurmd will not start without it
+    const argv = ['nsenter', `--net=/run/netns/${h.namespace}`, 'bash', SCRIPT, 'slurmd', dir, h.name]
     const child = spawn(argv[0] as string, argv.slice(1), { stdio: 'ignore' })
     child.on('error', () => {})
     return child
