@@ -241,9 +241,9 @@ export class SlurmError extends BootstrapError {
   override name = 'SlurmError'
   readonly slurmMessage: string
 
-  constructor (reason: string, stderr: string) {
+  constructor (reason: string, stderr: string, exit: ExitInfo = { exitCode: null, signal: null }) {
     const said = stderr.split('\n').filter((l) => /^srun: (error|fatal)/.test(l)).map((l) => l.replace(/^srun: (error|fatal): /, '')).join('; ')
-    super(said === '' ? reason : `${reason}: ${said}`, { stderr, received: '', exitCode: null, signal: null })
+    super(said === '' ? reason : `${reason}: ${said}`, { stderr, received: '', ...exit })
     this.slurmMessage = said
   }
 }

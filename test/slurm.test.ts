@@ -89,6 +89,7 @@ withCluster("SLURM's refusals are SlurmErrors carrying its message", async (t, c
   const noPartition = await Gateway.start(`slurm=--partition=nowhere//env:SLURM_CONF=${c.conf}`).catch((e: unknown) => e)
   t.type(noPartition, SlurmError)
   t.match((noPartition as SlurmError).slurmMessage, /invalid partition/i)
+  t.equal((noPartition as SlurmError).exitCode, 1, "srun's exit status")
   const tooBig = await Gateway.start(`slurm=--cpus-per-task=${cpus().length * 64}//env:SLURM_CONF=${c.conf}`).catch((e: unknown) => e)
   t.type(tooBig, SlurmError)
   t.match((tooBig as SlurmError).slurmMessage, /not available|more processors|Unable to allocate/i)

@@ -126,7 +126,7 @@ export async function slurmTransport (spec: Spec, gatewayId: string, startTimeou
       acceptNode(server, secret),
       srun.exited.then((exit) => new Promise<never>((resolve, reject) => {
         // stderr's last words come after the exit
-        setImmediate(() => { reject(new SlurmError(`srun ended before the node connected back (${exitText(exit)})`, stderrText)) })
+        setImmediate(() => { reject(new SlurmError(`srun ended before the node connected back (${exitText(exit)})`, stderrText, exit)) })
       })),
       srun.spawnError.then((err) => { throw new SlurmError(`cannot start srun: ${err.message}`, '') }),
       new Promise<never>((resolve, reject) => {
