@@ -208,9 +208,12 @@ export class Pool extends EventEmitter {
     if (i < 0) return
     this.workers.splice(i, 1)
     if (worker.state === 'working') worker.state = 'leaving'
+    // closing: close() is ending every worker gracefully (group.terminate
+    // kills only those that do not exit in time); killing them here made a
+    // normal close a SIGKILL, and a SLURM job a cancelled one
+    if (this.closed) return
     // a pipe that broke waits for the verdict: the worker is of no more use
     if (!worker.gateway.gone) worker.gateway.kill()
-    if (this.closed) return
     this.starting++
     void this.group.makeGateway(worker.spec).then(
       async (gateway) => {

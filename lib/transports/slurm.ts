@@ -211,6 +211,8 @@ function connectedTransport (srun: Transport, socket: Socket, stderr: PassThroug
  */
 function cancelJob (srun: Transport, job: () => SlurmJob | undefined): () => void {
   let done = false
+  // an ended srun's pid may belong to another process by now
+  void srun.exited.then(() => { done = true })
   return () => {
     if (done) return
     done = true
