@@ -1,12 +1,16 @@
 /**
  * Calls on one gateway: gw.call() and gw.function(). Calls made in the same
- * tick to the same function travel as one batch. A call that times out or
- * is aborted retires the call server it was sent to (its thread may be
- * stuck in the function): later calls go to a fresh one, and the calls the
- * old one still owed are sent again (at-least-once for those).
+ * tick to the same function travel as one batch to the call server; a call
+ * alone in its tick, of one positional argument, goes on the function's own
+ * direct line instead (lib/direct.ts), as fast as a channel ping-pong. A
+ * call that times out or is aborted retires the server or line it was sent
+ * to (its thread may be stuck in the function): later calls go to a fresh
+ * one, and the calls the old one still owed are sent again (at-least-once
+ * for those).
  */
 import type { Gateway } from './gateway.js'
 import { Caller, type BatchResult } from './caller.js'
+import { DirectLine, ORPHANED } from './direct.js'
 import { functionTarget, type FunctionOptions, type FunctionTarget } from './function-target.js'
 import { DumpError, OptionError, TimeoutError } from './errors.js'
 
@@ -40,13 +44,16 @@ export interface RemoteFunction<R = unknown> {
   readonly name: string
 }
 
+/** Where a call was sent: the call server, or its function's direct line. */
+type Server = Caller | DirectLine
+
 interface Call {
   readonly args: readonly unknown[]
   readonly kwargs: Readonly<Record<string, unknown>> | null
   readonly target: FunctionTarget
   settled: boolean
   /** The server the call was last sent to: a reply from an older one is ignored. */
-  server: Caller | null
+  server: Server | null
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
   cleanup: () => void
@@ -56,9 +63,19 @@ interface Call {
 class CallSession {
   private caller: Caller | null = null
   private gathering = new Map<Caller, Map<number, Call[]>>()
-  private readonly owed = new Map<Caller, Set<Call>>()
+  private readonly owed = new Map<Server, Set<Call>>()
+  /** Each function's direct line, by target key. */
+  private readonly lines = new Map<string, DirectLine>()
+  /**
+   * Whether calls may take direct lines: each is an execution of its own in
+   * the worker, and under main_thread_only one waits for the call server's
+   * to end, which it never does.
+   */
+  private readonly direct: boolean
 
-  constructor (private readonly gateway: Gateway) {}
+  constructor (private readonly gateway: Gateway) {
+    this.direct = gateway.spec.execmodel !== 'main_thread_only'
+  }
 
   call (target: FunctionTarget, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> | null, options: CallOptions): Promise<unknown> {
     const signal = options.signal
@@ -100,9 +117,7 @@ class CallSession {
     const caller = this.current()
     const fid = caller.fid(call.target)
     call.server = caller
-    let owed = this.owed.get(caller)
-    if (owed === undefined) { owed = new Set(); this.owed.set(caller, owed) }
-    owed.add(call)
+    this.owe(caller, call)
     let byFid = this.gathering.get(caller)
     if (byFid === undefined) {
       byFid = new Map()
@@ -125,12 +140,52 @@ class CallSession {
     }
   }
 
+  private owe (server: Server, call: Call): void {
+    let owed = this.owed.get(server)
+    if (owed === undefined) { owed = new Set(); this.owed.set(server, owed) }
+    owed.add(call)
+  }
+
   private submit (caller: Caller, fid: number, calls: Call[]): void {
+    const only = calls[0] as Call
+    if (calls.length === 1 && this.direct && only.args.length === 1 && (only.kwargs === null || Object.keys(only.kwargs).length === 0)) {
+      this.owed.get(caller)?.delete(only)
+      this.submitDirect(only)
+      return
+    }
     const items: unknown[] = []
     for (const c of calls) items.push(c.args, c.kwargs !== null && Object.keys(c.kwargs).length > 0 ? new Map(Object.entries(c.kwargs)) : null)
     caller.submit(fid, items, false).then(
       (result) => { this.answered(caller, calls, result) },
       (err: unknown) => { this.failed(caller, fid, calls, err) })
+  }
+
+  /** A call alone in its tick, of one argument: on its function's direct line. */
+  private submitDirect (call: Call): void {
+    let line = this.lines.get(call.target.key)
+    if (line === undefined || !line.usable) {
+      line = new DirectLine(this.gateway, call.target)
+      this.lines.set(call.target.key, line)
+    }
+    const sentTo = line
+    call.server = sentTo
+    this.owe(sentTo, call)
+    sentTo.submit(call.args[0]).then(
+      (value) => { if (call.server === sentTo) this.settle(call, value, null) },
+      (err: unknown) => {
+        if (call.server !== sentTo || call.settled) return
+        if (err === ORPHANED) {
+          // behind a call that raised, never run: again, on a fresh line
+          this.owed.get(sentTo)?.delete(call)
+          this.resend(call)
+          return
+        }
+        this.settle(call, null, argumentError(err, 'value'))
+      })
+  }
+
+  private resend (call: Call): void {
+    try { this.send(call) } catch (err) { this.settle(call, null, err) }
   }
 
   private answered (caller: Caller, calls: Call[], result: BatchResult): void {
@@ -167,14 +222,13 @@ class CallSession {
     this.settle(call, null, reason)
     if (server === null) return
     if (this.caller === server) this.caller = null
+    if (server instanceof DirectLine && this.lines.get(call.target.key) === server) this.lines.delete(call.target.key)
     const owed = [...(this.owed.get(server) ?? [])]
     this.owed.delete(server)
-    this.gathering.delete(server)
+    if (server instanceof Caller) this.gathering.delete(server)
     server.close()
     for (const other of owed) {
-      if (!other.settled) {
-        try { this.send(other) } catch (err) { this.settle(other, null, err) }
-      }
+      if (!other.settled) this.resend(other)
     }
   }
 }
@@ -219,9 +273,14 @@ export function callTimeout (timeout: number | undefined): number | null {
   return timeout
 }
 
-/** A DumpError's path inside the batch message, as the caller wrote it: value[3][0][1] is args[1], value[3][1].get('k') kwargs.get('k'). */
-function argumentError (err: unknown): unknown {
+/**
+ * A DumpError's path inside the message, as the caller wrote it: in a batch
+ * value[3][0][1] is args[1], value[3][1].get('k') kwargs.get('k'); on a
+ * direct line the message is the one argument, args[0].
+ */
+function argumentError (err: unknown, direct?: 'value'): unknown {
   if (!(err instanceof DumpError)) return err
+  if (direct !== undefined) return err.path.startsWith('value') ? new DumpError(err.reason, 'args[0]' + err.path.slice(5)) : err
   const match = /^value\[3\]\[([01])\](.*)$/.exec(err.path)
   if (match === null) return err
   return new DumpError(err.reason, (match[1] === '0' ? 'args' : 'kwargs') + (match[2] ?? ''))

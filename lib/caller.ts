@@ -38,7 +38,7 @@ export class Caller {
 
   private constructor (gateway: Gateway) {
     this.gateway = gateway
-    this.channel = gateway.remoteExec(pythonSource('callserver.py'), undefined, { filename: 'execnet-callserver.py' })
+    this.channel = gateway.remoteExec(pythonSource('callserver.py'), undefined, { call: 'serve', filename: 'execnet-callserver.py' })
     // an idle call server must not keep Node alive: only calls waiting do
     this.channel.setKeepAlive(false)
     this.channel.setCallback((item) => { this.onReply(item) }, { endMarker: END })

@@ -99,3 +99,30 @@ t.test('the gateway gone: pending calls reject with its error', async (t) => {
   await t.rejects(pending, { name: 'GatewayClosedError' })
   await gw.waitExit()
 })
+
+t.test('direct lines: calls sent behind one that raised run once each, on a fresh line; main_thread_only uses the call server', async (t) => {
+  const interp = require(t, cpython('3.12'), 'CPython 3.12 (pyenv)')
+  if (interp === null) return
+  const gw = await Gateway.start(specFor(interp))
+  t.teardown(async () => { await gw.terminate(5) })
+  // every run recorded where both functions see it, to count them
+  const record = gw.function('import builtins\ndef record(x):\n    builtins.__dict__.setdefault("runs", []).append(x)\n    if x == 3:\n        raise ValueError("three")\n    return x * 10')
+  const runs = gw.function('import builtins\ndef runs(_):\n    return sorted(builtins.__dict__.get("runs", []))')
+  // one call per tick: each goes alone, on the direct line, pipelined
+  const pending: Array<Promise<unknown>> = []
+  for (let x = 1; x <= 6; x++) {
+    pending.push(record(x).catch((e: unknown) => e))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const results = await Promise.all(pending)
+  t.same(results.filter((r) => !(r instanceof Error)), [10, 20, 40, 50, 60], 'the calls after the failed one are answered')
+  t.equal((results[2] as RemoteError).type, 'ValueError', 'the one that raised rejects with its error')
+  t.match((results[2] as RemoteError).formatted, /line 5, in record/, "its traceback in the function")
+  t.same(await runs(0), [1, 2, 3, 4, 5, 6], 'each ran exactly once')
+
+  const single = await Gateway.start(specFor(interp) + '//execmodel=main_thread_only')
+  t.teardown(async () => { await single.terminate(5) })
+  const twice = single.function('def twice(x):\n    return x * 2')
+  t.equal(await twice(21), 42, 'main_thread_only: through the call server')
+  t.equal(await twice(4), 8)
+})

@@ -1,7 +1,8 @@
 """The call server: functions called by the master, their return values sent back.
 
-Run with remoteExec (lib/caller.ts starts it, once per gateway and
-replacement), so it needs nothing but a channel: it runs under our worker
+Run with remoteExec, calling serve (lib/caller.ts starts it, once per
+gateway and replacement) or serve_direct (lib/direct.ts: one function,
+one call per message), so it needs nothing but a channel: it runs under our worker
 on CPython 2.7-3.13, PyPy and Jython, and under execnet's own worker.
 Everything it receives is a tuple whose first item names the operation:
 
@@ -324,7 +325,7 @@ class Server(object):
             if problem is not None:
                 values[i] = None
                 errors.append(i)
-                errors.append("TypeError: the %s returned cannot be sent: %s\n" % (type(value).__name__, problem))
+                errors.append("TypeError: %s\n" % unsendable(value, problem))
         channel.send((bid, values, errors or None))
 
     def serve(self):
@@ -348,4 +349,47 @@ class Server(object):
                 raise ValueError("call server: unknown operation %r" % (op,))
 
 
-Server(channel).serve()  # noqa: F821 (the channel global remoteExec gives)
+def unsendable(value, reason):
+    # the message of the TypeError a value without an encoding is
+    return "the %s returned cannot be sent: %s" % (type(value).__name__, reason)
+
+
+def serve(channel):
+    Server(channel).serve()
+
+
+def serve_direct(channel, kind, what, name=None, filename=None):
+    """One function on a channel of its own, one call per message: the
+    message is its one argument, the reply the value it returned, bare, as a
+    channel ping-pong (a call one after another is bound by the opcodes a
+    message holds, and these have none beside the values). The replies come
+    in the order of the calls, so nothing names a call. An exception, or a
+    value that cannot be sent, ends this execution with it (the channel
+    closes with its traceback): the master rejects the call it belongs to,
+    and sends the calls it sent after it again, on a fresh channel (they were
+    never run: nothing is read from a closed channel)."""
+    if kind == "source":
+        namespace = {"__name__": "__remotefunction__"}
+        run_source(compile(what + "\n", filename or "<remote function>", "exec"), namespace)
+        fn = namespace[name]
+    else:
+        fn = resolve(what)
+    for x in channel:
+        value = fn(x)
+        if type(value) is GENERATOR:
+            value = list(value)
+        try:
+            channel.send(value)
+            continue
+        except Exception:
+            if channel.isclosed():
+                return
+            reason = sys.exc_info()[1]
+        # numpy scalars (numpy.int64...) mean their Python value
+        if getattr(value, "shape", None) == () and hasattr(value, "item"):
+            try:
+                channel.send(value.item())
+                continue
+            except Exception:
+                pass
+        raise TypeError(unsendable(value, reason))
