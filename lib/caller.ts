@@ -5,6 +5,7 @@
  * nothing of timeouts, retries or scheduling: gateway calls
  * (lib/call.ts) and pools (lib/pool/) build those on it.
  */
+import { endianness } from 'node:os'
 import type { Gateway } from './gateway.js'
 import type { Channel } from './channel.js'
 import { pythonSource } from './bootstrap.js'
@@ -180,6 +181,9 @@ function text (v: unknown): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
 }
 
+/** The wire packs numbers little-endian: typed arrays are that order only here. */
+const LITTLE_ENDIAN = endianness() === 'LE'
+
 /** Fewer values are not worth the check (the call server's PACK_MIN too). */
 const PACK_MIN = 16
 
@@ -204,6 +208,13 @@ function packNumbers (items: readonly unknown[]): ['i' | 'd', Buffer] | null {
     else ints = false
     if (!ints && !floats) return null
   }
+  // through a typed array on little-endian hosts (the wire's order): one
+  // store per value, where Buffer's writeInt32LE is a checked call each
+  if (LITTLE_ENDIAN) {
+    const lanes = ints ? new Int32Array(n) : new Float64Array(n)
+    for (let i = 0; i < n; i++) lanes[i] = items[i] as number
+    return [ints ? 'i' : 'd', Buffer.from(lanes.buffer, 0, lanes.byteLength)]
+  }
   const buf = Buffer.allocUnsafe(n * (ints ? 4 : 8))
   if (ints) for (let i = 0; i < n; i++) buf.writeInt32LE(items[i] as number, 4 * i)
   else for (let i = 0; i < n; i++) buf.writeDoubleLE(items[i] as number, 8 * i)
@@ -217,6 +228,18 @@ function unpackNumbers (code: string, data: unknown): number[] {
   if (buf === null || width === 0 || buf.length % width !== 0) throw new DataFormatError(`call server reply packs its values as ${JSON.stringify(code)}, which is not 'i' or 'd' bytes`, 0)
   const n = buf.length / width
   const values = new Array<number>(n)
+  if (LITTLE_ENDIAN) {
+    // a typed array needs its offset aligned: the bytes are copied to one
+    // that is when they are not (a memcpy, cheaper than a read per value)
+    let aligned: Uint8Array = buf
+    if (buf.byteOffset % width !== 0) {
+      aligned = new Uint8Array(buf.length)
+      aligned.set(buf)
+    }
+    const lanes = width === 4 ? new Int32Array(aligned.buffer, aligned.byteOffset, n) : new Float64Array(aligned.buffer, aligned.byteOffset, n)
+    for (let i = 0; i < n; i++) values[i] = lanes[i] as number
+    return values
+  }
   if (width === 4) for (let i = 0; i < n; i++) values[i] = buf.readInt32LE(4 * i)
   else for (let i = 0; i < n; i++) values[i] = buf.readDoubleLE(8 * i)
   return values

@@ -100,9 +100,11 @@ export function poolFunction<R> (scheduler: Scheduler, target: FunctionTarget, r
     return new StreamRun(scheduler, target, inputs, streamOptions(options, options.ordered ?? true))
   }
   const map = async (inputs: Iterable<unknown> | AsyncIterable<unknown>, options: MapOptions = {}): Promise<unknown[]> => {
-    const results: unknown[] = []
+    // an array's results are as many: made at that length, not grown a push at a time
+    const results: unknown[] = Array.isArray(inputs) ? new Array(inputs.length) : []
     // the whole result is kept anyway: no window needed beyond the input's length
-    await imap(inputs, { window: Number.MAX_SAFE_INTEGER, ...options, ordered: true }).collect((value) => { results.push(value) })
+    const run = imap(inputs, { window: Number.MAX_SAFE_INTEGER, ...options, ordered: true })
+    results.length = await run.collect(results)
     return results
   }
   const f = async (...args: unknown[]): Promise<R> => await invoke(args)

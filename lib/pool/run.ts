@@ -285,7 +285,7 @@ interface Early { item: PoolItem, values: unknown[], errors: Array<Error | null>
  */
 type Consumer =
   | { kind: 'next', resolve: (r: IteratorResult<unknown>) => void, reject: (e: unknown) => void }
-  | { kind: 'collect', each: (value: unknown) => void, resolve: () => void, reject: (e: unknown) => void }
+  | { kind: 'collect', into: unknown[], at: number, resolve: (count: number) => void, reject: (e: unknown) => void }
 
 /** One map/imap/transform: pulls an (async) iterable, yields results through its async iterator. */
 export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
@@ -336,14 +336,17 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   }
 
   /**
-   * Take every result, in delivery order, as it is delivered (map): `each`
-   * gets the value (or, with errors 'yield', the ItemError). Resolves after
-   * the last; rejects as next() would. Cheaper than next() per result.
+   * Take every result, in delivery order, as it is delivered (map): stored
+   * in `into` from index 0 on (the value, or with errors 'yield' the
+   * ItemError; `into` may be made at its final length beforehand). Resolves
+   * after the last with how many; rejects as next() would. Cheaper than next() per
+   * result, and than a callback per result (a closure call per value was 8%
+   * of a tiny map's master time).
    */
-  collect (each: (value: unknown) => void): Promise<void> {
+  collect (into: unknown[]): Promise<number> {
     if (this.consumer !== null) return Promise.reject(new Error('imap: collect() called while the results are being read'))
     return new Promise((resolve, reject) => {
-      const consumer: Consumer = { kind: 'collect', each, resolve, reject }
+      const consumer: Consumer = { kind: 'collect', into, at: 0, resolve, reject }
       this.consumer = consumer
       for (let o = this.out.shift(); o !== undefined && this.consumer === consumer; o = this.out.shift()) this.hand(consumer, o)
       if (this.consumer !== consumer) return
@@ -411,7 +414,10 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     if (errors === null && consumer !== null && consumer.kind === 'collect') {
       // map's usual case: straight to the collector, no Outcome per value
       // (no pull per value: only batches deliver values, and afterBatch pulls)
-      for (let j = 0; j < n; j++) consumer.each(values[offset + j] ?? null)
+      const into = consumer.into
+      let at = consumer.at
+      for (let j = 0; j < n; j++) into[at++] = values[offset + j] ?? null
+      consumer.at = at
       this.delivered += n
       if (this.finished) this.end()
       return
@@ -469,7 +475,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
       consumer.reject(outcome.error)
       return
     }
-    consumer.each(outcome.ok ? outcome.value : outcome.error)
+    consumer.into[consumer.at++] = outcome.ok ? outcome.value : outcome.error
     if (this.finished) this.end()
   }
 
@@ -556,7 +562,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     if (consumer === null) return
     this.consumer = null
     if (consumer.kind === 'next') consumer.resolve({ value: undefined, done: true })
-    else consumer.resolve()
+    else consumer.resolve(consumer.at)
   }
 
   private finishRun (): void {
