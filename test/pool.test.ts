@@ -251,3 +251,17 @@ t.test('close() ends the workers gracefully: they exit 0 and run their atexit co
   const { readdirSync } = await import('node:fs')
   t.same(readdirSync(marks).map(Number).sort(), pids.sort(), 'each worker ran its atexit handlers')
 })
+
+t.test('map over an array reads it by index: mixed runs of numbers and other values keep their order; an array subclass keeps its own iterator', async (t) => {
+  const pool = await Pool.start('popen', { size: 2 })
+  t.teardown(async () => { await pool.close() })
+  const echo = pool.function('def echo(x):\n    return x')
+  const inputs: unknown[] = []
+  for (let i = 0; i < 700; i++) inputs.push(i % 97 === 0 ? `s${i}` : i % 89 === 0 ? [i] : i % 83 === 0 ? i % 2 === 0 : i + 0.5)
+  t.same(await echo.map(inputs), inputs, 'every value, in order, across chunk boundaries')
+  class Doubled<T> extends Array<T> {
+    override * [Symbol.iterator] (): ArrayIterator<T> { for (let i = 0; i < this.length; i++) { yield this[i] as T; yield this[i] as T } }
+  }
+  const doubled = Doubled.from([1, 2, 3]) as Doubled<number>
+  t.same(await echo.map(doubled), [1, 1, 2, 2, 3, 3], 'what its iterator yields, not its indexes')
+})

@@ -291,6 +291,9 @@ type Consumer =
 export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
   private readonly source: Iterator<unknown> | AsyncIterator<unknown>
   private readonly sync: boolean
+  /** A plain array's inputs are read by index (no iterator result per input), from `cursor` on. */
+  private readonly array: readonly unknown[] | null
+  private cursor = 0
   private pulling = false
   private inputDone = false
   private pulled = 0
@@ -313,6 +316,8 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
       this.source = (input as Iterable<unknown>)[Symbol.iterator]()
       this.sync = true
     }
+    // its own iterator only when Array's: a subclass or a patched one may yield otherwise
+    this.array = Array.isArray(input) && input[Symbol.iterator] === Array.prototype[Symbol.iterator] ? input : null
     const signal = options.signal
     this.onAbort = () => { this.fail(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason))) }
     if (signal !== null) {
@@ -491,6 +496,32 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
     this.ready.push(newItem(first, inputs, inputs.length, size, this.options.timeout, null))
   }
 
+  /** pull() from a plain array: runs of numbers and booleans sliced into chunks, the rest one per item. */
+  private pullArray (array: readonly unknown[], budget: number, chunking: boolean): void {
+    let i = this.cursor
+    const end = Math.min(array.length, i + Math.max(0, budget))
+    while (i < end) {
+      let j = i
+      if (chunking) {
+        const stop = Math.min(end, i + CHUNK)
+        while (j < stop) {
+          const kind = typeof array[j]
+          if (kind !== 'number' && kind !== 'boolean') break
+          j++
+        }
+      }
+      if (j > i) {
+        this.add(array.slice(i, j), 9 * (j - i))
+        i = j
+      } else {
+        this.add([array[i]], estimateSize(array[i]))
+        i++
+      }
+    }
+    this.cursor = i
+    if (i >= array.length) this.inputEnded()
+  }
+
   /** Take input while there is room; an async source one item at a time, a sync one in a loop. */
   private pull (): void {
     if (this.pulling || !this.room) return
@@ -508,6 +539,11 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
         let budget = this.room ? Math.min(this.options.window - (this.pulled - this.delivered), READY_MAX - this.readyCalls) : 0
         // small plain inputs gather into chunks (see the file's comment); an input with a timeout goes alone
         const chunking = this.options.timeout === null
+        if (this.array !== null) {
+          this.pullArray(this.array, budget, chunking)
+          if (this.ready.length > before) this.scheduler.wake(this)
+          return
+        }
         let chunk: unknown[] = []
         while (budget-- > 0) {
           const r = source.next()
