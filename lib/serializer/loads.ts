@@ -680,12 +680,18 @@ export class Loader {
 }
 
 /**
- * How many list items of the simple form (index in order from 0, a scalar,
- * SETITEM) buf holds from p, up to max: their framing only, unvalidated.
+ * How many list items of the simple form (an index, a scalar, SETITEM) buf
+ * holds from p, up to max: their framing only, unvalidated (listItems
+ * checks each index), which bounds the count by the bytes present.
  */
 function scalarItems (buf: Buffer, p: number, n: number, max: number): number {
   let count = 0
-  while (count < max && p + 7 <= n && buf[p] === OP.INT && int32(buf, p + 1) === count) {
+  while (count < max && p + 7 <= n && buf[p] === OP.INT) {
+    if (buf[p + 5] === OP.INT && p + 11 <= n && buf[p + 10] === OP.SETITEM) {
+      p += 11
+      count++
+      continue
+    }
     const q = p + 5
     let size: number
     switch (buf[q]) {
