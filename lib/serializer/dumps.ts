@@ -38,6 +38,15 @@ const f64 = new Float64Array(1)
 const f64Bytes = new Uint8Array(f64.buffer)
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
+/** encodeChunks' scratch stops growing here: frames go out in chunks of about this size. */
+const CHUNK_SCRATCH = 1 << 20
+/**
+ * encode()'s scratch grows up to this: cut into 1 MiB chunks, an 11 MB
+ * dumps() allocated twice its size (the chunks, then the result they were
+ * copied into), and that garbage outside the heap brought on collections.
+ */
+const ENCODE_SCRATCH_MAX = 64 << 20
+
 /** Bytes of one list item that is an int32: INT index, INT value, SETITEM. */
 const INT_ITEM = 11
 
@@ -119,7 +128,14 @@ export class Encoder {
 
   /** Encode one value into a single new Buffer. */
   encode (value: unknown, version: FormatVersion | null): Buffer {
-    this.run(value, version)
+    // one Buffer comes out whatever the scratch holds, so the scratch grows
+    // instead of being cut into chunks that are copied again at the end
+    this.growTo = ENCODE_SCRATCH_MAX
+    try {
+      this.run(value, version)
+    } finally {
+      this.growTo = CHUNK_SCRATCH
+    }
     let total = this.pos
     for (const chunk of this.chunks) total += chunk.length
     const out = Buffer.allocUnsafe(total)
@@ -127,6 +143,8 @@ export class Encoder {
     for (const chunk of this.chunks) at += chunk.copy(out, at)
     this.buf.copy(out, at, 0, this.pos)
     this.chunks = []
+    // a scratch grown for one large value is not kept for small ones
+    if (this.buf.length > CHUNK_SCRATCH && this.pos < this.buf.length >>> 2) this.buf = Buffer.allocUnsafe(8192)
     return out
   }
 
@@ -167,9 +185,12 @@ export class Encoder {
     this.pos = 0
   }
 
+  /** The scratch grows up to this size; past it, its bytes are cut out as a chunk. */
+  private growTo = CHUNK_SCRATCH
+
   private ensure (n: number): void {
     if (this.pos + n <= this.buf.length) return
-    if (this.pos > 0 && n <= this.buf.length && this.buf.length >= 1 << 20) {
+    if (this.pos > 0 && n <= this.buf.length && this.buf.length >= this.growTo) {
       this.flushScratch()
       return
     }
