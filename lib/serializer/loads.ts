@@ -68,8 +68,9 @@ function unhashable (kind: number): boolean {
 /**
  * Lists announcing at most this many items are allocated at that size (an
  * empty array grows to 17 slots at its first push); longer ones grow as
- * their items arrive, so an announced length never allocates ahead of the
- * input by more than this.
+ * their items arrive, or are allocated at the count of simple items the
+ * input holds (listItems), so an announced length never allocates ahead of
+ * the input by more than this.
  */
 const PREALLOCATE_MAX = 16
 
