@@ -125,6 +125,13 @@ for (const [name, value] of Object.entries(sets)) {
 }
 execnet?.close()
 
+// JSON.parse builds plain objects, loads() builds Maps (a Python dict's keys
+// may be of any type): the same load with { dict: 'object' }, in turns with
+// JSON.parse, tells the cost of the Maps apart from the cost of the parse
+const mixedData = dumps(sets.mixed)
+const mixedText = JSON.stringify(jsonable(sets.mixed))
+const [loadsRecords, parseRecords] = await time(local(() => loads(mixedData, { dict: 'object' })), local(() => JSON.parse(mixedText))) as [number, number]
+
 // the path of encoder() and of channel sends: chunks for writev, large byte values uncopied
 const chunked = new Encoder()
 const [chunkedBytes] = await time(local(() => chunked.encodeChunks(sets.bytes, 2))) as [number]
@@ -147,4 +154,6 @@ for (const name of Object.keys(sets)) {
 console.log('Byte values of 64 KiB and more load as views into the input (no copy); dumps() copies them once into its single result Buffer, while encoder() and frames write them without a copy: ' +
   `bytes through Encoder.encodeChunks (their path) ${((ours.bytes as Row).bytes / chunkedBytes / 1e6).toFixed(0)} MB/s` +
   (py.bytes !== undefined ? `, ${(py.bytes.dumps / chunkedBytes).toFixed(1)}x execnet's dumps.` : '.'))
+console.log(`mixed loads with { dict: 'object' } (plain objects, as JSON.parse builds; Maps are the default): ${((ours.mixed as Row).values / loadsRecords / 1e6).toFixed(2)} Mvalues/s, ` +
+  `JSON.parse ${((ours.mixed as Row).values / parseRecords / 1e6).toFixed(2)} in turns with it: ${(parseRecords / loadsRecords).toFixed(2)}x JSON.parse.`)
 console.log('values: every scalar and container counts as one; JSON carries bytes as base64 text; ratios > 1x mean ours is faster.')

@@ -109,6 +109,23 @@ t.test('round trips through loads keep the JavaScript value', async (t) => {
   t.ok(f instanceof Float && f.value === 2, 'Float(2) comes back a Float in lossless mode')
 })
 
+t.test('values past the 1 MiB scratch: int runs, mixed items, large bytes, and small dumps after them', async (t) => {
+  // dumps() grows its scratch for a large value (instead of cutting it in
+  // chunks), and the int32 run of a list is written in one loop: both meet
+  // the scratch's end here, at every offset of an item
+  const ints = Array.from({ length: 300_000 }, (_, i) => (i % 7 === 3 ? -i : i * 7919) | 0)
+  const mixedList: unknown[] = ints.map((x, i) => i % 1000 === 999 ? `s${i}` : i % 1001 === 1000 ? 2 ** 40 : i % 997 === 0 ? -0 : x)
+  const bytes = [Buffer.alloc(3 << 20, 5), 1, Buffer.alloc(20_000, 6)]
+  for (const [name, v] of [['ints', ints], ['mixed items', mixedList], ['bytes', bytes]] as const) {
+    const data = dumps(v)
+    t.strictSame(loads(data), v, name)
+    t.equal(new Encoder().encodeChunks(v, 2).reduce((n, c) => n + c.length, 0), data.length, `${name}: encodeChunks writes the same length`)
+    t.equal(hex([1, 'a']), '024b00000002' + '4600000000' + '4600000001' + '50' + '4600000001' + '4e0000000161' + '50' + '51', `a small dumps after ${name}`)
+  }
+  t.equal(hex([1, -0, 2 ** 31, 2]), '024b00000004' + '4600000000' + '4600000001' + '50' + '4600000001' + '448000000000000000' + '50' +
+    '4600000002' + '48' + '0000000a' + Buffer.from('2147483648').toString('hex') + '50' + '4600000003' + '4600000002' + '50' + '51', 'the int run stops at -0 and past int32')
+})
+
 t.test('FrozenSet and Tuple behave', async (t) => {
   const fs = new FrozenSet([1, 2])
   t.throws(() => fs.add(3), TypeError)
