@@ -188,6 +188,8 @@ export class ChannelClosedError extends ExecnetError {
 export interface ExitInfo {
   exitCode: number | null
   signal: NodeJS.Signals | null
+  /** What the transport knows beside the status, when the worker ended abnormally (a slurm= worker: srun's errors, e.g. 'Node failure on node-3'). */
+  detail?: string
 }
 
 /**
@@ -230,6 +232,12 @@ export class BootstrapError extends ExecnetError {
   }
 }
 
+/** @internal What srun said was wrong: its `srun: error:` lines, each once, or '' when none. */
+export function srunErrors (stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => /^srun: (error|fatal)/.test(l)).map((l) => l.replace(/^srun: (error|fatal): /, ''))
+  return [...new Set(lines)].join('; ')
+}
+
 /**
  * A slurm= worker could not be started: SLURM refused the job (no such
  * partition, a request no node can meet), the allocation was still pending
@@ -242,7 +250,7 @@ export class SlurmError extends BootstrapError {
   readonly slurmMessage: string
 
   constructor (reason: string, stderr: string, exit: ExitInfo = { exitCode: null, signal: null }) {
-    const said = stderr.split('\n').filter((l) => /^srun: (error|fatal)/.test(l)).map((l) => l.replace(/^srun: (error|fatal): /, '')).join('; ')
+    const said = srunErrors(stderr)
     super(said === '' ? reason : `${reason}: ${said}`, { stderr, received: '', ...exit })
     this.slurmMessage = said
   }

@@ -89,7 +89,8 @@ export function isFinal (state: GatewayState): boolean {
 
 /** How a worker ended, for messages: 'was killed by SIGKILL', 'exited with code 1'. */
 export function describeExit (info: ExitInfo): string {
-  if (info.signal !== null) return `was killed by ${info.signal}`
-  if (info.exitCode !== null) return `exited with code ${info.exitCode}`
-  return 'ended'
+  const detail = info.detail === undefined ? '' : ` (${info.detail})`
+  if (info.signal !== null) return `was killed by ${info.signal}${detail}`
+  if (info.exitCode !== null) return `exited with code ${info.exitCode}${detail}`
+  return `ended${detail}`
 }

@@ -19,7 +19,8 @@
 #   scripts/slurm-cluster.sh stop DIR
 #       Cancel every job, stop the daemons, remove DIR.
 #
-# Environment: CTLD_PORT (default 6817), SLURMD_PORT (default 6818), CTLD_ADDRESS.
+# Environment: CTLD_PORT (default 6817), SLURMD_PORT (default 6818), CTLD_ADDRESS,
+# SLURMD_TIMEOUT (seconds before an unanswering node is down; SLURM's default 300).
 set -euo pipefail
 
 die () { echo "slurm-cluster: $*" >&2; exit 1; }
@@ -133,6 +134,7 @@ EnforcePartLimits=ALL
 # a test cancels and restarts jobs often: no waiting between them
 KillWait=2
 MinJobAge=10
+SlurmdTimeout=${SLURMD_TIMEOUT:-300}
 InactiveLimit=0
 $nodes
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP

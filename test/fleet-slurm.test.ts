@@ -72,3 +72,30 @@ t.test('a Pool of four slurm workers, one per node', async (t) => {
   t.same(results.map((r) => r[0]), Array.from({ length: 400 }, (_, i) => i + 1), 'every result, in input order')
   t.same([...new Set(results.map((r) => r[1]))].sort(), f.cluster.nodes.slice().sort(), 'the work spread over the four nodes')
 })
+
+t.test("a node that fails mid-run: SLURM declares it down, the gateway fails in bounded time with srun's words", async (t) => {
+  if (require(t, problem === null ? true : null, problem ?? '') === null) return
+  const found = require(t, interp, 'CPython 3.12 (pyenv)')
+  if (found === null) return
+  // a fleet and cluster of their own: a node whose link is cut stays down
+  // a while, and SlurmdTimeout is short here (SLURM's default is 300 s)
+  const own = await startFleet({ hosts: 2, prefix: 'nf' })
+  if (own === null) throw new Error('no fleet')
+  t.teardown(async () => { await own.stop() })
+  const c = await startFleetCluster(own, 2, { slurmdTimeout: 5 })
+  if (c === null) throw new Error('no cluster')
+  t.teardown(async () => { await c.stop() })
+  const host = own.hosts[1] as (typeof own.hosts)[number]
+  const group = new Group({ stderr: 'pipe' })
+  t.teardown(async () => { await group.terminate(5) })
+  const gw = await group.makeGateway(`slurm=--nodelist=${host.name}//listen=${own.masterAddress}//python=${found.argv[0] as string}//env:SLURM_CONF=${c.conf}`)
+  const pending = gw.remoteExec('channel.receive()').receive().catch((e: unknown) => e)
+  const started = Date.now()
+  own.linkDown(host)
+  const error = await pending
+  const seconds = (Date.now() - started) / 1000
+  t.equal((error as Error).name, 'GatewayClosedError')
+  t.match((error as Error).message, /Node failure on nf-1/, "srun's words in the error")
+  t.ok(seconds < 90, `failed ${seconds.toFixed(1)} s after the link went down (SlurmdTimeout 5 s)`)
+  own.linkUp(host)
+})

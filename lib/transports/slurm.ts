@@ -24,7 +24,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { PassThrough } from 'node:stream'
-import { SlurmError, type ExitInfo } from '../errors.js'
+import { SlurmError, srunErrors, type ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
 import { splitCommand } from '../spec.js'
 import { workerDebugEnv } from '../debug.js'
@@ -72,6 +72,9 @@ const CONNECT_PROGRAM = [
   'program = _line(65536)',
   "exec(eval(program if str is bytes else program.decode('latin-1')))"
 ].join('\n')
+
+/** How long the worker's last frames may take to arrive once its step has ended. */
+const STEP_END_GRACE_MS = 1000
 
 /** How long srun has to end after SIGTERM (it waits up to KillWait for the step) before SIGKILL. */
 const CANCEL_GRACE_MS = 5000
@@ -137,7 +140,7 @@ export async function slurmTransport (spec: Spec, gatewayId: string, startTimeou
     ])
     job = connected.job
     connected.socket.setNoDelay(true)
-    return connectedTransport(srun, connected.socket, stderr, cancel, job)
+    return connectedTransport(srun, connected.socket, stderr, cancel, job, () => srunErrors(stderrText))
   } catch (err) {
     cancel()
     throw err
@@ -181,14 +184,25 @@ function acceptNode (server: Server, secret: string): Promise<{ socket: Socket, 
 }
 
 /** The connection as the worker's stdin and stdout, srun's stderr as its stderr. */
-function connectedTransport (srun: Transport, socket: Socket, stderr: PassThrough, cancel: () => void, job: SlurmJob): Transport {
+function connectedTransport (srun: Transport, socket: Socket, stderr: PassThrough, cancel: () => void, job: SlurmJob, said: () => string): Transport {
+  const exited = srun.exited.then(async (exit) => {
+    // the step is over, so is the worker: a connection still open leads to
+    // a node that is gone (no FIN will come), and would hold the gateway
+    const timer = setTimeout(() => { socket.destroy() }, STEP_END_GRACE_MS)
+    timer.unref()
+    socket.once('close', () => { clearTimeout(timer) })
+    // srun's last words come after its exit
+    await new Promise((resolve) => setImmediate(resolve))
+    const detail = said()
+    return detail === '' ? exit : { ...exit, detail: `srun: ${detail}` }
+  })
   return {
     input: socket,
     output: socket,
     stderr,
     command: srun.command,
     pid: srun.pid,
-    exited: srun.exited,
+    exited,
     spawnError: new Promise(() => {}),
     kill: () => {
       socket.destroy()

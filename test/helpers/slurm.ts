@@ -98,11 +98,12 @@ export async function startCluster (): Promise<Cluster | null> {
  * A cluster whose nodes are fleet hosts: slurmctld in this namespace on the
  * fleet's bridge address, a slurmd in each of the first `count` hosts.
  */
-export async function startFleetCluster (fleet: Fleet, count: number): Promise<Cluster | null> {
+export async function startFleetCluster (fleet: Fleet, count: number, options: { slurmdTimeout?: number } = {}): Promise<Cluster | null> {
   if (!installed()) return null
   const dir = mkdtempSync(join(tmpdir(), 'execnet-slurm-fleet-'))
   const hosts = fleet.hosts.slice(0, count)
-  const env = { CTLD_ADDRESS: fleet.masterAddress, CTLD_PORT: String(await freePort()) }
+  const env: Record<string, string> = { CTLD_ADDRESS: fleet.masterAddress, CTLD_PORT: String(await freePort()) }
+  if (options.slurmdTimeout !== undefined) env.SLURMD_TIMEOUT = String(options.slurmdTimeout)
   await script(['start', dir, ...hosts.map((h) => `${h.name}=${h.address}`)], env)
   const daemons: ChildProcess[] = hosts.map((h) => {
     // nsenter, not `ip netns exec`: that one mounts a sysfs of its own,
