@@ -28,28 +28,56 @@ export function workerSource (): string {
   return pythonSource('worker.py')
 }
 
-let workerKey: string | undefined
+/** The worker's source as the bootstrap sends it, and the key that names its version. */
+export interface WorkerPack {
+  /** Names the worker's version in the remote code cache (lib/python/loader.py): a hash of its source. */
+  key: string
+  /**
+   * The source deflated and in base64 (a quarter of its size): the
+   * bootstrap line stays far below Jython's limit for the one line eval()
+   * reads (99,997 characters; the source alone is near it), costs less to
+   * send and to parse, and is inflated only where no compiled copy is cached.
+   */
+  packed: string
+}
+
+/** The build's copy of packWorker() (scripts/pack-worker.mjs), beside the built worker.py. */
+export const WORKER_PACK_FILE = 'worker.pack.json'
+
+/** The worker's pack, made from its source; `level` is deflate's. */
+export function packWorker (level = 9): WorkerPack {
+  const source = workerSource()
+  // node:crypto and node:zlib load when this runs, not at import
+  const key = process.getBuiltinModule('node:crypto').createHash('sha256').update(source).digest('hex').slice(0, 20)
+  const packed = process.getBuiltinModule('node:zlib').deflateSync(Buffer.from(source, 'latin1'), { level }).toString('base64')
+  return { key, packed }
+}
+
+let workerPack: WorkerPack | undefined
+
+/**
+ * The worker's pack: the build's (dist/lib/python/worker.pack.json), else
+ * made here (running from the sources). Hashing and deflating 88 KB took
+ * 5-15 ms of a cold start, on its way to the first result; level 4 where it
+ * is made here is as fast as level 1 on this source and 10% smaller.
+ */
+function builtWorkerPack (): WorkerPack {
+  if (workerPack === undefined) {
+    try {
+      workerPack = JSON.parse(readFileSync(new URL(`./python/${WORKER_PACK_FILE}`, import.meta.url), 'utf8')) as WorkerPack
+    } catch {
+      workerPack = packWorker(4)
+    }
+  }
+  return workerPack
+}
 
 /** Names the worker's version in the remote code cache (lib/python/loader.py). */
 export function workerSourceKey (): string {
-  // node:crypto and node:zlib are loaded when the first gateway starts, not at import
-  workerKey ??= process.getBuiltinModule('node:crypto').createHash('sha256').update(workerSource()).digest('hex').slice(0, 20)
-  return workerKey
+  return builtWorkerPack().key
 }
 
 const workerBodies = new Map<boolean, string>()
-
-/**
- * The worker's source deflated and in base64 (a quarter of its size): the
- * bootstrap line stays far below Jython's limit for the one line eval()
- * reads (99,997 characters; the source alone is near it), costs less to
- * send and to parse, and is inflated only where no compiled copy is cached.
- */
-function packedWorkerSource (): string {
-  // level 4: as fast as level 1 on the worker's source (2-3 ms, where level 9
-  // took 10-13 ms of the first start-up) and 10% smaller
-  return process.getBuiltinModule('node:zlib').deflateSync(Buffer.from(workerSource(), 'latin1'), { level: 4 }).toString('base64')
-}
 
 /**
  * Our worker as a program but for its last line, the call of main(), already
@@ -67,7 +95,7 @@ function escapedWorkerBody (store: boolean): string {
     const defined = [...loader.matchAll(/^def (\w+)/gm)].map((m) => m[1] as string)
     body = escaped([
       loader,
-      `exec(_worker_code('${packedWorkerSource()}', '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
+      `exec(_worker_code('${builtWorkerPack().packed}', '${builtWorkerPack().key}', ${store ? 'True' : 'False'}))`,
       `del ${defined.join(', ')}`,
       ''
     ].join('\n'))
