@@ -6,7 +6,8 @@
 //                 one remoteExec + receive of a value;
 //   python-shell: spawn a Python script, send one JSON line, get one back;
 //   raw pipe:     child_process.spawn of python3 echoing one line;
-//   bare node:    `node -e 0`, subtracted from each contender in its round.
+//   bare node:    `node -e 0`, subtracted from each contender in its round;
+//   ours again with READABLE_STREAM=disable: what readable-stream costs.
 // The goal is ours <= 1.0x python-shell, both net of bare node. Every
 // contender uses the same interpreter. Run with `npm run bench:coldstart`;
 // ROUNDS (default 15), BENCH_PYTHON (default: the test venv's python).
@@ -73,10 +74,10 @@ for (const [name, text] of Object.entries(scripts)) writeFileSync(join(dir, name
 interface Sample { first: number, exit: number, steps: Record<string, number> }
 
 /** Spawn `node args`; ms from spawn to its first stdout line (or its exit, when it prints none) and to its exit. */
-async function run (args: string[]): Promise<Sample> {
+async function run (args: string[], env: Record<string, string> = {}): Promise<Sample> {
   return await new Promise((resolve, reject) => {
     const t0 = now()
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     let first: number | undefined
     let text = ''
     child.stdout.setEncoding('utf8')
@@ -94,11 +95,14 @@ async function run (args: string[]): Promise<Sample> {
   })
 }
 
-const contenders: Array<[string, string[]]> = [
+const contenders: Array<[string, string[], Record<string, string>?]> = [
   ['bare node (`node -e 0`)', ['-e', '0']],
   ['ours (import, makeGateway, one value)', [join(dir, 'ours.mjs')]],
   ['python-shell (spawn, one JSON line each way)', [join(dir, 'shell.mjs')]],
-  ['raw pipe (child_process to python3, one line)', [join(dir, 'raw.mjs')]]
+  ['raw pipe (child_process to python3, one line)', [join(dir, 'raw.mjs')]],
+  // readable-stream's own switch: its index hands out node:stream's classes,
+  // so this row is what readable-stream costs the cold start
+  ['ours, READABLE_STREAM=disable (node:stream\'s classes)', [join(dir, 'ours.mjs')], { READABLE_STREAM: 'disable' }]
 ]
 
 const samples = contenders.map((): Sample[] => [])
@@ -108,7 +112,8 @@ try {
     // contenders in turns, the order rotated each round so none always follows another
     for (let j = 0; j < contenders.length; j++) {
       const i = (j + r) % contenders.length
-      const sample = await run((contenders[i] as [string, string[]])[1])
+      const [, args, env] = contenders[i] as [string, string[], Record<string, string>?]
+      const sample = await run(args, env)
       if (r > 0) (samples[i] as Sample[]).push(sample)
     }
   }
@@ -139,4 +144,7 @@ console.log(`\nours, inside the process (medians): node's own start-up to the sc
   `import ${fmt(step('start', 'imported'))}, makeGateway ${fmt(step('imported', 'gateway'))}, first value ${fmt(step('gateway', 'value'))}`)
 const shellImport = median((samples[2] as Sample[]).map((s) => (s.steps.imported ?? 0) - (s.steps.start ?? 0)))
 console.log(`python-shell's import ${fmt(shellImport)}`)
-console.log(`ratio (net of bare node, first result): ours/python-shell ${(net(1, 'first') / net(2, 'first')).toFixed(2)} (goal <= 1.00), ours/raw pipe ${(net(1, 'first') / net(3, 'first')).toFixed(2)}`)
+const oursOff = samples[4] as Sample[]
+console.log(`ours with READABLE_STREAM=disable: import ${fmt(median(oursOff.map((s) => (s.steps.imported ?? 0) - (s.steps.start ?? 0))))}, makeGateway ${fmt(median(oursOff.map((s) => (s.steps.gateway ?? 0) - (s.steps.imported ?? 0))))}, first value ${fmt(median(oursOff.map((s) => (s.steps.value ?? 0) - (s.steps.gateway ?? 0))))}`)
+console.log(`ratio (net of bare node, first result): ours/python-shell ${(net(1, 'first') / net(2, 'first')).toFixed(2)} (goal <= 1.00), ours/raw pipe ${(net(1, 'first') / net(3, 'first')).toFixed(2)}, ` +
+  `ours with READABLE_STREAM=disable/python-shell ${(net(4, 'first') / net(2, 'first')).toFixed(2)}`)

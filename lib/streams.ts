@@ -6,6 +6,7 @@
  * nothing beyond @types/node to type-check a Channel or a decoder().
  */
 import { createRequire } from 'node:module'
+import { Readable as NodeReadable } from 'node:stream'
 import type * as node from 'node:stream'
 
 const require = createRequire(import.meta.url)
@@ -16,22 +17,58 @@ interface Streams { Duplex: typeof node.Duplex, finished: typeof node.finished }
 let streams: Streams | undefined
 
 /**
- * readable-stream, loaded on first use: loading it takes 25-40 ms, as long
- * as starting a Python interpreter, so a gateway loads it once its
+ * readable-stream, loaded on first use: a gateway loads it once its
  * interpreter is starting (Gateway.start), not at the package's import.
- * All of it, not only Duplex: its index adds the stream operators (map,
- * filter, toArray...) to Readable.prototype, which node:stream's streams
- * have and our types promise.
+ * Only the files Duplex and finished need (15-25 ms): its index also builds
+ * pipeline, compose and the stream operators, as long again, while the
+ * interpreter is already waiting. The operators (map, filter, toArray...),
+ * which its index adds to Readable.prototype and our types promise (they are
+ * node:stream's), are there too: see lazyOperators.
  */
 export function loadStreams (): Streams {
   if (streams === undefined) {
-    streams = require('readable-stream') as Streams
+    // readable-stream's own switch: with READABLE_STREAM=disable its index
+    // hands out node:stream's classes and loads nothing more
+    const { Duplex, finished } = process.env.READABLE_STREAM === 'disable'
+      ? require('readable-stream') as Streams
+      : {
+          Duplex: require('readable-stream/lib/internal/streams/duplex.js') as typeof node.Duplex,
+          finished: require('readable-stream/lib/internal/streams/end-of-stream.js') as typeof node.finished
+        }
+    streams = { Duplex, finished }
     // from here on, the stand-in below is readable-stream's Duplex in
     // every way a subclass or an instanceof can tell
-    Object.setPrototypeOf(LazyDuplex.prototype, streams.Duplex.prototype)
-    Object.setPrototypeOf(LazyDuplex, streams.Duplex)
+    Object.setPrototypeOf(LazyDuplex.prototype, Duplex.prototype)
+    Object.setPrototypeOf(LazyDuplex, Duplex)
+    lazyOperators(Object.getPrototypeOf(Duplex) as typeof node.Readable)
   }
   return streams
+}
+
+/**
+ * Each method node:stream's Readable has and readable-stream's lacks until
+ * its index is loaded (the operators: the names are node:stream's, so the
+ * list follows the Node release) becomes a getter that loads the index,
+ * which puts its own method in the getter's place. A name the index does
+ * not define is removed again, as if it had never been there.
+ */
+function lazyOperators (Readable: typeof node.Readable): void {
+  const proto = Readable.prototype as unknown as Record<string, unknown>
+  for (const name of Object.getOwnPropertyNames(NodeReadable.prototype)) {
+    if (name in proto || typeof Object.getOwnPropertyDescriptor(NodeReadable.prototype, name)?.value !== 'function') continue
+    const get = function (this: Record<string, unknown>): unknown {
+      require('readable-stream')
+      if (Object.getOwnPropertyDescriptor(proto, name)?.get === get) Reflect.deleteProperty(proto, name)
+      return this[name]
+    }
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      enumerable: false,
+      get,
+      // an assignment makes an own property, as it would over a method
+      set (this: object, value: unknown) { Object.defineProperty(this, name, { value, writable: true, configurable: true, enumerable: true }) }
+    })
+  }
 }
 
 /**
