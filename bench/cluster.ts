@@ -8,8 +8,12 @@
 // of each row take turns, round by round (ours, theirs, theirs, ours...), so
 // a change in the machine's speed hits both alike; medians are printed.
 //
-// Rows are a list (`rows` below): the SLURM transport's rows (4 workers
-// against a bare srun, bulk through the connect-back path) go there.
+// SLURM: hosts 0-3 are also the four nodes of one cluster
+// (test/helpers/slurm.ts). Start-up of 4 slurm= workers against 4 bare
+// `srun python -c pass` at once (the same four allocations, nothing of
+// ours), goal <= 1.2x; bulk through the connect-back path against the raw
+// TCP copy over the same link, goal >= 0.8x; and through srun's own stdio
+// (data=stdio) for what that path would cost.
 // Run with `npm run bench:cluster` (as root: it makes namespaces);
 // BENCH_PYTHON picks the interpreter (default: the test venv's, which has
 // execnet), ROUNDS the turns, BULK_MIB the bulk size.
@@ -22,6 +26,7 @@ import { join } from 'node:path'
 import { Group, type Gateway } from 'execnet'
 import { repoRoot } from '../test/helpers/interpreters.js'
 import { fleetProblem, startFleet, type Fleet } from '../test/helpers/netns.js'
+import { slurmProblem, startFleetCluster, type Cluster } from '../test/helpers/slurm.js'
 import { median, now } from './measure.js'
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5)
@@ -29,7 +34,7 @@ const BULK_MIB = Number(process.env.BULK_MIB ?? 128)
 const KEEPALIVE = 1
 const python = process.env.BENCH_PYTHON ?? join(repoRoot, '.venv', 'bin', 'python')
 if (!existsSync(python)) throw new Error(`no ${python}: make the venv as .ci/run does, or set BENCH_PYTHON`)
-const problem = fleetProblem()
+const problem = fleetProblem() ?? slurmProblem()
 if (problem !== null) throw new Error(`bench/cluster needs ${problem}`)
 
 /** One contender of a row: a sample is one measurement in the row's unit. */
@@ -50,6 +55,9 @@ interface Row {
 }
 
 const fleet: Fleet = await startFleet({ hosts: 8 }) ?? (() => { throw new Error('no fleet') })()
+const cluster: Cluster = await startFleetCluster(fleet, 4) ?? (() => { throw new Error('no SLURM cluster') })()
+const slurmEnv = { ...process.env, SLURM_CONF: cluster.conf }
+const slurmSpec = (srun: string, extra = ''): string => `slurm=${srun}//python=${python}//env:SLURM_CONF=${cluster.conf}${extra}`
 const SINK_PORT = 9100
 // a TCP sink in host 0: counts what it reads to EOF and answers the count
 const sinkArgv = fleet.command(fleet.hosts[0] as (typeof fleet.hosts)[number], [python, '-u', '-c', [
@@ -88,10 +96,49 @@ async function execnetStartup (): Promise<number> {
   return out.seconds
 }
 
-const bulk: { gateway: Gateway | null } = { gateway: null }
-async function oursBulk (): Promise<number> {
-  bulk.gateway ??= await new Group({ stderr: 'pipe' }).makeGateway(specs[0] as string)
-  const ch = bulk.gateway.remoteExec('n = 0\nwhile True:\n    x = channel.receive()\n    if x is None:\n        break\n    n += len(x)\nchannel.send(n)')
+async function oursSlurmStartup (): Promise<number> {
+  const group = new Group({ stderr: 'pipe' })
+  const t0 = now()
+  const gateways = await group.makeGateways([`4*${slurmSpec('--exclusive', `//listen=${fleet.masterAddress}`)}`])
+  await Promise.all(gateways.map(async (gw) => await gw.remoteExec('channel.send(1)').receive()))
+  const elapsed = now() - t0
+  await group.terminate(10)
+  return elapsed
+}
+
+/** Four `srun --exclusive python -c pass` at once: the four allocations and interpreters, nothing else. */
+async function bareSrunStartup (): Promise<number> {
+  const t0 = now()
+  await Promise.all([0, 1, 2, 3].map(async () => await new Promise<void>((resolve, reject) => {
+    const child = spawn('srun', ['--exclusive', '--quiet', '-n1', python, '-c', 'pass'], { env: slurmEnv, stdio: 'inherit' })
+    child.once('exit', (code) => { if (code === 0) resolve(); else reject(new Error(`srun exited ${String(code)}`)) })
+  })))
+  return now() - t0
+}
+
+const bulkGateways = new Map<string, Gateway>()
+/**
+ * Bulk into a worker of this spec. An ssh gateway is kept across rounds; a
+ * SLURM one is ended after its sample, or its job would hold the node the
+ * next round's 4 exclusive workers need.
+ */
+function bulkInto (spec: string, keep = true): () => Promise<number> {
+  return async () => {
+    let gw = bulkGateways.get(spec)
+    if (gw === undefined) {
+      gw = await new Group({ stderr: 'pipe' }).makeGateway(spec)
+      if (keep) bulkGateways.set(spec, gw)
+    }
+    try {
+      return await bulkTo(gw)
+    } finally {
+      if (!keep) await gw.terminate(10)
+    }
+  }
+}
+
+async function bulkTo (gateway: Gateway): Promise<number> {
+  const ch = gateway.remoteExec('n = 0\nwhile True:\n    x = channel.receive()\n    if x is None:\n        break\n    n += len(x)\nchannel.send(n)')
   const t0 = now()
   for (let i = 0; i < BULK_MIB; i++) await ch.send(CHUNK)
   await ch.send(null)
@@ -100,6 +147,8 @@ async function oursBulk (): Promise<number> {
   if (n !== BULK_MIB << 20) throw new Error(`the worker counted ${n} bytes`)
   return BULK_MIB * 1.048576 / elapsed
 }
+
+const oursBulk = bulkInto(specs[0] as string)
 
 async function rawBulk (): Promise<number> {
   const socket = connect({ host: fleet.hosts[0]?.address, port: SINK_PORT })
@@ -179,9 +228,28 @@ const rows: Row[] = [
     contenders: [{ label: 'ours', sample: keepAliveDetection }],
     goal: `<= ${4 * KEEPALIVE} s (4x keepAlive)`,
     met: (o) => o <= 4 * KEEPALIVE
+  },
+  {
+    name: '4 SLURM workers on 4 nodes (to 4 receives)',
+    unit: 's',
+    contenders: [{ label: 'ours, 4*slurm=', sample: oursSlurmStartup }, { label: '4 bare srun python -c pass', sample: bareSrunStartup }],
+    goal: '<= 1.2x bare srun',
+    met: (o, r) => r !== undefined && o / r <= 1.2
+  },
+  {
+    name: `bulk master -> SLURM worker (node 0), connected back, ${BULK_MIB} MiB`,
+    unit: 'MB/s',
+    contenders: [{ label: 'ours, slurm= (tcp)', sample: bulkInto(slurmSpec(`--nodelist=${fleet.hosts[0]?.name ?? ''}`, `//listen=${fleet.masterAddress}`), false) }, { label: 'raw TCP, same link', sample: rawBulk }],
+    goal: '>= 0.8x raw TCP',
+    met: (o, r) => r !== undefined && o / r >= 0.8
+  },
+  {
+    name: `bulk master -> SLURM worker on srun's stdio (data=stdio), ${BULK_MIB} MiB`,
+    unit: 'MB/s',
+    contenders: [{ label: 'ours, slurm=//data=stdio', sample: bulkInto(slurmSpec(`--nodelist=${fleet.hosts[0]?.name ?? ''}`, '//data=stdio'), false) }, { label: 'raw TCP, same link', sample: rawBulk }],
+    goal: 'ratio reported',
+    met: () => true
   }
-  // SLURM rows (the slurm branch): 4 workers vs srun of `python -c pass` on 4 nodes (<= 1.2x);
-  // bulk through the connect-back path vs raw TCP (>= 0.8x)
 ]
 
 try {
@@ -208,7 +276,8 @@ try {
     console.log(`| ${row.name} | ${fmt(o, row.unit)} | ${label} | ${ratio} | ${row.goal} | ${row.met(o as number, ref) ? 'yes' : 'no'} |`)
   }
 } finally {
-  await bulk.gateway?.terminate(5)
+  for (const gw of bulkGateways.values()) await gw.terminate(5)
   sink.kill()
+  await cluster.stop()
   await fleet.stop()
 }

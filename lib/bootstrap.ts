@@ -152,19 +152,21 @@ export function prepareBootstrap (spec: Spec, id: string, window: number | null 
   // execnet's socketserver.py runs the program in itself, with the
   // connection as `clientsock`; everywhere else the program has stdio
   const hosted = spec.transport === 'socket' && spec.server === 'execnet'
+  // a SLURM node that connected back: the connection, in a process of its own
+  const connected = spec.transport === 'slurm' && spec.data !== 'stdio'
   // here, before the worker starts any thread: Linux keeps a niceness per
   // thread, and threads inherit it when created, so only the main thread
   // renicing itself first reaches every thread that runs remote code
   const nice = spec.nice !== undefined && spec.nice !== 0 ? `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n` : ''
   if (spec.worker !== 'execnet') {
-    const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted ? ', clientsock' : ''}${spin > 0 ? `, spin=${String(spin / 1e6)}` : ''})\n`
+    const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted || connected ? ', clientsock' : ''}${spin > 0 ? `, spin=${String(spin / 1e6)}` : ''}${connected ? ', hosted=False' : ''})\n`
     const head = `'${escaped(nice)}`
     const tail = `${escaped(call)}'\n`
     const store = !spec.dontWriteBytecode
     return () => head + escapedWorkerBody(store) + tail
   }
   // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely
-  const source = hosted
+  const source = hosted || connected
     ? [
         'from execnet.gateway_base import serve, get_execmodel',
         'from execnet.gateway_socket import SocketIO',

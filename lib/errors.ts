@@ -231,6 +231,24 @@ export class BootstrapError extends ExecnetError {
 }
 
 /**
+ * A slurm= worker could not be started: SLURM refused the job (no such
+ * partition, a request no node can meet), the allocation was still pending
+ * at startTimeout (it is cancelled), or the node never connected back.
+ * `slurmMessage` is what srun said (its `srun: error:` lines).
+ * @category Errors
+ */
+export class SlurmError extends BootstrapError {
+  override name = 'SlurmError'
+  readonly slurmMessage: string
+
+  constructor (reason: string, stderr: string, exit: ExitInfo = { exitCode: null, signal: null }) {
+    const said = stderr.split('\n').filter((l) => /^srun: (error|fatal)/.test(l)).map((l) => l.replace(/^srun: (error|fatal): /, '')).join('; ')
+    super(said === '' ? reason : `${reason}: ${said}`, { stderr, received: '', ...exit })
+    this.slurmMessage = said
+  }
+}
+
+/**
  * One input of a pool's map, imap or transform failed: `cause` is why (the
  * RemoteError of the Python exception, a TimeoutError, the GatewayClosedError
  * of a worker lost more often than the retry limit allows, a DumpError),

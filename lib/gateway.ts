@@ -19,6 +19,7 @@ import { parseSpec, type Spec } from './spec.js'
 import { openTransport, type Transport } from './transports/index.js'
 import type { ViaHost } from './transports/via.js'
 import type { InstallHost } from './transports/socket.js'
+import type { SlurmJob } from './transports/slurm.js'
 import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } from './lifecycle.js'
 import { awaitReady, prepareBootstrap, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
@@ -320,7 +321,7 @@ export class Gateway extends EventEmitter {
     const program = prepareBootstrap(spec, gatewayId, window, spinOf(options.spin))
     const timeoutMs = startTimeoutMs(options.startTimeout)
     const keepAlive = keepAliveOf(options.keepAlive)
-    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs, keepAlive })
+    const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs, keepAlive, gatewayId })
     const stderrParts: Buffer[] = []
     let stderrSize = 0
     const collect = (chunk: Buffer): void => {
@@ -362,9 +363,11 @@ export class Gateway extends EventEmitter {
     const gateway = new Gateway(spec, gatewayId, proc, outcome.rest, options, window)
     if (traceGateway !== null) traceGateway(`${gatewayId} started ${command} (pid ${String(proc.pid)})`)
     // a socket server started the process: chdir and env can only be
-    // applied now, from inside (as execnet applies them for every transport)
+    // applied now, from inside (as execnet applies them for every transport).
+    // On a SLURM node the environment came with srun's, but the directory
+    // is the node's to make
     const late = spec.transport === 'socket'
-    const chdir = late ? spec.chdir ?? null : null
+    const chdir = late || spec.transport === 'slurm' ? spec.chdir ?? null : null
     const env = late ? spec.env : {}
     if (chdir !== null || Object.keys(env).length > 0) {
       try {
@@ -382,6 +385,15 @@ export class Gateway extends EventEmitter {
   /** Channels this side still routes frames to (for leak checks and status displays). */
   get channelCount (): number {
     return this.channels.size
+  }
+
+  /**
+   * The SLURM job a slurm= worker runs in (its id, step and node), as the
+   * node reported it when it connected back; undefined for other
+   * transports and for data=stdio.
+   */
+  get slurmJob (): SlurmJob | undefined {
+    return this.transport.job
   }
 
   /** The worker's process id. */

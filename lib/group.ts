@@ -5,7 +5,7 @@
  */
 import { Gateway, type GatewayOptions, type RemoteExecOptions, type RemoteSource } from './gateway.js'
 import type { Channel, ReceiveOptions } from './channel.js'
-import { parseSpec, withId, type Spec } from './spec.js'
+import { expandSpecs, parseSpec, withId, type Spec } from './spec.js'
 import { OptionError, TimeoutError, type ExitInfo } from './errors.js'
 import { settleAll } from './settle.js'
 import { Fifo } from './fifo.js'
@@ -79,11 +79,12 @@ export class Group implements Iterable<Gateway> {
    * fails, those that started are terminated and the first error is thrown.
    * For a fleet that may come up in part, use Promise.allSettled over
    * makeGateway. A `via=ID` spec whose gateway `ID` is in the same list
-   * (as `id=ID`) starts once that one is up.
+   * (as `id=ID`) starts once that one is up. `N*SPEC` (as in execnet's
+   * and pytest-xdist's `--tx 4*popen`) is N gateways of that spec.
    */
   async makeGateways (specs: readonly string[], options: GatewayOptions = {}): Promise<Gateway[]> {
     // every spec is checked before any gateway starts
-    const parsed = specs.map((spec) => parseSpec(spec === '' ? this.defaultSpec : spec))
+    const parsed = expandSpecs(specs).map((spec) => parseSpec(spec === '' ? this.defaultSpec : spec))
     const indexOf = new Map(parsed.flatMap((spec, i): Array<[string, number]> => spec.id === undefined ? [] : [[spec.id, i]]))
     // the index of the gateway each spec goes through, when it is in this list
     const firstOf = parsed.map((spec) => { const through = spec.via ?? spec.installvia; return through === undefined ? undefined : indexOf.get(through) })

@@ -12,11 +12,12 @@ export {
   type Frame, type MessageCodeName, type MessageCodeValue
 } from './wire/frame.js'
 export { ExecnetError, DataFormatError, DumpError, OptionError, ItemError } from './errors.js'
-export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, type ExitInfo } from './errors.js'
+export { SpecError, RemoteError, TimeoutError, ChannelClosedError, GatewayClosedError, BootstrapError, SlurmError, type ExitInfo } from './errors.js'
 export { parseSpec, splitCommand, type Spec, type WorkerKind } from './spec.js'
 export { Channel, PROGRESS_STEP, type StrConfig, type ResolvedStrConfig, type ReceiveOptions, type CallbackOptions, type Progress, type ChannelEvents } from './channel.js'
 export { type ViaHost } from './transports/via.js'
 export { type InstallHost } from './transports/socket.js'
+export { type SlurmJob } from './transports/slurm.js'
 export { Gateway, DEFAULT_KEEPALIVE, DEFAULT_SPIN, DEFAULT_WINDOW, type GatewayEvents, type GatewayOptions, type RemoteStatus, type RInfo, type RemoteExecOptions, type RemoteSource } from './gateway.js'
 export { Group, MultiChannel, ReceiveQueue, defaultGroup, makeGateway, type ChannelItem } from './group.js'
 export { dedent } from './source.js'

@@ -19,13 +19,31 @@ export interface Spec {
   /** The spec text as given. */
   readonly text: string
   /** The transport: exactly one of them. */
-  readonly transport: 'popen' | 'ssh' | 'socket' | 'vagrant_ssh'
+  readonly transport: 'popen' | 'ssh' | 'socket' | 'vagrant_ssh' | 'slurm'
   /** ssh=[user@]host */
   readonly ssh?: string
   /** vagrant_ssh=NAME: the Vagrant machine reached with `vagrant ssh NAME`. */
   readonly vagrantSsh?: string
   /** socket=host:port */
   readonly socket?: string
+  /**
+   * slurm=OPTIONS: the worker is a SLURM job step, started by srun with
+   * these options (`slurm=--partition=debug --time=10`); a bare `slurm`
+   * takes the cluster's defaults.
+   */
+  readonly slurm?: string
+  /**
+   * listen=HOST[:PORT] (with slurm): where the master listens for the node
+   * to connect back, and the address the node is told. Default: every
+   * address, announced as this machine's hostname.
+   */
+  readonly listen?: string
+  /**
+   * data=tcp|stdio (with slurm): the protocol on a connection from the node
+   * back to the master (tcp, the default), or on srun's own stdio (slower;
+   * for nodes that cannot reach the master).
+   */
+  readonly data?: 'tcp' | 'stdio'
   /** ssh_config=path, passed to ssh -F (with ssh= or vagrant_ssh=) */
   readonly sshConfig?: string
   /** python=command: the interpreter, split as a shell would (`python=python3 -X dev`). */
@@ -85,8 +103,8 @@ function specOf (fields: SpecFields): Spec {
 }
 
 const FLAG_KEYS = new Set(['popen', 'dont_write_bytecode'])
-const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'installvia', 'worker', 'server'])
-const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, installvia=, ssh_config=, worker=, server='
+const VALUE_KEYS = new Set(['ssh', 'vagrant_ssh', 'socket', 'slurm', 'listen', 'data', 'ssh_config', 'python', 'chdir', 'nice', 'id', 'execmodel', 'via', 'installvia', 'worker', 'server'])
+const KNOWN = 'popen, ssh=, vagrant_ssh=, socket=, slurm=, listen=, data=, python=, chdir=, nice=, env:NAME=, dont_write_bytecode, id=, execmodel=, via=, installvia=, ssh_config=, worker=, server='
 
 /**
  * Parse an XSpec string; throws SpecError naming the bad part.
@@ -113,6 +131,9 @@ export function parseSpec (text: string): Spec {
     } else if (FLAG_KEYS.has(key)) {
       if (value !== true) throw new SpecError(`${key} takes no value`, text, part)
       values.set(key, true)
+    } else if (key === 'slurm' && value === true) {
+      // a bare slurm: the cluster's default partition and limits
+      values.set(key, '')
     } else if (key === 'socket' && value === true) {
       // socket//installvia=ID: the server it starts says where (checked below)
       values.set(key, true)
@@ -129,8 +150,8 @@ export function parseSpec (text: string): Spec {
     return typeof v === 'string' ? v : undefined
   }
 
-  const transports = (['popen', 'ssh', 'vagrant_ssh', 'socket'] as const).filter((k) => values.has(k))
-  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, vagrant_ssh=NAME, socket=host:port is needed', text, '')
+  const transports = (['popen', 'ssh', 'vagrant_ssh', 'socket', 'slurm'] as const).filter((k) => values.has(k))
+  if (transports.length === 0) throw new SpecError('no transport: one of popen, ssh=host, vagrant_ssh=NAME, socket=host:port, slurm=OPTIONS is needed', text, '')
   if (transports.length > 1) throw new SpecError(`more than one transport: ${transports.join(', ')}`, text, partOf(transports[1] as string))
   const transport = transports[0] as Spec['transport']
 
@@ -169,6 +190,15 @@ export function parseSpec (text: string): Spec {
   }
   const python = str('python')
   if (python !== undefined) splitCommand(python, text, partOf('python'))
+  const slurm = str('slurm')
+  if (slurm !== undefined && slurm !== '') splitCommand(slurm, text, partOf('slurm'))
+  const listen = str('listen')
+  if (listen !== undefined && transport !== 'slurm') throw new SpecError('listen= needs slurm (where the master listens for the node)', text, partOf('listen'))
+  if (listen !== undefined && !/^[^\s:]+(:\d+)?$/.test(listen)) throw new SpecError('listen must be HOST or HOST:PORT', text, partOf('listen'))
+  const data = str('data')
+  if (data !== undefined && transport !== 'slurm') throw new SpecError('data= needs slurm', text, partOf('data'))
+  if (data !== undefined && data !== 'tcp' && data !== 'stdio') throw new SpecError(`data must be tcp or stdio, not ${JSON.stringify(data)}`, text, partOf('data'))
+  if (listen !== undefined && data === 'stdio') throw new SpecError('listen= does not apply to data=stdio: nothing connects back', text, partOf('listen'))
 
   return specOf({
     text,
@@ -176,6 +206,9 @@ export function parseSpec (text: string): Spec {
     ssh: str('ssh'),
     vagrantSsh,
     socket,
+    slurm,
+    listen,
+    data: data as Spec['data'],
     sshConfig: str('ssh_config'),
     python,
     chdir: str('chdir'),
@@ -188,6 +221,23 @@ export function parseSpec (text: string): Spec {
     installvia,
     worker,
     server
+  })
+}
+
+/**
+ * Specs with execnet's (and pytest-xdist's) `N*` multiplier written out:
+ * `['4*slurm=-p debug', 'popen']` is four slurm specs and one popen. A
+ * multiplied spec cannot name an id (it would be N gateways with one id).
+ */
+export function expandSpecs (specs: readonly string[]): string[] {
+  return specs.flatMap((text) => {
+    const m = /^(\d+)\*(.*)$/s.exec(text)
+    if (m === null) return [text]
+    const count = Number(m[1])
+    const spec = m[2] as string
+    if (!Number.isSafeInteger(count) || count < 1 || count > 10_000) throw new SpecError(`the multiplier must be 1..10000, not ${m[1] as string}`, text, `${m[1] as string}*`)
+    if (parseSpec(spec).id !== undefined) throw new SpecError(`${count}* with id= would make ${count} gateways with one id`, text, spec.split('//').find((p) => p.startsWith('id=')) ?? spec)
+    return Array.from({ length: count }, () => spec)
   })
 }
 

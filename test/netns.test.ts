@@ -11,11 +11,12 @@ import { require } from './helpers/interpreters.js'
 import { fleetProblem, startFleet } from './helpers/netns.js'
 import { gone } from './helpers/processes.js'
 
+/** Whether the port accepts within ms; the socket destroyed, not ended (see listening() in helpers/sshd.ts). */
 async function reachable (address: string, port: number, ms: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = createConnection({ host: address, port })
     const timer = setTimeout(() => { socket.destroy(); resolve(false) }, ms)
-    socket.once('connect', () => { clearTimeout(timer); socket.end(); resolve(true) })
+    socket.once('connect', () => { clearTimeout(timer); socket.destroy(); resolve(true) })
     socket.once('error', () => { clearTimeout(timer); resolve(false) })
   })
 }

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { cpython, jython, repoRoot, require as need, venvPython } from './helpers/interpreters.js'
 import { tempDir } from './helpers/tmp.js'
 import { startSshd } from './helpers/sshd.js'
+import { slurmProblem, startCluster } from './helpers/slurm.js'
 
 const version = (pkg: string): string => (JSON.parse(readFileSync(join(repoRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version
 
@@ -114,7 +115,13 @@ async function blockArguments (t: Test): Promise<Record<string, string[] | null>
   const py27 = need(t, cpython('2.7'), 'CPython 2.7 (pyenv)')
   const jy = need(t, jython(), 'jython (Debian package)')
   const sshd = need(t, await startSshd(), 'sshd (openssh-server)')
+  const problem = slurmProblem()
   if (sshd !== null) t.teardown(async () => { await sshd.stop() })
+  const cluster = problem === null ? await startCluster() : need(t, null, problem)
+  if (cluster !== null) {
+    t.teardown(async () => { await cluster.stop() })
+    process.env.SLURM_CONF = cluster.conf
+  }
   const numpy = venv === null ? null : [venv.argv[0] as string]
   return {
     numpy,
@@ -122,9 +129,10 @@ async function blockArguments (t: Test): Promise<Record<string, string[] | null>
     reconfigure: py27 === null ? null : [py27.argv[0] as string], // the seed page's session is on 2.7
     jython: jy === null ? null : ['jython'],
     pool: [], // its default: popen, one worker per CPU
-    fanout: py27 === null ? null : [`popen//python=${py27.argv[0] as string}`, 'popen', 'popen'],
     // the test's sshd answers to the host name execnet-test through its ssh_config
-    hosts: sshd === null ? null : [`-F ${sshd.config} execnet-test`]
+    fanout: py27 === null || sshd === null ? null : [`popen//python=${py27.argv[0] as string}`, `ssh=-F ${sshd.config} execnet-test//python=python3`, 'popen'],
+    // two workers on the test cluster (the recipe's srun inherits SLURM_CONF)
+    slurm: cluster === null ? null : ['2', '--time=5']
   }
 }
 

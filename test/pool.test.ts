@@ -235,3 +235,19 @@ t.test('review fixes: an input too deep for the batch, though it dumps alone, fa
   t.match(String((got[1] as ItemError).cause), /deep|depth|nest/i)
   t.equal(got[2], 1)
 })
+
+t.test('close() ends the workers gracefully: they exit 0 and run their atexit code, none is killed', async (t) => {
+  const marks = tempDir(t, 'pool-close')
+  const pool = await Pool.start('popen', { size: 2, initializer: `import atexit, os\natexit.register(lambda: open(os.path.join(${JSON.stringify(marks)}, str(os.getpid())), 'w').close())` })
+  const f = pool.function('def f(x):\n    return x + 1')
+  t.same(await f.map([1, 2, 3, 4]), [2, 3, 4, 5])
+  const gateways = [...pool.gateways]
+  const pids = gateways.map((g) => g.pid)
+  await pool.close()
+  for (const gw of gateways) {
+    t.equal(gw.phase, 'closed', `gateway ${gw.id} closed, not failed`)
+    t.same(await gw.waitExit(), { exitCode: 0, signal: null })
+  }
+  const { readdirSync } = await import('node:fs')
+  t.same(readdirSync(marks).map(Number).sort(), pids.sort(), 'each worker ran its atexit handlers')
+})

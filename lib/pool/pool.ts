@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
 import { Group } from '../group.js'
+import { expandSpecs } from '../spec.js'
 import type { Gateway, GatewayOptions } from '../gateway.js'
 import { DumpError, GatewayClosedError, OptionError, TimeoutError } from '../errors.js'
 import type { FunctionOptions } from '../function-target.js'
@@ -109,8 +110,9 @@ export class Pool extends EventEmitter {
       specs = Array.from({ length: size }, () => spec)
     } else {
       if (options.size !== undefined) throw new OptionError('size goes with one spec; a list of specs gives one worker each')
-      if (spec.length === 0) throw new OptionError('a pool needs at least one spec')
-      specs = [...spec]
+      // 4*SPEC is four workers of SPEC, as in Group.makeGateways
+      specs = expandSpecs(spec)
+      if (specs.length === 0) throw new OptionError('a pool needs at least one spec')
     }
     const group = new Group(options.gateway ?? {})
     const pool = new Pool(group, options)
@@ -206,9 +208,12 @@ export class Pool extends EventEmitter {
     if (i < 0) return
     this.workers.splice(i, 1)
     if (worker.state === 'working') worker.state = 'leaving'
+    // closing: close() is ending every worker gracefully (group.terminate
+    // kills only those that do not exit in time); killing them here made a
+    // normal close a SIGKILL, and a SLURM job a cancelled one
+    if (this.closed) return
     // a pipe that broke waits for the verdict: the worker is of no more use
     if (!worker.gateway.gone) worker.gateway.kill()
-    if (this.closed) return
     this.starting++
     void this.group.makeGateway(worker.spec).then(
       async (gateway) => {

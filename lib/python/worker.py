@@ -2285,10 +2285,14 @@ def socket_pipe(sock):
     return Pipe(sock.makefile("rb", 65536), sock.makefile("wb", 65536), sock)
 
 
-def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0):
+def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0, hosted=None):
+    # on a socket: hosted in execnet's socket server (the default), or a
+    # process of its own that connected back (a SLURM node), free to exit
+    if hosted is None:
+        hosted = sock is not None
     pipe = take_stdio() if sock is None else socket_pipe(sock)
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
-    gateway = WorkerGateway(pipe, id, execmodel, window, hosted=sock is not None, spin=spin)
+    gateway = WorkerGateway(pipe, id, execmodel, window, hosted=hosted, spin=spin)
     trace("serving as", id)
     gateway.serve()
 

@@ -11,6 +11,7 @@ import type { Spec } from '../spec.js'
 import { popenCommand } from './popen.js'
 import type { InstallHost } from './socket.js'
 import type { ViaHost } from './via.js'
+import type { SlurmJob } from './slurm.js'
 
 /** A started worker, whatever carries its bytes. */
 export interface Transport {
@@ -36,6 +37,8 @@ export interface Transport {
   kill: () => void
   /** Whether the worker's handles hold Node's event loop open. */
   setRef: (held: boolean) => void
+  /** The SLURM job it runs in (slurm=, once the node has connected back). */
+  readonly job?: SlurmJob | undefined
 }
 
 /** What openTransport needs beside the spec. */
@@ -48,6 +51,8 @@ export interface TransportOptions {
   secret?: string | undefined
   /** Milliseconds a connection and its handshake may take (socket, via socket); the user's startTimeout, converted. */
   startTimeoutMs?: number | undefined
+  /** The gateway's id (slurm: the job's name). */
+  gatewayId?: string | undefined
   /** ssh's ServerAliveInterval in seconds (ssh, vagrant_ssh, and ssh through via=); 0: ssh's configuration decides. */
   keepAlive?: number | undefined
 }
@@ -65,6 +70,10 @@ export async function openTransport (spec: Spec, options: TransportOptions = {})
       const { installedSocketTransport, socketTransport } = await import('./socket.js')
       if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeoutMs)
       return await socketTransport(spec, options.secret, options.startTimeoutMs)
+    }
+    case 'slurm': {
+      const { slurmTransport } = await import('./slurm.js')
+      return await slurmTransport(spec, options.gatewayId ?? 'gw', options.startTimeoutMs ?? 60_000)
     }
     case 'ssh': return processTransport((await import('./ssh.js')).sshCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
     case 'vagrant_ssh': return processTransport((await import('./ssh.js')).vagrantCommand(spec, { keepAlive: options.keepAlive ?? 0 }))

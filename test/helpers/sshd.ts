@@ -28,7 +28,7 @@ export function sshdInstalled (): boolean {
   return existsSync(SSHD) && spawnSync('ssh-keygen', ['-?']).error === undefined
 }
 
-async function freePort (): Promise<number> {
+export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -44,8 +44,13 @@ async function listening (host: string, port: number, ms: number): Promise<boole
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host, port }, () => { socket.end(); resolve(true) })
-      socket.once('error', () => { resolve(false) })
+      // destroyed, not ended: an sshd killed with its network namespace
+      // never answers the FIN, and a half-closed socket would hold the
+      // test's event loop open for good. Each attempt is bounded too: a
+      // SYN to a host whose link is down waits minutes for the kernel
+      const socket = createConnection({ host, port }, () => { clearTimeout(timer); socket.destroy(); resolve(true) })
+      const timer = setTimeout(() => { socket.destroy(); resolve(false) }, Math.max(1, deadline - Date.now()))
+      socket.once('error', () => { clearTimeout(timer); resolve(false) })
     })
     if (ok) return true
     await new Promise((resolve) => setTimeout(resolve, 50))
