@@ -6,11 +6,13 @@
 // that are goals are sampled in turns: our round trip with the raw pipe's,
 // our start-up with execnet's (a Python master kept up between them). The
 // round trips are also taken with our worker and the raw echo each
-// sleeping in their reads and each polling first, with their CPU.
+// sleeping in their reads and each polling first, and then with the master
+// and the worker pinned to one CPU (PIN_CPU, default 0; `none` skips it),
+// with each side's CPU per round trip.
 // Run with `npm run bench:gateway`; BENCH_PYTHON picks the interpreter
 // (default: the test venv's, which has execnet).
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { PythonShell } from 'python-shell'
@@ -24,6 +26,8 @@ const MESSAGES = Number(process.env.MESSAGES ?? 200_000)
 const python = process.env.BENCH_PYTHON ?? join(repoRoot, '.venv', 'bin', 'python')
 if (!existsSync(python)) throw new Error(`no ${python}: make the venv as .ci/run does, or set BENCH_PYTHON`)
 const spec = `popen//python=${python}`
+// the CPU the master and the worker share for the pinned round trips
+const PIN_CPU = process.env.PIN_CPU ?? '0'
 
 
 interface Row { start?: number, terminate?: number, rtt?: number, toWorker?: number, fromWorker?: number }
@@ -90,6 +94,7 @@ async function ours (): Promise<Row & { rtts: RoundTrip[], backlog: number, exec
   const sleeper = await Gateway.start(spec, { spin: 0 })
   const rtts = await roundTrips(gw, sleeper)
   await sleeper.terminate(10)
+  if (PIN_CPU !== 'none') rtts.push(...await pinnedRoundTrips(PIN_CPU))
   const toWorker: number[] = []
   const fromWorker: number[] = []
   for (let r = 0; r < REPS; r++) {
@@ -222,11 +227,12 @@ function channelPinger (gw: Gateway): Pinger {
  * sleeps in readline(), or (`poll`) first polls its input for up to 50 µs,
  * as our worker does by default: the floor for a worker that polls.
  */
-function rawEcho (poll: boolean): Pinger {
+function rawEcho (poll: boolean, pin?: string): Pinger {
   const wait = poll ? 'p = select.poll()\np.register(r.fileno(), select.POLLIN)\n' : ''
   const spin = poll ? '    d = time.time() + 0.00005\n    while not p.poll(0) and time.time() < d: pass\n' : ''
   const source = `import select, sys, time\nr, w = sys.stdin.buffer, sys.stdout.buffer\n${wait}while True:\n${spin}    line = r.readline()\n    if not line: break\n    w.write(line); w.flush()`
-  const child = spawn(python, ['-u', '-c', source], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const argv = [...(pin === undefined ? [] : ['taskset', '-c', pin]), python, '-u', '-c', source]
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] })
   let pending: (() => void) | null = null
   let got = 0
   child.stdout.on('data', (chunk: Buffer) => { got += chunk.length; if (got >= 9 && pending !== null) { got -= 9; const p = pending; pending = null; p() } })
@@ -238,16 +244,32 @@ function rawEcho (poll: boolean): Pinger {
   }
 }
 
-/** Seconds of CPU a process has used (Linux; undefined elsewhere). */
+/**
+ * Seconds of CPU a process has used, all its threads (Linux; undefined
+ * elsewhere): the first field of each thread's schedstat, in nanoseconds
+ * (/proc/PID/stat counts in 10 ms ticks). Threads that ended are missed,
+ * which our worker's long-lived threads are not.
+ */
 function cpuOf (pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined
   try {
-    // utime and stime, in clock ticks (100 per second on Linux)
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) / 100
+    let ns = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    return ns / 1e9
   } catch {
     return undefined
   }
+}
+
+/** The master's CPU, as process.cpuUsage() gives it, in seconds. */
+function masterCpu (): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+
+/** Pin every thread of this process to `cpus` (taskset's list syntax). */
+function pinMaster (cpus: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' })
 }
 
 interface RoundTrip { name: string, wall: number, master: number, worker: number | undefined }
@@ -263,27 +285,57 @@ interface Samples { wall: number[], master: number[], worker: number[] }
  * (this process) and the worker spent per round trip.
  */
 async function roundTrips (gw: Gateway, sleeper: Gateway): Promise<RoundTrip[]> {
-  const contenders: Array<[string, Pinger]> = [
+  return await inTurns([
     ['ours (our worker polls 50 µs before it sleeps, the default)', channelPinger(gw)],
     ['ours, `spin: 0` (our worker sleeps in its read)', channelPinger(sleeper)],
     ['raw pipe: line echo sleeping in readline()', rawEcho(false)],
     ['raw pipe: line echo polling 50 µs first', rawEcho(true)]
-  ]
+  ])
+}
+
+/**
+ * The same with the master (every thread of this process) and the worker
+ * on one CPU: a worker on one CPU sleeps (it never polls there, see
+ * Spinner), so ours is against the raw echo sleeping. The master is pinned
+ * only for these samples.
+ */
+async function pinnedRoundTrips (cpu: string): Promise<RoundTrip[]> {
+  const gw = await Gateway.start(`popen//python=taskset -c ${cpu} ${python}`)
+  const all = cpus().map((_, i) => i).join(',')
+  pinMaster(cpu)
+  try {
+    return await inTurns([
+      [`ours, master and worker pinned to CPU ${cpu} (the worker sleeps: one CPU)`, channelPinger(gw)],
+      [`raw pipe: line echo sleeping in readline(), both pinned to CPU ${cpu}`, rawEcho(false, cpu)]
+    ])
+  } finally {
+    pinMaster(all)
+    await gw.terminate(10)
+  }
+}
+
+/**
+ * Round trips of contenders taking turns sample by sample: their ratio is a
+ * goal, and on a shared machine the load drifts between two measurements
+ * taken a minute apart. Each sample also takes the CPU that the master
+ * (this process) and the worker spent per round trip.
+ */
+async function inTurns (contenders: Array<[string, Pinger]>): Promise<RoundTrip[]> {
   const samples = contenders.map((): Samples => ({ wall: [], master: [], worker: [] }))
   // one untimed sample each first: the JIT and the children warm up
   for (let r = 0; r <= REPS; r++) {
     for (const [i, [, pinger]] of contenders.entries()) {
       const w0 = cpuOf(pinger.pid)
-      const m0 = process.cpuUsage()
+      const m0 = masterCpu()
       const t0 = now()
       for (let p = 0; p < PINGS; p++) await pinger.ping()
       const wall = now() - t0
-      const m = process.cpuUsage(m0)
+      const m = masterCpu() - m0
       const w1 = cpuOf(pinger.pid)
       if (r === 0) continue
       const sample = samples[i] as Samples
       sample.wall.push(wall / PINGS)
-      sample.master.push((m.user + m.system) / 1e6 / PINGS)
+      sample.master.push(m / PINGS)
       if (w0 !== undefined && w1 !== undefined) sample.worker.push((w1 - w0) / PINGS)
     }
   }
@@ -318,8 +370,12 @@ console.log(`\nours, ${MESSAGES} messages received after all of them had arrived
 console.log('ratios: start-up ours/execnet', ((o.start ?? 0) / (real.start ?? 1)).toFixed(2),
   '| round trip ours/raw', ((o.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2), '| execnet/raw', ((real.rtt ?? 0) / (raw.rtt ?? 1)).toFixed(2))
 console.log(`\nround trips, in turns, with the CPU each costs (master: this process; worker: the child), per ping-pong:`)
-console.log('| | round trip | master CPU | worker CPU |')
-console.log('|---|---|---|---|')
-for (const t of oursRow.rtts) console.log(`| ${t.name} | ${us(t.wall)} | ${us(t.master)} | ${us(t.worker)} |`)
-const [polling, sleeping, rawSleeping, rawPolling] = oursRow.rtts.map((t) => t.wall)
-console.log('ratios: ours/raw, both sleeping', ((sleeping ?? 0) / (rawSleeping ?? 1)).toFixed(2), '| both polling', ((polling ?? 0) / (rawPolling ?? 1)).toFixed(2))
+console.log('| | round trip | master CPU | worker CPU | CPU, both sides |')
+console.log('|---|---|---|---|---|')
+for (const t of oursRow.rtts) console.log(`| ${t.name} | ${us(t.wall)} | ${us(t.master)} | ${us(t.worker)} | ${us(t.worker === undefined ? undefined : t.master + t.worker)} |`)
+const [polling, sleeping, rawSleeping, rawPolling, pinned, rawPinned] = oursRow.rtts
+const ratio = (a?: RoundTrip, b?: RoundTrip, key: 'wall' | 'master' | 'worker' = 'wall'): string => a?.[key] === undefined || b?.[key] === undefined ? '-' : ((a[key] as number) / (b[key] as number)).toFixed(2)
+console.log('ratios ours/raw (goal <= 1.2 each): both sleeping', ratio(sleeping, rawSleeping), '| both polling', ratio(polling, rawPolling), '| both pinned', ratio(pinned, rawPinned))
+console.log('CPU ratios ours/raw, master | worker: sleeping', ratio(sleeping, rawSleeping, 'master'), '|', ratio(sleeping, rawSleeping, 'worker'),
+  '; polling', ratio(polling, rawPolling, 'master'), '|', ratio(polling, rawPolling, 'worker'),
+  '; pinned', ratio(pinned, rawPinned, 'master'), '|', ratio(pinned, rawPinned, 'worker'))

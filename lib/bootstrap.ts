@@ -4,9 +4,7 @@
  * holding the source to run; that source takes the pipe and answers with the
  * ready byte '1'. Nothing has to be installed remotely.
  */
-import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { deflateSync } from 'node:zlib'
 import type { Readable } from 'node:stream'
 import type { Spec } from './spec.js'
 
@@ -30,25 +28,56 @@ export function workerSource (): string {
   return pythonSource('worker.py')
 }
 
-let workerKey: string | undefined
+/** The worker's source as the bootstrap sends it, and the key that names its version. */
+export interface WorkerPack {
+  /** Names the worker's version in the remote code cache (lib/python/loader.py): a hash of its source. */
+  key: string
+  /**
+   * The source deflated and in base64 (a quarter of its size): the
+   * bootstrap line stays far below Jython's limit for the one line eval()
+   * reads (99,997 characters; the source alone is near it), costs less to
+   * send and to parse, and is inflated only where no compiled copy is cached.
+   */
+  packed: string
+}
+
+/** The build's copy of packWorker() (scripts/pack-worker.mjs), beside the built worker.py. */
+export const WORKER_PACK_FILE = 'worker.pack.json'
+
+/** The worker's pack, made from its source; `level` is deflate's. */
+export function packWorker (level = 9): WorkerPack {
+  const source = workerSource()
+  // node:crypto and node:zlib load when this runs, not at import
+  const key = process.getBuiltinModule('node:crypto').createHash('sha256').update(source).digest('hex').slice(0, 20)
+  const packed = process.getBuiltinModule('node:zlib').deflateSync(Buffer.from(source, 'latin1'), { level }).toString('base64')
+  return { key, packed }
+}
+
+let workerPack: WorkerPack | undefined
+
+/**
+ * The worker's pack: the build's (dist/lib/python/worker.pack.json), else
+ * made here (running from the sources). Hashing and deflating 88 KB took
+ * 5-15 ms of a cold start, on its way to the first result; level 4 where it
+ * is made here is as fast as level 1 on this source and 10% smaller.
+ */
+function builtWorkerPack (): WorkerPack {
+  if (workerPack === undefined) {
+    try {
+      workerPack = JSON.parse(readFileSync(new URL(`./python/${WORKER_PACK_FILE}`, import.meta.url), 'utf8')) as WorkerPack
+    } catch {
+      workerPack = packWorker(4)
+    }
+  }
+  return workerPack
+}
 
 /** Names the worker's version in the remote code cache (lib/python/loader.py). */
 export function workerSourceKey (): string {
-  workerKey ??= createHash('sha256').update(workerSource()).digest('hex').slice(0, 20)
-  return workerKey
+  return builtWorkerPack().key
 }
 
 const workerBodies = new Map<boolean, string>()
-
-/**
- * The worker's source deflated and in base64 (a quarter of its size): the
- * bootstrap line stays far below Jython's limit for the one line eval()
- * reads (99,997 characters; the source alone is near it), costs less to
- * send and to parse, and is inflated only where no compiled copy is cached.
- */
-function packedWorkerSource (): string {
-  return deflateSync(Buffer.from(workerSource(), 'latin1'), { level: 9 }).toString('base64')
-}
 
 /**
  * Our worker as a program but for its last line, the call of main(), already
@@ -66,7 +95,7 @@ function escapedWorkerBody (store: boolean): string {
     const defined = [...loader.matchAll(/^def (\w+)/gm)].map((m) => m[1] as string)
     body = escaped([
       loader,
-      `exec(_worker_code('${packedWorkerSource()}', '${workerSourceKey()}', ${store ? 'True' : 'False'}))`,
+      `exec(_worker_code('${builtWorkerPack().packed}', '${builtWorkerPack().key}', ${store ? 'True' : 'False'}))`,
       `del ${defined.join(', ')}`,
       ''
     ].join('\n'))
@@ -80,17 +109,20 @@ function escapedWorkerBody (store: boolean): string {
  * same text: ASCII only, everything else escaped.
  */
 export function pythonLiteral (text: string): string {
-  let out = "'"
-  for (const ch of text) {
-    const c = ch.codePointAt(0) as number
-    if (ch === '\\' || ch === "'") out += '\\' + ch
-    else if (c >= 0x20 && c < 0x7f) out += ch
-    else if (ch === '\n') out += '\\n'
-    else if (ch === '\t') out += '\\t'
-    else if (c < 0x100) out += '\\x' + c.toString(16).padStart(2, '0')
-    else throw new Error('bootstrap source must be Latin-1')
-  }
-  return out + "'"
+  // one pass of one regular expression: the program's 30 KB went through a
+  // loop of string appends on every process's first start-up
+  if (NOT_LATIN1.test(text)) throw new Error('bootstrap source must be Latin-1')
+  return "'" + text.replace(ESCAPED, escapeChar) + "'"
+}
+
+const NOT_LATIN1 = /[^\x00-\xff]/
+const ESCAPED = /[^\x20-\x7e]|['\\]/g
+
+function escapeChar (ch: string): string {
+  if (ch === '\\' || ch === "'") return '\\' + ch
+  if (ch === '\n') return '\\n'
+  if (ch === '\t') return '\\t'
+  return '\\x' + ch.charCodeAt(0).toString(16).padStart(2, '0')
 }
 
 /** pythonLiteral(text) without its quotes: pieces escaped apart join into the literal of the whole. */
@@ -105,6 +137,16 @@ function escaped (text: string): string {
  * (microseconds) is how long our worker polls for input before it sleeps.
  */
 export function bootstrapProgram (spec: Spec, id: string, window: number | null = null, spin = 0): string {
+  return prepareBootstrap(spec, id, window, spin)()
+}
+
+/**
+ * bootstrapProgram in two steps: what can fail (a name that is not
+ * Latin-1) fails now, before any worker exists; the returned function makes
+ * the program, whose bulk (the worker's packed source, 2-3 ms on a process's
+ * first start-up) is then made while the interpreter starts.
+ */
+export function prepareBootstrap (spec: Spec, id: string, window: number | null = null, spin = 0): () => string {
   const workerId = pythonLiteral(`${id}-worker`)
   const execmodel = pythonLiteral(spec.execmodel ?? 'thread')
   // execnet's socketserver.py runs the program in itself, with the
@@ -118,7 +160,10 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
   const nice = spec.nice !== undefined && spec.nice !== 0 ? `import os\nif hasattr(os, 'nice'):\n    os.nice(${spec.nice})\n` : ''
   if (spec.worker !== 'execnet') {
     const call = `main(${workerId}, ${execmodel}, ${window === null ? 'None' : String(window)}${hosted || connected ? ', clientsock' : ''}${spin > 0 ? `, spin=${String(spin / 1e6)}` : ''}${connected ? ', hosted=False' : ''})\n`
-    return `'${escaped(nice)}${escapedWorkerBody(!spec.dontWriteBytecode)}${escaped(call)}'\n`
+    const head = `'${escaped(nice)}`
+    const tail = `${escaped(call)}'\n`
+    const store = !spec.dontWriteBytecode
+    return () => head + escapedWorkerBody(store) + tail
   }
   // execnet's bootstrap_import (bootstrap_socket's, hosted), for an execnet installed remotely
   const source = hosted || connected
@@ -137,7 +182,8 @@ export function bootstrapProgram (spec: Spec, id: string, window: number | null 
         `execmodel = get_execmodel(${execmodel})`,
         `serve(init_popen_io(execmodel), id=${workerId})`
       ].join('\n')
-  return pythonLiteral(nice + source) + '\n'
+  const program = pythonLiteral(nice + source) + '\n'
+  return () => program
 }
 
 /** How long to keep reading after a wrong first byte, to show what came. */

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { finished, type Duplex, type Readable, type Writable } from './streams.js'
+import { finished, loadStreams, type Duplex, type Readable, type Writable } from './streams.js'
 import { FramePipe } from './wire/pipe.js'
 import { CHANNEL_CREDIT, CREDIT_SIZE, MessageCode, decodeCredit, messageCodeName, type Frame } from './wire/frame.js'
 import { Encoder } from './serializer/dumps.js'
@@ -21,7 +21,7 @@ import type { ViaHost } from './transports/via.js'
 import type { InstallHost } from './transports/socket.js'
 import type { SlurmJob } from './transports/slurm.js'
 import { describeExit, isFinal, next, type GatewayEvent, type GatewayState } from './lifecycle.js'
-import { awaitReady, bootstrapProgram, printable } from './bootstrap.js'
+import { awaitReady, prepareBootstrap, printable } from './bootstrap.js'
 import { dedent, findCallable } from './source.js'
 import { remoteFunction, type RemoteFunction } from './call.js'
 import type { FunctionOptions } from './function-target.js'
@@ -318,7 +318,7 @@ export class Gateway extends EventEmitter {
     // everything that can fail before the worker exists fails here, so no
     // process is left behind by it
     const window = flowWindowOf(spec, options.window)
-    const program = bootstrapProgram(spec, gatewayId, window, spinOf(options.spin))
+    const program = prepareBootstrap(spec, gatewayId, window, spinOf(options.spin))
     const timeoutMs = startTimeoutMs(options.startTimeout)
     const keepAlive = keepAliveOf(options.keepAlive)
     const proc = await openTransport(spec, { via: options.via, installVia: options.installVia, secret: options.secret, startTimeoutMs: timeoutMs, keepAlive, gatewayId })
@@ -329,7 +329,9 @@ export class Gateway extends EventEmitter {
     }
     proc.stderr.on('data', collect)
     proc.input.on('error', () => {}) // EPIPE when it dies at start: reported below with its stderr
-    proc.input.write(program)
+    // made now, while the interpreter starts; so is readable-stream loaded (lib/streams.ts)
+    proc.input.write(program())
+    loadStreams()
 
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => { resolve('timeout') }, timeoutMs) })

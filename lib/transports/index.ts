@@ -9,9 +9,8 @@ import type { Readable, Writable } from 'node:stream'
 import type { ExitInfo } from '../errors.js'
 import type { Spec } from '../spec.js'
 import { popenCommand } from './popen.js'
-import { sshCommand, vagrantCommand } from './ssh.js'
-import { installedSocketTransport, socketTransport, type InstallHost } from './socket.js'
-import { viaTransport, type ViaHost } from './via.js'
+import type { InstallHost } from './socket.js'
+import type { ViaHost } from './via.js'
 import type { SlurmJob } from './slurm.js'
 
 /** A started worker, whatever carries its bytes. */
@@ -60,18 +59,24 @@ export interface TransportOptions {
 
 /** Start the worker a spec names, on the transport it names. */
 export async function openTransport (spec: Spec, options: TransportOptions = {}): Promise<Transport> {
-  if (options.via !== undefined) return await viaTransport(spec, options.via, options.secret, options.startTimeoutMs, options.keepAlive)
+  // the transports a popen gateway does not use are loaded when a spec
+  // names them: socket's node:net and node:crypto cost every cold start
+  if (options.via !== undefined) {
+    const { viaTransport } = await import('./via.js')
+    return await viaTransport(spec, options.via, options.secret, options.startTimeoutMs, options.keepAlive)
+  }
   switch (spec.transport) {
-    case 'socket':
+    case 'socket': {
+      const { installedSocketTransport, socketTransport } = await import('./socket.js')
       if (options.installVia !== undefined) return await installedSocketTransport(spec, options.installVia, options.startTimeoutMs)
       return await socketTransport(spec, options.secret, options.startTimeoutMs)
+    }
     case 'slurm': {
-      // loaded on first use: a popen gateway's start-up does not pay for it
       const { slurmTransport } = await import('./slurm.js')
       return await slurmTransport(spec, options.gatewayId ?? 'gw', options.startTimeoutMs ?? 60_000)
     }
-    case 'ssh': return processTransport(sshCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
-    case 'vagrant_ssh': return processTransport(vagrantCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
+    case 'ssh': return processTransport((await import('./ssh.js')).sshCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
+    case 'vagrant_ssh': return processTransport((await import('./ssh.js')).vagrantCommand(spec, { keepAlive: options.keepAlive ?? 0 }))
     default: {
       const { argv, cwd, env } = popenCommand(spec)
       return processTransport(argv, { cwd, env })
