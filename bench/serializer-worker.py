@@ -24,36 +24,12 @@ clock = getattr(time, "perf_counter", time.time)
 REPS = int(os.environ.get("REPS", "5"))
 WARMUP = int(os.environ.get("WARMUP", "2"))
 here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, here)
+import serializer_sets  # noqa: E402 (beside this file)
 worker_path = os.path.join(here, "..", "lib", "python", "worker.py")
 worker = {"__name__": "execnet_worker"}
 with open(worker_path) as f:
     exec(compile(f.read(), worker_path, "exec"), worker)
-
-
-def xorshift32_bytes(n, seed):
-    out = bytearray(n)
-    x = seed
-    for i in range(n):
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        out[i] = x & 0xFF
-    return bytes(out)
-
-
-def mixed(n):
-    # the same records as bench/serializer.ts's mixed(), as Python values
-    return [{u"id": i, u"name": u"item-%d" % i, u"score": i * 0.25 + 0.125, u"flag": i % 3 == 0,
-             u"none": None, u"tags": [u"alpha", u"beta", u"gamma"], u"pair": (i, u"p%d" % i),
-             u"nested": {u"k": [i, i + 1], u"s": u"x" * 10}} for i in range(n)]
-
-
-def count(v):
-    if isinstance(v, dict):
-        return 1 + sum(count(k) + count(x) for k, x in v.items())
-    if isinstance(v, (list, tuple, set, frozenset)):
-        return 1 + sum(count(x) for x in v)
-    return 1
 
 
 def median(xs):
@@ -66,11 +42,7 @@ def timed(fn, arg):
     return clock() - t
 
 
-sets = [
-    ("mixed", mixed(50000)),
-    ("bytes", [xorshift32_bytes(1 << 20, 0x9E3779B9)] * 16),
-    ("ints", list(range(1000000))),
-]
+sets = serializer_sets.sets()
 protocol = pickle.HIGHEST_PROTOCOL
 contenders = [("worker", worker["dumps"], worker["loads"])]
 if execnet is not None:
@@ -79,7 +51,7 @@ contenders.append(("pickle", lambda v: pickle.dumps(v, protocol), pickle.loads))
 
 rows = []
 for name, value in sets:
-    values = count(value)
+    values = serializer_sets.count(value)
     row = {"name": name, "values": values}
     for op in ("dumps", "loads"):
         timers = []
