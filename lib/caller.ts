@@ -50,6 +50,11 @@ export class Caller {
     return new Caller(gateway)
   }
 
+  /** Its channel's id, which names its shared namespace in the worker (for direct lines). */
+  get id (): number {
+    return this.channel.id
+  }
+
   /** Batches sent and not answered yet. */
   get inFlight (): number {
     return this.pending.size

@@ -17,6 +17,7 @@ import type { Channel } from './channel.js'
 import { pythonSource } from './bootstrap.js'
 import { ChannelClosedError, RemoteError } from './errors.js'
 import type { FunctionTarget } from './function-target.js'
+import type { Caller } from './caller.js'
 
 /** What the calls behind a failed one are rejected with: never run, to be sent again. */
 export const ORPHANED = new Error('sent after a call that failed: never run')
@@ -35,9 +36,10 @@ export class DirectLine {
   /** Why no more calls can go on this line. */
   private ended: Error | null = null
 
-  constructor (readonly gateway: Gateway, target: FunctionTarget) {
+  /** `shared`: the call server whose initializer's names a source's function starts from (a pool worker's). */
+  constructor (readonly gateway: Gateway, target: FunctionTarget, shared: Caller | null = null) {
     const kwargs = target.kind === 'source'
-      ? { kind: 'source', what: target.source, name: target.name, filename: target.filename }
+      ? { kind: 'source', what: target.source, name: target.name, filename: target.filename, shared: shared?.id ?? null }
       : { kind: 'import', what: target.target }
     this.channel = gateway.remoteExec(pythonSource('callserver.py'), kwargs, { call: 'serve_direct', filename: 'execnet-callserver.py' })
     // idle, it must not keep Node alive: only calls waiting do

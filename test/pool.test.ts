@@ -265,3 +265,22 @@ t.test('map over an array reads it by index: mixed runs of numbers and other val
   const doubled = Doubled.from([1, 2, 3]) as Doubled<number>
   t.same(await echo.map(doubled), [1, 1, 2, 2, 3, 3], 'what its iterator yields, not its indexes')
 })
+
+t.test("a pool's single calls go on direct lines: they see the initializer's names, and a call that raises fails alone", async (t) => {
+  const pool = await Pool.start('popen', { size: 1, initializer: 'import hashlib\nSALT = "salt:"' })
+  t.teardown(async () => { await pool.close() })
+  const digest = pool.function('def digest(s):\n    if s == "bad":\n        raise KeyError(s)\n    return hashlib.sha256((SALT + s).encode()).hexdigest()[:8]')
+  const { createHash } = await import('node:crypto')
+  const want = (s: string): string => createHash('sha256').update('salt:' + s).digest('hex').slice(0, 8)
+  t.equal(await digest('a'), want('a'), "the initializer's import and global")
+  // one call per tick, pipelined: the one that raises fails alone, the ones behind it run once
+  const pending: Array<Promise<unknown>> = []
+  for (const s of ['b', 'bad', 'c', 'd']) {
+    pending.push(digest(s).catch((e: unknown) => e))
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const [b, bad, c, d] = await Promise.all(pending)
+  t.same([b, c, d], [want('b'), want('c'), want('d')])
+  t.type(bad, RemoteError, 'a RemoteError')
+  t.equal((bad as RemoteError).type, 'KeyError')
+})

@@ -155,7 +155,10 @@ export class Pool extends EventEmitter {
     const error = new GatewayClosedError('the pool is closed')
     for (const run of [...this.runs]) this.failRun(run, error)
     this.runs.length = 0
-    for (const w of this.workers) w.caller.close(error)
+    for (const w of this.workers) {
+      w.caller.close(error)
+      w.closeLines(error)
+    }
     await this.group.terminate(timeout)
   }
 

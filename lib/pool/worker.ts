@@ -4,6 +4,8 @@
  */
 import type { Gateway } from '../gateway.js'
 import { Caller, type BatchResult } from '../caller.js'
+import { DirectLine, ORPHANED } from '../direct.js'
+import { DumpError, RemoteError } from '../errors.js'
 import type { FunctionTarget } from '../function-target.js'
 
 /** A batch on its way: what a run needs back to settle or re-run its items. */
@@ -30,8 +32,14 @@ export class PoolWorker<I> {
   /** When the worker last finished a batch: the next one's own time starts here or at its send, whichever is later. */
   private lastReply = 0
 
+  /** Each function's direct line here (lib/direct.ts), for a batch of one call of one argument. */
+  private readonly lines = new Map<string, DirectLine>()
+  /** Whether direct lines may be used: under main_thread_only a second execution waits for the call server's forever. */
+  private readonly direct: boolean
+
   constructor (readonly gateway: Gateway, readonly spec: string, private readonly maxInFlight: number) {
     this.caller = Caller.start(gateway)
+    this.direct = gateway.spec.execmodel !== 'main_thread_only'
   }
 
   /** Seconds an item of this function took here lately, or null before its first batch came back. */
@@ -51,7 +59,9 @@ export class PoolWorker<I> {
     this.inFlight.add(batch)
     const sent = performance.now()
     try {
-      const result = await this.caller.submit(this.caller.fid(target), payload, single)
+      const result = single && payload.length === 1 && this.direct
+        ? await this.callDirect(target, payload[0])
+        : await this.caller.submit(this.caller.fid(target), payload, single)
       const now = performance.now()
       // with batches queued on the worker, this one's own time began when the one ahead of it ended
       const seconds = (now - Math.max(sent, this.lastReply)) / 1000 / Math.max(1, batch.calls)
@@ -62,5 +72,35 @@ export class PoolWorker<I> {
     } finally {
       this.inFlight.delete(batch)
     }
+  }
+
+  /**
+   * One call on the function's direct line, as a batch's result: `await
+   * f(x)` on a pool costs what it does on a gateway. A call sent behind one
+   * that raised was never run: it goes again on a fresh line.
+   */
+  private async callDirect (target: FunctionTarget, arg: unknown): Promise<BatchResult> {
+    for (;;) {
+      let line = this.lines.get(target.key)
+      if (line === undefined || !line.usable) {
+        line = new DirectLine(this.gateway, target, this.caller)
+        this.lines.set(target.key, line)
+      }
+      try {
+        return { values: [await line.submit(arg)], errors: null }
+      } catch (err) {
+        if (err === ORPHANED) continue
+        if (err instanceof RemoteError) return { values: [null], errors: new Map([[0, err]]) }
+        // the batch form's path, as the pool reads a DumpError of one call
+        if (err instanceof DumpError && err.path.startsWith('value')) throw new DumpError(err.reason, 'value[3][0]' + err.path.slice(5))
+        throw err
+      }
+    }
+  }
+
+  /** Stop its direct lines (the pool closes, or the worker is replaced). */
+  closeLines (reason: Error): void {
+    for (const line of this.lines.values()) line.close(reason)
+    this.lines.clear()
   }
 }

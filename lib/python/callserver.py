@@ -161,11 +161,23 @@ def find_dumps():
         return None
 
 
+def namespaces():
+    # each call server's shared namespace (its initializer's names), by its
+    # channel's id, for the direct lines of the same worker: a remote_exec's
+    # globals are its own, so the table lives in the interpreter's modules
+    table = sys.modules.get("__execnet_callserver_namespaces__")
+    if table is None:
+        table = sys.modules["__execnet_callserver_namespaces__"] = types.ModuleType("__execnet_callserver_namespaces__")
+        table.by_id = {}
+    return table.by_id
+
+
 class Server(object):
     def __init__(self, channel):
         self.channel = channel
         self.functions = {}
         self.shared = {"__name__": "__remotefunction__"}
+        namespaces()[channel.id] = self.shared
 
     def define(self, fid, source, name, filename):
         namespace = dict(self.shared)
@@ -358,7 +370,7 @@ def serve(channel):
     Server(channel).serve()
 
 
-def serve_direct(channel, kind, what, name=None, filename=None):
+def serve_direct(channel, kind, what, name=None, filename=None, shared=None):
     """One function on a channel of its own, one call per message: the
     message is its one argument, the reply the value it returned, bare, as a
     channel ping-pong (a call one after another is bound by the opcodes a
@@ -367,9 +379,12 @@ def serve_direct(channel, kind, what, name=None, filename=None):
     value that cannot be sent, ends this execution with it (the channel
     closes with its traceback): the master rejects the call it belongs to,
     and sends the calls it sent after it again, on a fresh channel (they were
-    never run: nothing is read from a closed channel)."""
+    never run: nothing is read from a closed channel). `shared`: the id of
+    the call server (its channel's) whose initializer's names the function
+    starts from."""
     if kind == "source":
-        namespace = {"__name__": "__remotefunction__"}
+        # a pool's function starts from its initializer's names, as on the call server
+        namespace = dict(namespaces().get(shared) or {"__name__": "__remotefunction__"})
         run_source(compile(what + "\n", filename or "<remote function>", "exec"), namespace)
         fn = namespace[name]
     else:
