@@ -283,4 +283,6 @@ t.test("a pool's single calls go on direct lines: they see the initializer's nam
   t.same([b, c, d], [want('b'), want('c'), want('d')])
   t.type(bad, RemoteError, 'a RemoteError')
   t.equal((bad as RemoteError).type, 'KeyError')
+  await t.rejects(digest(() => 1), { name: 'DumpError' }, 'an argument without a Python equivalent fails that call')
+  t.equal(await digest('e'), want('e'), 'and the pool goes on')
 })

@@ -59,8 +59,8 @@ export class PoolWorker<I> {
     this.inFlight.add(batch)
     const sent = performance.now()
     try {
-      const result = single && payload.length === 1 && this.direct
-        ? await this.callDirect(target, payload[0])
+      const result = this.direct && oneArgument(payload, single)
+        ? await this.callDirect(target, single ? payload[0] : (payload[0] as unknown[])[0], single ? 'value[3][0]' : 'value[3][0][0]')
         : await this.caller.submit(this.caller.fid(target), payload, single)
       const now = performance.now()
       // with batches queued on the worker, this one's own time began when the one ahead of it ended
@@ -79,7 +79,7 @@ export class PoolWorker<I> {
    * f(x)` on a pool costs what it does on a gateway. A call sent behind one
    * that raised was never run: it goes again on a fresh line.
    */
-  private async callDirect (target: FunctionTarget, arg: unknown): Promise<BatchResult> {
+  private async callDirect (target: FunctionTarget, arg: unknown, pathInBatch: string): Promise<BatchResult> {
     for (;;) {
       let line = this.lines.get(target.key)
       if (line === undefined || !line.usable) {
@@ -92,7 +92,7 @@ export class PoolWorker<I> {
         if (err === ORPHANED) continue
         if (err instanceof RemoteError) return { values: [null], errors: new Map([[0, err]]) }
         // the batch form's path, as the pool reads a DumpError of one call
-        if (err instanceof DumpError && err.path.startsWith('value')) throw new DumpError(err.reason, 'value[3][0]' + err.path.slice(5))
+        if (err instanceof DumpError && err.path.startsWith('value')) throw new DumpError(err.reason, pathInBatch + err.path.slice(5))
         throw err
       }
     }
@@ -103,4 +103,14 @@ export class PoolWorker<I> {
     for (const line of this.lines.values()) line.close(reason)
     this.lines.clear()
   }
+}
+
+/**
+ * Whether a batch is one call of one positional argument: a map's batch of
+ * one input ([x], single), or one f(x) ([[x], null]: args and no kwargs).
+ */
+function oneArgument (payload: readonly unknown[], single: boolean): boolean {
+  if (single) return payload.length === 1
+  const args = payload[0]
+  return payload.length === 2 && payload[1] === null && Array.isArray(args) && args.length === 1
 }
