@@ -53,8 +53,8 @@ export interface Scheduler {
   remove: (run: Run) => void
 }
 
-/** Inputs ready to be sent, per run: enough for every worker's next batches. */
-const READY_MAX = 8192
+/** Inputs ready to be sent, per run: enough for every worker's next batches (two of MAX_BATCH). */
+const READY_MAX = 131072
 /** Free room in a run's window that makes it pull more input, at most (see pull): a full batch's worth. */
 const REFILL = MAX_BATCH
 /** Small inputs per PoolItem, at most. */
