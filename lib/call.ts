@@ -10,7 +10,7 @@
  */
 import type { Gateway } from './gateway.js'
 import { Caller, type BatchResult } from './caller.js'
-import { DirectLine, ORPHANED } from './direct.js'
+import { argumentPath, DirectLines, ORPHANED, type DirectLine } from './direct.js'
 import { functionTarget, type FunctionOptions, type FunctionTarget } from './function-target.js'
 import { DumpError, OptionError, TimeoutError } from './errors.js'
 
@@ -64,17 +64,10 @@ class CallSession {
   private caller: Caller | null = null
   private gathering = new Map<Caller, Map<number, Call[]>>()
   private readonly owed = new Map<Server, Set<Call>>()
-  /** Each function's direct line, by target key. */
-  private readonly lines = new Map<string, DirectLine>()
-  /**
-   * Whether calls may take direct lines: each is an execution of its own in
-   * the worker, and under main_thread_only one waits for the call server's
-   * to end, which it never does.
-   */
-  private readonly direct: boolean
+  private readonly lines: DirectLines
 
   constructor (private readonly gateway: Gateway) {
-    this.direct = gateway.spec.execmodel !== 'main_thread_only'
+    this.lines = new DirectLines(gateway)
   }
 
   call (target: FunctionTarget, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>> | null, options: CallOptions): Promise<unknown> {
@@ -148,7 +141,7 @@ class CallSession {
 
   private submit (caller: Caller, fid: number, calls: Call[]): void {
     const only = calls[0] as Call
-    if (calls.length === 1 && this.direct && only.args.length === 1 && (only.kwargs === null || Object.keys(only.kwargs).length === 0)) {
+    if (calls.length === 1 && this.lines.allowed && only.args.length === 1 && (only.kwargs === null || Object.keys(only.kwargs).length === 0)) {
       this.owed.get(caller)?.delete(only)
       this.submitDirect(only)
       return
@@ -162,12 +155,7 @@ class CallSession {
 
   /** A call alone in its tick, of one argument: on its function's direct line. */
   private submitDirect (call: Call): void {
-    let line = this.lines.get(call.target.key)
-    if (line === undefined || !line.usable) {
-      line = new DirectLine(this.gateway, call.target)
-      this.lines.set(call.target.key, line)
-    }
-    const sentTo = line
+    const sentTo = this.lines.for(call.target)
     call.server = sentTo
     this.owe(sentTo, call)
     sentTo.submit(call.args[0]).then(
@@ -180,7 +168,7 @@ class CallSession {
           this.resend(call)
           return
         }
-        this.settle(call, null, argumentError(err, 'value'))
+        this.settle(call, null, argumentPath(err, 'args[0]'))
       })
   }
 
@@ -222,11 +210,14 @@ class CallSession {
     this.settle(call, null, reason)
     if (server === null) return
     if (this.caller === server) this.caller = null
-    if (server instanceof DirectLine && this.lines.get(call.target.key) === server) this.lines.delete(call.target.key)
     const owed = [...(this.owed.get(server) ?? [])]
     this.owed.delete(server)
-    if (server instanceof Caller) this.gathering.delete(server)
-    server.close()
+    if (server instanceof Caller) {
+      this.gathering.delete(server)
+      server.close()
+    } else {
+      this.lines.retire(call.target, server)
+    }
     for (const other of owed) {
       if (!other.settled) this.resend(other)
     }
@@ -273,14 +264,9 @@ export function callTimeout (timeout: number | undefined): number | null {
   return timeout
 }
 
-/**
- * A DumpError's path inside the message, as the caller wrote it: in a batch
- * value[3][0][1] is args[1], value[3][1].get('k') kwargs.get('k'); on a
- * direct line the message is the one argument, args[0].
- */
-function argumentError (err: unknown, direct?: 'value'): unknown {
+/** A DumpError's path inside the batch message, as the caller wrote it: value[3][0][1] is args[1], value[3][1].get('k') kwargs.get('k'). */
+function argumentError (err: unknown): unknown {
   if (!(err instanceof DumpError)) return err
-  if (direct !== undefined) return err.path.startsWith('value') ? new DumpError(err.reason, 'args[0]' + err.path.slice(5)) : err
   const match = /^value\[3\]\[([01])\](.*)$/.exec(err.path)
   if (match === null) return err
   return new DumpError(err.reason, (match[1] === '0' ? 'args' : 'kwargs') + (match[2] ?? ''))

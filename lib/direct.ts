@@ -15,7 +15,7 @@
 import type { Gateway } from './gateway.js'
 import type { Channel } from './channel.js'
 import { pythonSource } from './bootstrap.js'
-import { ChannelClosedError, RemoteError } from './errors.js'
+import { ChannelClosedError, DumpError, RemoteError } from './errors.js'
 import type { FunctionTarget } from './function-target.js'
 import type { Caller } from './caller.js'
 
@@ -113,4 +113,55 @@ export class DirectLine {
   private keepAlive (): void {
     this.channel.setKeepAlive(this.waiting.length > 0)
   }
+}
+
+/**
+ * @internal Each function's direct line on one gateway, made at first use
+ * and again once the last one ended; gw.function's calls and a pool
+ * worker's each keep one.
+ */
+export class DirectLines {
+  private readonly lines = new Map<string, DirectLine>()
+  /**
+   * Whether calls may take direct lines: each is an execution of its own in
+   * the worker, and under main_thread_only one waits for the call server's
+   * to end, which it never does.
+   */
+  readonly allowed: boolean
+
+  /** `shared`: the call server whose initializer's names the functions start from. */
+  constructor (private readonly gateway: Gateway, private readonly shared: Caller | null = null) {
+    this.allowed = gateway.spec.execmodel !== 'main_thread_only'
+  }
+
+  /** The function's line, a fresh one when it has none that is usable. */
+  for (target: FunctionTarget): DirectLine {
+    let line = this.lines.get(target.key)
+    if (line === undefined || !line.usable) {
+      line = new DirectLine(this.gateway, target, this.shared)
+      this.lines.set(target.key, line)
+    }
+    return line
+  }
+
+  /** Close a line given up on (a timeout, an abort); the next call of its function gets a fresh one. */
+  retire (target: FunctionTarget, line: DirectLine): void {
+    if (this.lines.get(target.key) === line) this.lines.delete(target.key)
+    line.close()
+  }
+
+  /** Close every line; what they still owe fails with `reason`. */
+  close (reason: Error): void {
+    for (const line of this.lines.values()) line.close(reason)
+    this.lines.clear()
+  }
+}
+
+/**
+ * A DumpError of a line's message (whose path starts at `value`, the one
+ * argument) with its path as the caller names that argument (`args[0]`,
+ * or a batch's `value[3][0]`); any other error as it is.
+ */
+export function argumentPath (err: unknown, argument: string): unknown {
+  return err instanceof DumpError && err.path.startsWith('value') ? new DumpError(err.reason, argument + err.path.slice(5)) : err
 }

@@ -157,7 +157,7 @@ export class Pool extends EventEmitter {
     this.runs.length = 0
     for (const w of this.workers) {
       w.caller.close(error)
-      w.closeLines(error)
+      w.lines.close(error)
     }
     await this.group.terminate(timeout)
   }

@@ -211,6 +211,12 @@ export abstract class Run {
   }
 }
 
+/** Whether an input may share an item with others (see CHUNK): a plain number or boolean. */
+function chunkable (value: unknown): boolean {
+  const kind = typeof value
+  return kind === 'number' || kind === 'boolean'
+}
+
 function newItem (index: number, wire: readonly unknown[], count: number, size: number, timeout: number | null, signal: AbortSignal | null): PoolItem {
   return { index, count, wire, size, attempts: 0, batchMax: timeout === null ? Infinity : 1, settled: false, sent: false, timeout, signal }
 }
@@ -505,8 +511,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
       if (chunking) {
         const stop = Math.min(end, i + CHUNK)
         while (j < stop) {
-          const kind = typeof array[j]
-          if (kind !== 'number' && kind !== 'boolean') break
+          if (!chunkable(array[j])) break
           j++
         }
       }
@@ -549,8 +554,7 @@ export class StreamRun extends Run implements AsyncIterableIterator<unknown> {
           const r = source.next()
           if (r.done === true) break
           const value = r.value
-          const kind = typeof value
-          if (chunking && (kind === 'number' || kind === 'boolean')) {
+          if (chunking && chunkable(value)) {
             chunk.push(value)
             if (chunk.length === CHUNK) { this.add(chunk, 9 * CHUNK); chunk = [] }
           } else {

@@ -4,8 +4,8 @@
  */
 import type { Gateway } from '../gateway.js'
 import { Caller, type BatchResult } from '../caller.js'
-import { DirectLine, ORPHANED } from '../direct.js'
-import { DumpError, RemoteError } from '../errors.js'
+import { argumentPath, DirectLines, ORPHANED } from '../direct.js'
+import { RemoteError } from '../errors.js'
 import type { FunctionTarget } from '../function-target.js'
 
 /** A batch on its way: what a run needs back to settle or re-run its items. */
@@ -33,13 +33,11 @@ export class PoolWorker<I> {
   private lastReply = 0
 
   /** Each function's direct line here (lib/direct.ts), for a batch of one call of one argument. */
-  private readonly lines = new Map<string, DirectLine>()
-  /** Whether direct lines may be used: under main_thread_only a second execution waits for the call server's forever. */
-  private readonly direct: boolean
+  readonly lines: DirectLines
 
   constructor (readonly gateway: Gateway, readonly spec: string, private readonly maxInFlight: number) {
     this.caller = Caller.start(gateway)
-    this.direct = gateway.spec.execmodel !== 'main_thread_only'
+    this.lines = new DirectLines(gateway, this.caller)
   }
 
   /** Seconds an item of this function took here lately, or null before its first batch came back. */
@@ -59,7 +57,7 @@ export class PoolWorker<I> {
     this.inFlight.add(batch)
     const sent = performance.now()
     try {
-      const result = this.direct && oneArgument(payload, single)
+      const result = this.lines.allowed && oneArgument(payload, single)
         ? await this.callDirect(target, single ? payload[0] : (payload[0] as unknown[])[0], single ? 'value[3][0]' : 'value[3][0][0]')
         : await this.caller.submit(this.caller.fid(target), payload, single)
       const now = performance.now()
@@ -81,27 +79,15 @@ export class PoolWorker<I> {
    */
   private async callDirect (target: FunctionTarget, arg: unknown, pathInBatch: string): Promise<BatchResult> {
     for (;;) {
-      let line = this.lines.get(target.key)
-      if (line === undefined || !line.usable) {
-        line = new DirectLine(this.gateway, target, this.caller)
-        this.lines.set(target.key, line)
-      }
       try {
-        return { values: [await line.submit(arg)], errors: null }
+        return { values: [await this.lines.for(target).submit(arg)], errors: null }
       } catch (err) {
         if (err === ORPHANED) continue
         if (err instanceof RemoteError) return { values: [null], errors: new Map([[0, err]]) }
         // the batch form's path, as the pool reads a DumpError of one call
-        if (err instanceof DumpError && err.path.startsWith('value')) throw new DumpError(err.reason, pathInBatch + err.path.slice(5))
-        throw err
+        throw argumentPath(err, pathInBatch)
       }
     }
-  }
-
-  /** Stop its direct lines (the pool closes, or the worker is replaced). */
-  closeLines (reason: Error): void {
-    for (const line of this.lines.values()) line.close(reason)
-    this.lines.clear()
   }
 }
 

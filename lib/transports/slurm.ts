@@ -24,12 +24,14 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { PassThrough } from 'node:stream'
-import { SlurmError, srunErrors, type ExitInfo } from '../errors.js'
+import { SlurmError, srunErrors } from '../errors.js'
 import type { Spec } from '../spec.js'
 import { splitCommand } from '../spec.js'
 import { workerDebugEnv } from '../debug.js'
 import { interpreterCommand, workerArgv } from './popen.js'
 import { processTransport, type Transport } from './index.js'
+import { readLine } from './socket.js'
+import { describeExit } from '../lifecycle.js'
 
 /**
  * A worker's job, as SLURM names it.
@@ -129,7 +131,7 @@ export async function slurmTransport (spec: Spec, gatewayId: string, startTimeou
       acceptNode(server, secret),
       srun.exited.then((exit) => new Promise<never>((resolve, reject) => {
         // stderr's last words come after the exit
-        setImmediate(() => { reject(new SlurmError(`srun ended before the node connected back (${exitText(exit)})`, stderrText, exit)) })
+        setImmediate(() => { reject(new SlurmError(`srun ended before the node connected back (it ${describeExit(exit)})`, stderrText, exit)) })
       })),
       srun.spawnError.then((err) => { throw new SlurmError(`cannot start srun: ${err.message}`, '') }),
       new Promise<never>((resolve, reject) => {
@@ -158,27 +160,17 @@ function acceptNode (server: Server, secret: string): Promise<{ socket: Socket, 
       const nonce = randomBytes(16).toString('hex')
       const expected = createHmac('sha256', secret).update(nonce).digest()
       socket.write(nonce + '\n')
-      let got = ''
       const refuse = setTimeout(() => { socket.destroy() }, 10_000)
-      const onData = (chunk: Buffer): void => {
-        got += chunk.toString('latin1')
-        const end = got.indexOf('\n')
-        if (end === -1) {
-          if (got.length > 512) socket.destroy()
-          return
-        }
-        socket.off('data', onData)
-        socket.pause()
+      readLine(socket).then((line) => {
         clearTimeout(refuse)
-        const [proof = '', jobId = '-', stepId = '-', node = '-'] = got.slice(0, end).split(' ')
+        const [proof = '', jobId = '-', stepId = '-', node = '-'] = line.split(' ')
         const answer = Buffer.from(proof, 'hex')
-        if (answer.length !== expected.length || !timingSafeEqual(answer, expected)) {
-          socket.destroy()
-          return
-        }
-        resolve({ socket, job: { jobId, stepId, node } })
-      }
-      socket.on('data', onData)
+        if (answer.length !== expected.length || !timingSafeEqual(answer, expected)) socket.destroy()
+        else resolve({ socket, job: { jobId, stepId, node } })
+      }, () => {
+        clearTimeout(refuse)
+        socket.destroy()
+      })
     })
   })
 }
@@ -243,8 +235,4 @@ function cancelJob (srun: Transport, job: () => SlurmJob | undefined): () => voi
     hard.unref()
     void srun.exited.then(() => { clearTimeout(hard) })
   }
-}
-
-function exitText (exit: ExitInfo): string {
-  return exit.signal !== null ? `killed by ${exit.signal}` : `exit status ${String(exit.exitCode)}`
 }

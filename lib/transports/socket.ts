@@ -61,7 +61,8 @@ function connectionTransport (socket: Socket, command: string[]): Transport {
   }
 }
 
-function readLine (socket: Readable): Promise<string> {
+/** One line (at most 256 bytes) from a connection, in latin1; what came after it is put back. Rejects at its end or error. */
+export function readLine (socket: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {

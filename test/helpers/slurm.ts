@@ -44,6 +44,11 @@ function answers (conf: string | undefined): boolean {
   return spawnSync('sinfo', ['--noheader'], { env: { ...process.env, SLURM_CONF: conf }, timeout: 10_000 }).status === 0
 }
 
+/** The node names of the cluster of this slurm.conf. */
+function nodesOf (conf: string): string[] {
+  return spawnSync('sinfo', ['--noheader', '--format=%n'], { encoding: 'utf8', env: { ...process.env, SLURM_CONF: conf } }).stdout.split('\n').filter((l) => l !== '')
+}
+
 function clusterOf (conf: string, nodes: string[], stop: () => Promise<void>): Cluster {
   const command = async (argv: string[]): Promise<{ code: number | null, stdout: string, stderr: string }> => await new Promise((resolve) => {
     execFile(argv[0] as string, argv.slice(1), { env: { ...process.env, SLURM_CONF: conf }, timeout: 30_000, encoding: 'utf8' }, (err, stdout, stderr) => {
@@ -78,16 +83,14 @@ async function script (args: string[], env: NodeJS.ProcessEnv = {}): Promise<str
 export async function startCluster (): Promise<Cluster | null> {
   const conf = process.env.SLURM_CONF
   if (answers(conf)) {
-    const nodes = spawnSync('sinfo', ['--noheader', '--format=%n'], { encoding: 'utf8', env: process.env }).stdout.split('\n').filter((l) => l !== '')
-    return clusterOf(conf as string, nodes, async () => {})
+    return clusterOf(conf as string, nodesOf(conf as string), async () => {})
   }
   if (slurmProblem() !== null) return null
   const dir = mkdtempSync(join(tmpdir(), 'execnet-slurm-'))
   const ports = { CTLD_PORT: String(await freePort()), SLURMD_PORT: String(await freePort()) }
   await script(['start', dir], ports)
-  const nodes = spawnSync('sinfo', ['--noheader', '--format=%n'], { encoding: 'utf8', env: { ...process.env, SLURM_CONF: join(dir, 'slurm.conf') } }).stdout.split('\n').filter((l) => l !== '')
   let stopped = false
-  return clusterOf(join(dir, 'slurm.conf'), nodes, async () => {
+  return clusterOf(join(dir, 'slurm.conf'), nodesOf(join(dir, 'slurm.conf')), async () => {
     if (stopped) return
     stopped = true
     await script(['stop', dir])
