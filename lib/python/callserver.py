@@ -367,7 +367,12 @@ def unsendable(value, reason):
 
 
 def serve(channel):
-    Server(channel).serve()
+    try:
+        Server(channel).serve()
+    finally:
+        # a call server retired (a timeout) leaves no namespace behind; its
+        # lines copied theirs when they started
+        namespaces().pop(channel.id, None)
 
 
 def serve_direct(channel, kind, what, name=None, filename=None, shared=None):
