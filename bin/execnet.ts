@@ -386,4 +386,6 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2))
+// no top-level await: the build makes this a CommonJS bundle (scripts/bundle.mjs);
+// a rejection still ends the process as an uncaught error does
+void main(process.argv.slice(2)).then((code) => { process.exitCode = code })
