@@ -54,13 +54,11 @@ PY2 = sys.version_info[0] == 2
 JYTHON = sys.platform.startswith("java")
 
 if PY2:
-    import Queue as queue
     from thread import get_ident
     text_type = unicode  # noqa: F821 (Python 2 only)
     long_type = long  # noqa: F821
     bytes_types = (str, bytearray, memoryview)
 else:
-    import queue
     from threading import get_ident
     text_type = str
     long_type = int
@@ -612,11 +610,16 @@ ENDMARKER = object()
 NO_ENDMARKER_WANTED = object()
 
 
+class Empty(Exception):
+    """Items.get found nothing in its time."""
+
+
 class Items(object):
     """A channel's received items, each with its size in bytes (what flow
     control grants back once it is consumed): one lock and a deque, several
     times cheaper per item than queue.Queue, which matters for small
-    messages."""
+    messages. Execution queues its tasks in one too: the queue module cost
+    every start-up 1 ms of imports."""
 
     def __init__(self):
         self._items = collections.deque()
@@ -644,7 +647,7 @@ class Items(object):
 
     def get(self, timeout=None):
         """The next (item, size); waits up to timeout seconds (forever for
-        None), then raises queue.Empty."""
+        None), then raises Empty."""
         with self._cond:
             if timeout is None:
                 while not self._items:
@@ -654,7 +657,7 @@ class Items(object):
                 while not self._items:
                     remaining = deadline - time.time()
                     if remaining <= 0:
-                        raise queue.Empty()
+                        raise Empty()
                     self._cond.wait(remaining)
             return self._items.popleft()
 
@@ -781,7 +784,7 @@ class Channel(object):
             else:
                 self._output.flush()
                 item, size = items.get(timeout=timeout)
-        except queue.Empty:
+        except Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
         if item is ENDMARKER:
             items.put(item)  # for other receivers
@@ -2046,6 +2049,11 @@ class ExecModel(object):
 
     @property
     def queue(self):
+        # imported here: the worker's own queues are Items
+        if PY2:
+            import Queue as queue
+        else:
+            import queue
         return queue
 
     @property
@@ -2107,8 +2115,8 @@ class Execution(object):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when none runs
         self.running = set()  # ids of the channels whose code runs (or is queued to)
-        self._tasks = queue.Queue()  # for the main thread; None ends it
-        self._pool_tasks = queue.Queue()
+        self._tasks = Items()  # for the main thread; None ends it
+        self._pool_tasks = Items()
         self._pool_idle = 0
         self._mainbusy = False
         self._waiting = collections.deque()  # main_thread_only: [channel, task] for the main thread
@@ -2175,21 +2183,21 @@ class Execution(object):
             with self._lock:
                 self._pool_idle += 1
             try:
-                item = self._pool_tasks.get(timeout=POOL_IDLE)
-            except queue.Empty:
+                item = self._pool_tasks.get(timeout=POOL_IDLE)[0]
+            except Empty:
                 with self._lock:
                     # leave only if no execution was handed to the idle
                     # threads meanwhile (each handoff took one idle slot)
                     if self._pool_idle > 0:
                         self._pool_idle -= 1
                         return
-                item = self._pool_tasks.get()
+                item = self._pool_tasks.get()[0]
 
     def run_main(self):
         """The main thread's loop, until stop()."""
         try:
             while True:
-                item = self._tasks.get()
+                item = self._tasks.get()[0]
                 if item is None:
                     break
                 self._execute(*item)
@@ -2418,8 +2426,12 @@ def enlarge_pipe(fd):
     nothing happens: Node's spawn gives its children socket pairs (about
     200 KiB deep), so this is for masters that spawn us with pipes."""
     try:
-        import fcntl
-        fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
+        # fcntl only for a pipe: its import cost every start-up on a
+        # socket pair, where the call fails anyway
+        import stat
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            import fcntl
+            fcntl.fcntl(fd, 1031, 1 << 20)  # F_SETPIPE_SZ
     except Exception:
         pass
 
