@@ -16,7 +16,9 @@
 // (data=stdio) for what that path would cost.
 // Run with `npm run bench:cluster` (as root: it makes namespaces);
 // BENCH_PYTHON picks the interpreter (default: the test venv's, which has
-// execnet), ROUNDS the turns, BULK_MIB the bulk size.
+// execnet), ROUNDS the turns, BULK_MIB the bulk size, ROWS (a word of the
+// rows' names, e.g. SLURM) only the rows that have it, to iterate on them;
+// the whole table is the default.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
@@ -200,7 +202,7 @@ async function keepAliveDetection (): Promise<number> {
   return elapsed
 }
 
-const rows: Row[] = [
+const allRows: Row[] = [
   {
     name: 'fleet start-up, 8 ssh hosts (to 8 receives)',
     unit: 's',
@@ -251,6 +253,10 @@ const rows: Row[] = [
     met: () => true
   }
 ]
+
+const only = process.env.ROWS
+const rows = only === undefined || only === '' ? allRows : allRows.filter((row) => row.name.toLowerCase().includes(only.toLowerCase()))
+if (rows.length === 0) throw new Error(`no row of bench/cluster has ${only ?? ''} in its name`)
 
 try {
   const samples = rows.map((row) => row.contenders.map(() => [] as number[]))
