@@ -60,9 +60,9 @@ export interface SlurmJob {
  * on `_socket`, and makes the HMAC itself from the interpreter's own
  * SHA-256 (`_sha256`, `_sha2` from 3.12; hashlib where neither is, as on
  * Jython, whose `_socket` is not CPython's either: it takes `socket`).
- * The worker wants a `socket.socket` (makefile): `socket` is imported once
- * the answer is on its way, while the master checks it and sends the
- * program.
+ * What the worker uses of a socket.socket beyond `_socket`'s is makefile:
+ * `_Socket` has its own, the buffered files over recv_into and send that
+ * socket.py's SocketIO is too.
  */
 const CONNECT_PROGRAM = [
   'import sys, os',
@@ -79,9 +79,22 @@ const CONNECT_PROGRAM = [
   "        name = host.encode('ascii')",
   '    except UnicodeError:',
   '        name = host',
+  '    import io',
+  '    class _SocketIO(io.RawIOBase):',
+  '        def __init__(self, sock):',
+  '            io.RawIOBase.__init__(self)',
+  '            self._sock = sock',
+  '        def readable(self): return True',
+  '        def writable(self): return True',
+  '        def fileno(self): return self._sock.fileno()',
+  '        def readinto(self, b): return self._sock.recv_into(b)',
+  '        def write(self, b): return self._sock.send(b)',
+  '    class _Socket(_socket.socket):',
+  '        def makefile(self, mode, size):',
+  "            return (io.BufferedReader if 'r' in mode else io.BufferedWriter)(_SocketIO(self), size)",
   '    clientsock = error = None',
   '    for af, kind, proto, _, address in _socket.getaddrinfo(name, int(port), 0, _socket.SOCK_STREAM):',
-  '        clientsock = _socket.socket(af, kind, proto)',
+  '        clientsock = _Socket(af, kind, proto)',
   '        try:',
   '            clientsock.connect(address)',
   '            break',
@@ -115,12 +128,6 @@ const CONNECT_PROGRAM = [
   'env = os.environ.get',
   "answer = ' '.join([proof, env('SLURM_JOB_ID', '-'), env('SLURM_STEP_ID', '-'), env('SLURMD_NODENAME', '-')])",
   "clientsock.sendall((answer + '\\n').encode('ascii'))",
-  'if not java:',
-  '    import socket',
-  '    if str is bytes:',
-  '        clientsock = socket.socket(_sock=clientsock)',
-  '    else:',
-  '        clientsock = socket.socket(clientsock.family, clientsock.type, clientsock.proto, clientsock.detach())',
   // Python 2 (Jython too) evaluates the literal from a str, as a popen
   // worker's stdin gives it: from unicode it refuses the coding line
   'program = _line(65536)',
