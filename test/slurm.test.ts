@@ -147,7 +147,10 @@ for (const [name, find] of interpreters) {
     const interp = require(t, find(), name)
     if (interp === null) return
     const gw = await Gateway.start(on(c, `//python=${interp.argv.join(' ')}`), {}, `py-${name}`)
-    t.match(await gw.remoteExec('import sys, os; channel.send((sys.version_info[0], os.environ["SLURM_JOB_ID"]))').receive(), [interp.major, gw.slurmJob?.jobId])
+    const [major, jobId, loaded] = await gw.remoteExec('import sys, os; channel.send((sys.version_info[0], os.environ["SLURM_JOB_ID"], [m for m in ("hmac", "_hashlib", "encodings.idna") if m in sys.modules]))').receive() as [number, string, string[]]
+    t.same([major, jobId], [interp.major, gw.slurmJob?.jobId])
+    // start-up time on every node: CPython has SHA-256 and sockets without them
+    if (!['pypy3', 'jython'].includes(name)) t.same(loaded, [], 'neither hmac, OpenSSL nor the idna codec imported')
     await gw.terminate(10)
   })
 }

@@ -53,11 +53,64 @@ export interface SlurmJob {
  * connection as `clientsock`. Reading up to the program's newline in big
  * chunks takes nothing that belongs to the worker: the master sends no frame
  * before the worker's ready byte. Python 2.7-3.13, PyPy and Jython.
+ *
+ * Every node of a job starts at once, often more of them than the master
+ * has cores, so what this imports is start-up time: `socket` pulls in enum
+ * and selectors, `hmac` and `hashlib` OpenSSL's libcrypto. So it connects
+ * on `_socket`, and makes the HMAC itself from the interpreter's own
+ * SHA-256 (`_sha256`, `_sha2` from 3.12; hashlib where neither is, as on
+ * Jython, whose `_socket` is not CPython's either: it takes `socket`).
+ * What the worker uses of a socket.socket beyond `_socket`'s is makefile:
+ * `_Socket` has its own, the buffered files over recv_into and send that
+ * socket.py's SocketIO is too.
  */
 const CONNECT_PROGRAM = [
-  'import sys, os, socket, hmac, hashlib',
+  'import sys, os',
   'host, port, key = sys.stdin.readline().split()',
-  'clientsock = socket.create_connection((host, int(port)))',
+  "java = sys.platform.startswith('java')",
+  'if java:',
+  '    import socket',
+  '    clientsock = socket.create_connection((host, int(port)))',
+  'else:',
+  '    import _socket',
+  // getaddrinfo encodes a str name with the idna codec, whose import
+  // (re, stringprep, unicodedata) would cost more than the rest together
+  '    try:',
+  "        name = host.encode('ascii')",
+  '    except UnicodeError:',
+  '        name = host',
+  '    import io',
+  '    class _SocketIO(io.RawIOBase):',
+  '        def __init__(self, sock):',
+  '            io.RawIOBase.__init__(self)',
+  '            self._sock = sock',
+  '        def readable(self): return True',
+  '        def writable(self): return True',
+  '        def fileno(self): return self._sock.fileno()',
+  '        def readinto(self, b): return self._sock.recv_into(b)',
+  '        def write(self, b): return self._sock.send(b)',
+  '    class _Socket(_socket.socket):',
+  '        def makefile(self, mode, size):',
+  "            return (io.BufferedReader if 'r' in mode else io.BufferedWriter)(_SocketIO(self), size)",
+  '    clientsock = error = None',
+  '    for af, kind, proto, _, address in _socket.getaddrinfo(name, int(port), 0, _socket.SOCK_STREAM):',
+  '        clientsock = _Socket(af, kind, proto)',
+  '        try:',
+  '            clientsock.connect(address)',
+  '            break',
+  '        except _socket.error:',
+  '            error = sys.exc_info()[1]',
+  '            clientsock.close()',
+  '            clientsock = None',
+  '    if clientsock is None:',
+  "        raise error or SystemExit('no address for %s' % host)",
+  'try:',
+  '    from _sha256 import sha256',
+  'except ImportError:',
+  '    try:',
+  '        from _sha2 import sha256',
+  '    except ImportError:',
+  '        from hashlib import sha256',
   'def _line(size):',
   "    got = b''",
   "    while not got.endswith(b'\\n'):",
@@ -66,8 +119,14 @@ const CONNECT_PROGRAM = [
   '        got += c',
   '    return got.strip()',
   'nonce = _line(4096)',
-  "env = os.environ.get",
-  "answer = ' '.join([hmac.new(key.encode('ascii'), nonce, hashlib.sha256).hexdigest(), env('SLURM_JOB_ID', '-'), env('SLURM_STEP_ID', '-'), env('SLURMD_NODENAME', '-')])",
+  // HMAC-SHA256 (RFC 2104): a key longer than the 64-byte block is hashed first
+  "key = key.encode('ascii')",
+  'if len(key) > 64: key = sha256(key).digest()',
+  'key = bytearray(key) + bytearray(64 - len(key))',
+  'inner = sha256(bytes(bytearray(b ^ 0x36 for b in key)) + nonce).digest()',
+  'proof = sha256(bytes(bytearray(b ^ 0x5c for b in key)) + inner).hexdigest()',
+  'env = os.environ.get',
+  "answer = ' '.join([proof, env('SLURM_JOB_ID', '-'), env('SLURM_STEP_ID', '-'), env('SLURMD_NODENAME', '-')])",
   "clientsock.sendall((answer + '\\n').encode('ascii'))",
   // Python 2 (Jython too) evaluates the literal from a str, as a popen
   // worker's stdin gives it: from unicode it refuses the coding line
