@@ -2470,7 +2470,13 @@ def socket_pipe(sock):
     (execnet's socketserver.py runs what it is sent in itself): its stdio
     is left alone."""
     try:
-        import socket
+        # _socket has the two constants; socket's own imports (enum,
+        # selectors) cost a SLURM node's start-up 5-6 ms of CPU
+        try:
+            import _socket as socket
+            socket.TCP_NODELAY
+        except (ImportError, AttributeError):
+            import socket  # Jython
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except Exception:
         pass
