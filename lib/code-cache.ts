@@ -28,10 +28,10 @@ import { Script } from 'node:vm'
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** What loading a bundle did with its cache: for tests and EXECNET_DEBUG. */
+/** What loading a bundle did with its cache (the tests read it). */
 export type CacheOutcome = 'off' | 'missing' | 'rejected' | 'accepted'
 
 /** A loaded bundle: its exports, and what became of its code cache. */
@@ -87,6 +87,7 @@ function writeCache (dir: string, file: string, data: Buffer, stale: (name: stri
       renameSync(temporary, file)
     } catch {
       unlinkSync(temporary)
+      return
     }
     for (const other of readdirSync(dir)) if (stale(other)) unlinkSync(join(dir, other))
   } catch {
@@ -113,7 +114,7 @@ export function loadBundle (url: URL, name: string, key: string, env: NodeJS.Pro
   const cache: CacheOutcome = dir === undefined ? 'off' : cachedData === undefined ? 'missing' : script.cachedDataRejected === true ? 'rejected' : 'accepted'
   if (dir !== undefined && file !== undefined && cache !== 'accepted') {
     // at exit, so the functions this process compiled lazily are in it
-    const stale = (other: string): boolean => other.startsWith(`${name}-`) && other.endsWith(runtime) && other !== `${name}-${key}${runtime}`
+    const stale = (other: string): boolean => other.startsWith(`${name}-`) && other.endsWith(runtime) && other !== basename(file)
     process.once('exit', () => { writeCache(dir, file, script.createCachedData(), stale) })
   }
   const module = { exports: {} as Record<string, unknown> }
