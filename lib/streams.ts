@@ -1,48 +1,127 @@
 /**
  * The stream classes, in one place. At run time they are readable-stream's
- * (the design card's: the same streams on every Node release we support);
+ * (the design card's: the same streams on every Node release we support),
+ * from the build's bundle of it where that holds the installed version;
  * in the types they are node:stream's, which readable-stream mirrors, so the
  * published declarations name only `node:stream` and a user's project needs
  * nothing beyond @types/node to type-check a Channel or a decoder().
  */
 import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { Readable as NodeReadable } from 'node:stream'
 import type * as node from 'node:stream'
+import { loadBundle } from './code-cache.js'
 
 const require = createRequire(import.meta.url)
 
-/** What of readable-stream this package uses. */
-interface Streams { Duplex: typeof node.Duplex, finished: typeof node.finished }
+/** through2's module, as much of it as this package uses. */
+interface Through2 { transform: <T>(options: node.TransformOptions, step: Step<T>, flush?: Flush) => node.Transform }
+
+/** What of readable-stream (and through2) this package uses. */
+interface Streams {
+  Duplex: typeof node.Duplex
+  finished: typeof node.finished
+  /** readable-stream's index, loaded on first call: pipeline, compose, the operators. */
+  index: () => unknown
+  /** through2, on top of the same copy of readable-stream. */
+  through2: () => Through2
+}
+
+/**
+ * The build's bundle of readable-stream and through2 (scripts/bundle.mjs:
+ * dist/lib/vendor-streams.cjs), compiled through the code cache: the 20
+ * files a gateway needs took 10-15 ms through require(), resolved, read and
+ * compiled one by one, longer than the interpreter takes to start, so a
+ * cold start waited for them. The build defines this constant in the
+ * package's bundles, a VendoredStreams in JSON; running from the sources, it
+ * is not defined.
+ */
+declare const __vendoredStreams: string | undefined
+interface VendoredStreams {
+  /** The key of the bundle's version, for its code cache. */
+  key: string
+  /** The versions of the packages it holds, as the build found them installed. */
+  versions: Record<'readable-stream' | 'through2', string>
+}
 
 let streams: Streams | undefined
 
 /**
  * readable-stream, loaded on first use: a gateway loads it once its
  * interpreter is starting (Gateway.start), not at the package's import.
- * Only the files Duplex and finished need (15-25 ms): its index also builds
- * pipeline, compose and the stream operators, as long again, while the
- * interpreter is already waiting. The operators (map, filter, toArray...),
- * which its index adds to Readable.prototype and our types promise (they are
- * node:stream's), are there too: see lazyOperators.
+ * Only the files Duplex and finished need: its index also builds pipeline,
+ * compose and the stream operators, as long again, while the interpreter is
+ * already waiting. The operators (map, filter, toArray...), which its index
+ * adds to Readable.prototype and our types promise (they are node:stream's),
+ * are there too: see lazyOperators.
  */
 export function loadStreams (): Streams {
   if (streams === undefined) {
-    // readable-stream's own switch: with READABLE_STREAM=disable its index
-    // hands out node:stream's classes and loads nothing more
-    const { Duplex, finished } = process.env.READABLE_STREAM === 'disable'
-      ? require('readable-stream') as Streams
-      : {
-          Duplex: require('readable-stream/lib/internal/streams/duplex.js') as typeof node.Duplex,
-          finished: require('readable-stream/lib/internal/streams/end-of-stream.js') as typeof node.finished
-        }
-    streams = { Duplex, finished }
+    streams = vendoredStreams() ?? installedStreams()
+    const { Duplex } = streams
     // from here on, the stand-in below is readable-stream's Duplex in
     // every way a subclass or an instanceof can tell
     Object.setPrototypeOf(LazyDuplex.prototype, Duplex.prototype)
     Object.setPrototypeOf(LazyDuplex, Duplex)
-    lazyOperators(Object.getPrototypeOf(Duplex) as typeof node.Readable)
+    lazyOperators(Object.getPrototypeOf(Duplex) as typeof node.Readable, streams.index)
   }
   return streams
+}
+
+/** readable-stream and through2 from node_modules, by require(). */
+function installedStreams (): Streams {
+  // readable-stream's own switch: with READABLE_STREAM=disable its index
+  // hands out node:stream's classes and loads nothing more
+  const { Duplex, finished } = process.env.READABLE_STREAM === 'disable'
+    ? require('readable-stream') as Streams
+    : {
+        Duplex: require('readable-stream/lib/internal/streams/duplex.js') as typeof node.Duplex,
+        finished: require('readable-stream/lib/internal/streams/end-of-stream.js') as typeof node.finished
+      }
+  return {
+    Duplex,
+    finished,
+    index: () => require('readable-stream'),
+    // an ES module, loaded by require() (Node >= 20.19) so the factories stay synchronous
+    through2: () => require('through2') as Through2
+  }
+}
+
+/**
+ * The build's bundle, where there is one and it holds the versions that are
+ * installed: a dependency updated in place (a fix within our ranges) is
+ * loaded from node_modules, as it would be without the bundle, and so is
+ * readable-stream under READABLE_STREAM=disable.
+ */
+function vendoredStreams (): Streams | undefined {
+  if (typeof __vendoredStreams === 'undefined' || process.env.READABLE_STREAM === 'disable') return undefined
+  const vendored = JSON.parse(__vendoredStreams) as VendoredStreams
+  for (const [name, version] of Object.entries(vendored.versions)) {
+    if (installedVersion(name) !== version) return undefined
+  }
+  return loadBundle(new URL('./vendor-streams.cjs', import.meta.url), 'streams', vendored.key).exports as unknown as Streams
+}
+
+/** The version of the package `name` that require() would load from here, or undefined. */
+function installedVersion (name: string): string | undefined {
+  try {
+    // through2's exports do not include its package.json: from its main file up
+    let dir = dirname(require.resolve(name))
+    for (;;) {
+      try {
+        const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown, version?: unknown }
+        if (manifest.name === name) return typeof manifest.version === 'string' ? manifest.version : undefined
+      } catch {
+        // no manifest here (a directory of the package's own): one up
+      }
+      const parent = dirname(dir)
+      if (parent === dir) return undefined
+      dir = parent
+    }
+  } catch {
+    return undefined // not installed: node_modules' require() gives the error a user can act on
+  }
 }
 
 /**
@@ -52,12 +131,12 @@ export function loadStreams (): Streams {
  * which puts its own method in the getter's place. A name the index does
  * not define is removed again, as if it had never been there.
  */
-function lazyOperators (Readable: typeof node.Readable): void {
+function lazyOperators (Readable: typeof node.Readable, index: () => unknown): void {
   const proto = Readable.prototype as unknown as Record<string, unknown>
   for (const name of Object.getOwnPropertyNames(NodeReadable.prototype)) {
     if (name in proto || typeof Object.getOwnPropertyDescriptor(NodeReadable.prototype, name)?.value !== 'function') continue
     const get = function (this: Record<string, unknown>): unknown {
-      require('readable-stream')
+      index()
       if (Object.getOwnPropertyDescriptor(proto, name)?.get === get) Reflect.deleteProperty(proto, name)
       return this[name]
     }
@@ -95,13 +174,9 @@ export const finished = ((...args: Parameters<typeof node.finished>) => loadStre
 type Step<T> = (this: node.Transform, chunk: T, encoding: BufferEncoding, callback: node.TransformCallback) => void
 type Flush = (this: node.Transform, callback: node.TransformCallback) => void
 
-let through: (<T>(options: node.TransformOptions, step: Step<T>, flush?: Flush) => node.Transform) | undefined
-
 /** through2's transform in its classic form, typed as a node:stream Transform (see above); through2 is loaded at the first call. */
 export function transform<T> (options: node.TransformOptions, step: Step<T>, flush?: Flush): node.Transform {
-  // an ES module, loaded by require() (Node >= 20.19) so the factories stay synchronous
-  through ??= (require('through2') as { transform: typeof through }).transform
-  return (through as NonNullable<typeof through>)(options, step, flush)
+  return loadStreams().through2().transform(options, step, flush)
 }
 
 /**

@@ -44,6 +44,7 @@ t.test('the packed package, installed into an empty project', async (t) => {
   const tarball = join(work, (packed[0] as { filename: string }).filename)
   const files = (packed[0] as { files: Array<{ path: string }> }).files.map((f) => f.path)
   t.ok(files.includes('dist/lib/python/worker.py'), 'the worker is in the tarball')
+  t.ok(files.includes('dist/lib/vendor-streams.cjs'), 'and the bundle of readable-stream (lib/streams.ts)')
   t.notOk(files.some((f) => f.startsWith('test/') || f.startsWith('bench/') || f.endsWith('.ts.map')), 'no tests, benches or source maps')
   t.notOk(files.some((f) => /^dist\/(test|bench|examples)\//.test(f)), 'no built tests')
 
