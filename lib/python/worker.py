@@ -40,15 +40,28 @@ Flows' credit lock, Input's read lock, the channel table's lock,
 Execution's lock, each Items' lock.
 """
 
-import array
-import collections
 import io
 import os
-import struct
 import sys
-import threading
 import time
-import weakref
+
+# Start-up imports only what the interpreter has already loaded or what is
+# written in C: the threading, weakref and array modules, with the
+# collections module that threading and array bring, were 3.5-4.5 ms of a
+# worker's 12 ms to its ready byte on CPython 3.11. struct.py and
+# collections only re-export _struct and _collections' deque.
+try:
+    import _struct as struct
+except ImportError:
+    import struct  # Jython
+try:
+    from _collections import deque
+except ImportError:
+    from collections import deque
+
+# threading and weakref: once the ready byte is out (import_late), while
+# the master answers it. array: at the first list of ints (_int32_array).
+threading = weakref = None
 
 PY2 = sys.version_info[0] == 2
 JYTHON = sys.platform.startswith("java")
@@ -59,7 +72,7 @@ if PY2:
     long_type = long  # noqa: F821
     bytes_types = (str, bytearray, memoryview)
 else:
-    from threading import get_ident
+    from _thread import get_ident
     text_type = str
     long_type = int
     bytes_types = (bytes, bytearray, memoryview)
@@ -145,11 +158,20 @@ INT_ITEM = struct.Struct("!cicic")  # a list item that is an int: F index, F val
 # index, F, value, P) through C-level slices of arrays: on CPython 3.11,
 # 1M ints dumped 8x and loaded 10x faster than item by item. Only where the
 # array type holds 4-byte ints (all the interpreters here).
-PACK_INTS = array.array("i").itemsize == 4
 PACKED_MIN = 16
 ITEM_PATTERN = OP_INT + b"\0\0\0\0" + OP_INT + b"\0\0\0\0" + OP_SETITEM
 INT_ONLY = set([int])
 LITTLE_ENDIAN = sys.byteorder == "little"
+_int32 = []  # [array's type, or None where array('i') is not 4 bytes], at the first list
+
+
+def _int32_array():
+    """array's type for int32s, or None: the array module is imported at the
+    first list long enough to pack (see the imports)."""
+    if not _int32:
+        import array
+        _int32.append(array.array if array.array("i").itemsize == 4 else None)
+    return _int32[0]
 
 
 def _int32_bytes(ints):
@@ -162,14 +184,15 @@ def _int32_bytes(ints):
 def _packed_int_items(obj):
     """The items of a list of int32s (exactly int, no bool) as their
     dump, or None."""
-    if set(map(type, obj)) != INT_ONLY:
+    array = _int32_array()
+    if array is None or set(map(type, obj)) != INT_ONLY:
         return None
     try:
-        values = array.array("i", obj)
+        values = array("i", obj)
     except OverflowError:
         return None
     n = len(obj)
-    index = _int32_bytes(array.array("i", range(n)))
+    index = _int32_bytes(array("i", range(n)))
     values = _int32_bytes(values)
     out = bytearray(ITEM_PATTERN * n)
     for k in range(4):
@@ -181,17 +204,18 @@ def _packed_int_items(obj):
 def _unpacked_int_items(data, pos, n):
     """A list of n int32s from their items at data[pos:], if that is what
     the data holds there, else None."""
+    array = _int32_array()
     items = data[pos:pos + 11 * n]
-    if len(items) != 11 * n or items[0::11] != OP_INT * n or items[5::11] != OP_INT * n or items[10::11] != OP_SETITEM * n:
+    if array is None or len(items) != 11 * n or items[0::11] != OP_INT * n or items[5::11] != OP_INT * n or items[10::11] != OP_SETITEM * n:
         return None
     lanes = bytearray(4 * n)
     for k in range(4):
         lanes[k::4] = items[1 + k::11]
-    if bytes(lanes) != _int32_bytes(array.array("i", range(n))):
+    if bytes(lanes) != _int32_bytes(array("i", range(n))):
         return None
     for k in range(4):
         lanes[k::4] = items[6 + k::11]
-    values = array.array("i")
+    values = array("i")
     if LITTLE_ENDIAN:
         values.fromstring(bytes(lanes)) if PY2 else values.frombytes(bytes(lanes))
         values.byteswap()
@@ -303,7 +327,7 @@ def _save_text(obj, write):
 def _save_list(obj, write, pack_head=OP_HEAD.pack, pack_int_item=INT_ITEM.pack):
     n = len(obj)
     write(pack_head(OP_NEWLIST, n))
-    if PACK_INTS and n >= PACKED_MIN:
+    if n >= PACKED_MIN:
         packed = _packed_int_items(obj)
         if packed is not None:
             write(packed)
@@ -515,7 +539,7 @@ def _load(data, strconfig, channel_factory, unpack_int4=INT4.unpack_from):
             pos += 4
             if n < 0 or n > end:
                 raise LoadError("list length %d beyond the data" % n)
-            items = _unpacked_int_items(data, pos, n) if PACK_INTS and n >= PACKED_MIN and data[pos + 10:pos + 11] == OP_SETITEM else None
+            items = _unpacked_int_items(data, pos, n) if n >= PACKED_MIN and data[pos + 10:pos + 11] == OP_SETITEM else None
             if items is None:
                 items = [None] * n
                 push(items)
@@ -622,7 +646,7 @@ class Items(object):
     every start-up 1 ms of imports."""
 
     def __init__(self):
-        self._items = collections.deque()
+        self._items = deque()
         self._cond = threading.Condition(threading.Lock())
 
     def put(self, item, size=0):
@@ -1170,7 +1194,7 @@ class Output(object):
         self._lost_once = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # the writer thread's queue
-        self._queue = collections.deque()  # (parts, size) for the writer thread
+        self._queue = deque()  # (parts, size) for the writer thread
         self._queued = 0
         self._writer = None
         self._error = None  # set once a write failed: every send fails after
@@ -1180,7 +1204,7 @@ class Output(object):
         self.finished = False
         self._flusher_sleeping = False
         self._flusher_wake = threading.Event()
-        self._orphans = collections.deque()  # (code, id) of channels dropped while open
+        self._orphans = deque()  # (code, id) of channels dropped while open
         # for finalizers: a deque append takes no lock (see Channel.__del__)
         self.orphan = self._orphans.append
 
@@ -2119,7 +2143,7 @@ class Execution(object):
         self._pool_tasks = Items()
         self._pool_idle = 0
         self._mainbusy = False
-        self._waiting = collections.deque()  # main_thread_only: [channel, task] for the main thread
+        self._waiting = deque()  # main_thread_only: [channel, task] for the main thread
         self.finished = False
 
     def executing(self):
@@ -2483,6 +2507,15 @@ def socket_pipe(sock):
     return Pipe(sock.makefile("rb", 65536), sock.makefile("wb", 65536), sock)
 
 
+def import_late():
+    """threading and weakref, which the gateway's objects need from their
+    first line: imported once the ready byte is out, so that 2.5-3 ms of a
+    start-up run while the master takes the byte and sends its first frame."""
+    global threading, weakref
+    import threading
+    import weakref
+
+
 def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0, hosted=None):
     # on a socket: hosted in execnet's socket server (the default), or a
     # process of its own that connected back (a SLURM node), free to exit
@@ -2490,6 +2523,7 @@ def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0, host
         hosted = sock is not None
     pipe = take_stdio() if sock is None else socket_pipe(sock)
     pipe.write(b"1")  # execnet's ready byte: the master starts sending frames
+    import_late()
     gateway = WorkerGateway(pipe, id, execmodel, window, hosted=hosted, spin=spin)
     trace("serving as", id)
     gateway.serve()
