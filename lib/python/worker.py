@@ -23,6 +23,7 @@ Where it differs from execnet's gateway_base.py, on purpose:
 
 The file is ASCII and keeps to the subset of Python shared by 2.7 and 3.x.
 One file, as it is sent as one source string; its parts, in order: the
+threads section (Lock, RLock, Condition, Event, start_thread); the
 serializer (opcode table OP_*, dumps, loads); Channel, its Items and Flow;
 Pipe; Output (send path, flusher and writer threads); Input (the reading
 role, its Spinner polling before a read sleeps and its ReadAhead policy,
@@ -49,7 +50,8 @@ import time
 # written in C: the threading, weakref and array modules, with the
 # collections module that threading and array bring, were 3.5-4.5 ms of a
 # worker's 12 ms to its ready byte on CPython 3.11. struct.py and
-# collections only re-export _struct and _collections' deque.
+# collections only re-export _struct and _collections' deque; the threads
+# section below has what the gateway needs of threading.
 try:
     import _struct as struct
 except ImportError:
@@ -59,9 +61,9 @@ try:
 except ImportError:
     from collections import deque
 
-# threading and weakref: once the ready byte is out (import_late), while
-# the master answers it. array: at the first list of ints (_int32_array).
-threading = weakref = None
+# weakref: once the ready byte is out (import_late), while the master
+# answers it. array: at the first list of ints (_int32_array).
+weakref = None
 
 PY2 = sys.version_info[0] == 2
 JYTHON = sys.platform.startswith("java")
@@ -97,6 +99,125 @@ def trace(*parts):
             sys.stderr.flush()
         except Exception:
             pass  # tracing must never break the worker, even at shutdown
+
+
+# ---------------------------------------------------------------------------
+# Threads: the locks, conditions, events and daemon threads the gateway uses.
+# ---------------------------------------------------------------------------
+# threading imports functools, and with it collections: 2.5 ms of a CPython
+# worker's start-up, for what is a few lines on _thread. But threading takes
+# the thread that first imports it for the main thread, up to CPython 3.12:
+# user code importing it first in one of our pool threads would break
+# threading.main_thread() and current_thread() in the main thread. So where
+# _thread tells threading the main thread's ident (CPython 3.13 on), the
+# primitives are built here as threading builds them, and threads started
+# as execnet's worker starts them, with _thread; elsewhere threading's own
+# are used, imported by the main thread once the ready byte is out
+# (import_late). What user code asks for (execmodel.RLock(), Event()...) is
+# threading's.
+
+try:
+    import _thread
+    _thread._get_main_thread_ident
+except (ImportError, AttributeError):
+    _thread = None
+
+if _thread is not None:
+    Lock = _thread.allocate_lock
+    RLock = _thread.RLock
+
+    class Condition(object):
+        """threading.Condition's wait(), notify() and notify_all(), on a
+        Lock (ours are never re-entered under a condition). A waiter that
+        was notified returns True even when its timeout ran out meanwhile:
+        a notify() is never spent on a waiter that then reports a timeout."""
+
+        __slots__ = ("_lock", "_waiters")
+
+        def __init__(self, lock):
+            self._lock = lock
+            self._waiters = deque()
+
+        def __enter__(self):
+            self._lock.acquire()
+            return self
+
+        def __exit__(self, *exc_info):
+            self._lock.release()
+
+        def wait(self, timeout=None):
+            waiter = Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+            self._lock.release()
+            notified = False
+            try:
+                if timeout is None:
+                    notified = waiter.acquire()
+                elif timeout > 0:
+                    notified = waiter.acquire(True, timeout)
+                else:
+                    notified = waiter.acquire(False)
+            finally:
+                self._lock.acquire()
+                if not notified:
+                    # a notify() between the timeout (or an interrupt) and
+                    # the lock released the waiter and took it off the list
+                    notified = waiter.acquire(False)
+                    if not notified:
+                        try:
+                            self._waiters.remove(waiter)
+                        except ValueError:
+                            pass
+            return notified
+
+        def notify(self, n=1):
+            waiters = self._waiters
+            while waiters and n > 0:
+                waiters.popleft().release()
+                n -= 1
+
+        def notify_all(self):
+            self.notify(len(self._waiters))
+
+    class Event(object):
+        """threading.Event."""
+
+        __slots__ = ("_cond", "_flag")
+
+        def __init__(self):
+            self._cond = Condition(Lock())
+            self._flag = False
+
+        def is_set(self):
+            return self._flag
+
+        def set(self):
+            with self._cond:
+                self._flag = True
+                self._cond.notify_all()
+
+        def clear(self):
+            with self._cond:
+                self._flag = False
+
+        def wait(self, timeout=None):
+            with self._cond:
+                if not self._flag:
+                    self._cond.wait(timeout)
+                return self._flag
+
+    def start_thread(target, args=()):
+        _thread.start_new_thread(target, args)
+else:
+    Lock = RLock = Condition = Event = start_thread = None  # threading's: import_late
+
+
+def _threading_start(target, args=()):
+    import threading
+    thread = threading.Thread(target=target, args=args)
+    thread.daemon = True
+    thread.start()
 
 
 # ---------------------------------------------------------------------------
@@ -647,7 +768,7 @@ class Items(object):
 
     def __init__(self):
         self._items = deque()
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = Condition(Lock())
 
     def put(self, item, size=0):
         with self._cond:
@@ -724,7 +845,7 @@ class Channel(object):
         self._strconfig = gateway.channels.strconfig
         self._items = Items()
         self._closed = False
-        self._receiveclosed = threading.Event()
+        self._receiveclosed = Event()
         self._remoteerrors = []
         self._waiter = None  # a thread blocked in receive(), to hand the reading role to
         self._flow = gateway.flows.new(id)
@@ -1192,18 +1313,18 @@ class Output(object):
         self._pipe = pipe
         self._lost = lost or output_lost
         self._lost_once = []
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)  # the writer thread's queue
+        self._lock = Lock()
+        self._cond = Condition(self._lock)  # the writer thread's queue
         self._queue = deque()  # (parts, size) for the writer thread
         self._queued = 0
-        self._writer = None
+        self._writer = False  # its thread started
         self._error = None  # set once a write failed: every send fails after
         self.dirty = False  # something written is not flushed yet
         self._last_send = 0.0
         self.answering = False  # the last receive() took the only message there was
         self.finished = False
         self._flusher_sleeping = False
-        self._flusher_wake = threading.Event()
+        self._flusher_wake = Event()
         self._orphans = deque()  # (code, id) of channels dropped while open
         # for finalizers: a deque append takes no lock (see Channel.__del__)
         self.orphan = self._orphans.append
@@ -1299,10 +1420,9 @@ class Output(object):
             self._cond.wait()
         self._queue.append((parts, size))
         self._queued += size
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_loop)
-            self._writer.daemon = True
-            self._writer.start()
+        if not self._writer:
+            self._writer = True
+            start_thread(self._write_loop)
         self._cond.notify_all()
 
     def _write_loop(self):
@@ -1546,12 +1666,12 @@ class Input(object):
         self._act_on = None  # the gateway's dispatch, wired by it
         self._finish = None  # the gateway's end, wired by it
         self.finished = False
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self.reader = None  # the thread holding the role
         self._reader_busy = False
         self._reader_idle_since = 0.0
         self.loop_ident = None  # the receiver thread's, once it runs
-        self._wake = threading.Event()
+        self._wake = Event()
         self._drained = False  # the reader took all its buffer held
         self._look_for_run = True
 
@@ -1846,8 +1966,8 @@ class Flows(object):
         self.grant_step = grant_step(window)
         self._flows = weakref.WeakValueDictionary()
         # the lock itself where nobody waits: cheaper than the Condition's with
-        self.lock = threading.Lock()
-        self._cond = threading.Condition(self.lock)
+        self.lock = Lock()
+        self._cond = Condition(self.lock)
         self.finished = False
         self._send_quietly = None  # wired: Output's
         self._flush = None
@@ -1953,10 +2073,10 @@ class Channels(object):
         self._flows = flows
         self._output = output
         self._input = None  # wired
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._channels = weakref.WeakValueDictionary()
         self.callbacks = {}  # id -> (callback, endmarker, strconfig, flow)
-        self.receivelock = threading.RLock()
+        self.receivelock = RLock()
         self.strconfig = (True, False)  # for new channels (RECONFIGURE on 0)
         self._count = 2  # the worker's channel ids are even, the master's odd
         self.finished = False
@@ -2112,12 +2232,15 @@ class ExecModel(object):
 
     def Lock(self):
         # execnet's is reentrant too
+        import threading
         return threading.RLock()
 
     def RLock(self):
+        import threading
         return threading.RLock()
 
     def Event(self):
+        import threading
         return threading.Event()
 
 
@@ -2136,8 +2259,8 @@ class Execution(object):
         # interrupt its main thread or exit it
         self._hosted = hosted
         self._flush = flush  # Output's
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)  # notified when none runs
+        self._lock = Lock()
+        self._idle = Condition(self._lock)  # notified when none runs
         self.running = set()  # ids of the channels whose code runs (or is queued to)
         self._tasks = Items()  # for the main thread; None ends it
         self._pool_tasks = Items()
@@ -2170,6 +2293,7 @@ class Execution(object):
         if refuse:
             # not in the reading thread, as execnet's worker does it: the
             # running execution's frames keep coming meanwhile
+            import threading  # main_thread_only's refusals only (see the threads section)
             timer = threading.Timer(MAIN_WAIT, self._refuse, (entry,))
             timer.daemon = True
             timer.start()
@@ -2178,9 +2302,7 @@ class Execution(object):
         elif handoff:
             self._pool_tasks.put((channel, task))
         else:
-            thread = threading.Thread(target=self._pool_loop, args=((channel, task),))
-            thread.daemon = True
-            thread.start()
+            start_thread(self._pool_loop, ((channel, task),))
 
     def _refuse(self, entry):
         with self._lock:
@@ -2414,9 +2536,7 @@ class WorkerGateway(object):
 
     def serve(self):
         for target in (self._receive, self.output.flush_loop):
-            thread = threading.Thread(target=target)
-            thread.daemon = True
-            thread.start()
+            start_thread(target)
         self.execution.run_main()
         self.execution.wait(5.0)
         self.output.drain(5.0)
@@ -2508,12 +2628,16 @@ def socket_pipe(sock):
 
 
 def import_late():
-    """threading and weakref, which the gateway's objects need from their
-    first line: imported once the ready byte is out, so that 2.5-3 ms of a
-    start-up run while the master takes the byte and sends its first frame."""
-    global threading, weakref
-    import threading
+    """What the gateway's objects need from their first line, imported by
+    the main thread once the ready byte is out, while the master takes the
+    byte and sends its first frame: weakref, and threading where the
+    threads section does not build its primitives."""
+    global weakref, Lock, RLock, Condition, Event, start_thread
     import weakref
+    if _thread is None:
+        import threading
+        Lock, RLock, Condition, Event = threading.Lock, threading.RLock, threading.Condition, threading.Event
+        start_thread = _threading_start
 
 
 def main(id="worker", execmodel="thread", window=None, sock=None, spin=0.0, hosted=None):
