@@ -74,21 +74,45 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     t.ok(gaveUp - before[1] <= 7, `${gaveUp - before[1]} polls gave up, for 40 messages 10 ms apart`)
   })
 
-  t.test('no polling while another execution runs', async (t) => {
+  t.test('no polling while another execution computes', async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
     t.teardown(() => gw.terminate(5))
-    // an execution that runs until told to stop, waking every millisecond
-    const busy = gw.remoteExec('while True:\n    try:\n        channel.receive(0.001)\n        break\n    except channel.TimeoutError:\n        pass')
+    await gw.remoteExec('channel.gateway.input.spinner.runnable = lambda: 1\nchannel.send(1)').receive()
+    // an execution computing until its channel is closed (at most 60 s)
+    const busy = gw.remoteExec('import time\nend = time.time() + 60\nwhile not channel.isclosed() and time.time() < end:\n    sum(range(1000))')
     const echo = gw.remoteExec(ECHO)
     await sleep(50)
     const before = await spins(gw)
     t.same(await pingPong(echo, 200), upTo(200))
     const during = await spins(gw)
-    t.same(during, before, 'the receiver slept in its reads while the other execution ran')
+    t.same(during, before, 'the receiver slept in its reads while the other execution computed')
     echo.end()
     await echo.waitClose(10)
-    await busy.send(1)
+    busy.close()
     await busy.waitClose(10)
+  })
+
+  t.test('polling while other executions wait in a receive', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
+    t.teardown(() => gw.terminate(5))
+    await gw.remoteExec('channel.gateway.input.spinner.runnable = lambda: 1\nchannel.send(1)').receive()
+    // a pool worker's call server beside a function's line: idle, not computing
+    const idle = gw.remoteExec('channel.receive()')
+    const timed = gw.remoteExec('while True:\n    try:\n        channel.receive(0.5)\n        break\n    except channel.TimeoutError:\n        pass')
+    const echo = gw.remoteExec(ECHO)
+    await sleep(50)
+    const running = await gw.remoteExec('channel.send(len(channel.gateway.execution.running))').receive()
+    t.equal(running, 4, 'the two waiting executions, the echo and this probe run')
+    const before = await spins(gw)
+    t.same(await pingPong(echo, 200), upTo(200))
+    const [caught] = await spins(gw)
+    t.ok(caught > before[0], `the poll caught ${caught - before[0]} of 200 messages`)
+    echo.end()
+    await echo.waitClose(10)
+    await idle.send(1)
+    await timed.send(1)
+    await idle.waitClose(10)
+    await timed.waitClose(10)
   })
 
   t.test('no polling on a crowded machine', async (t) => {

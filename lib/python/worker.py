@@ -928,7 +928,13 @@ class Channel(object):
                     item, size = entry
             else:
                 self._output.flush()
-                item, size = items.get(timeout=timeout)
+                me = get_ident()
+                receiving = self._input.receiving
+                receiving.add(me)
+                try:
+                    item, size = items.get(timeout=timeout)
+                finally:
+                    receiving.discard(me)
         except Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
         if item is ENDMARKER:
@@ -1548,14 +1554,16 @@ class Spinner(object):
 
     `poll` checks for input without waiting (None: never poll); `clock`
     must not move with the wall clock; `runnable` counts the machine's
-    runnable tasks; `running` is the set of executions running (read
-    only: a len() is cheaper than a call, between every two reads)."""
+    runnable tasks; `running` is the set of executions running and
+    `receiving` the threads waiting in a receive() (both read only: a len()
+    is cheaper than a call, between every two reads)."""
 
-    def __init__(self, poll, spin, cpus, running, clock=MONOTONIC, runnable=runnable):
+    def __init__(self, poll, spin, cpus, running, receiving, clock=MONOTONIC, runnable=runnable):
         self.poll = poll
         self.spin = spin
         self.cpus = cpus
         self.running = running
+        self.receiving = receiving
         self.clock = clock
         self.runnable = runnable
         self.load_next = 0.0  # when to look at the machine's load again
@@ -1569,9 +1577,12 @@ class Spinner(object):
         if self.skip:
             self.skip -= 1
             return
-        # while another execution runs, it may need the GIL more than this
-        # thread needs a faster wake-up
-        if len(self.running) > 1:
+        # while another execution computes, it may need the GIL more than
+        # this thread needs a faster wake-up; one waiting in a receive()
+        # does not (a pool worker's call server beside its function's
+        # line: without the poll each call cost twice a ping-pong). The
+        # poll runs in a receive(), so it is among those counted waiting.
+        if len(self.running) > len(self.receiving):
             return
         poll = self.poll
         now = self.clock
@@ -1650,8 +1661,11 @@ class Input(object):
     gateway's dispatch). Its lock (the read lock: who holds the role) is a
     leaf; frames are acted on under the channel table's receive lock."""
 
-    def __init__(self, pipe, output, channels, flows, spinner, readahead):
+    def __init__(self, pipe, output, channels, flows, spinner, readahead, receiving):
         self._pipe = pipe
+        # the threads waiting in a receive(), by ident (the spinner's too:
+        # an execution waiting there needs no CPU)
+        self.receiving = receiving
         self._output = output
         self.spinner = spinner
         # None where it never polls: checked on the hot path
@@ -1685,29 +1699,34 @@ class Input(object):
         caller found `items`, the channel's queue, empty; whatever lands in
         it meanwhile is taken below, by items.get() or before each read."""
         me = get_ident()
-        if not self.take_reading(me, channel):
-            self._output.flush()
-            item = items.get()
-            channel._waiter = None  # served, whether or not the role came with it
-            return item
+        receiving = self.receiving
+        receiving.add(me)
         try:
-            read_one = self.read_one
-            # only this thread can give its role away (to a waiter it
-            # delivers to), so checking it needs no lock
-            while self.reader == me:
-                # the previous reader may have queued items for us before
-                # we took over: they come before anything we read
-                item = items.take()
-                if item is not NOTHING:
-                    return item
-                item = read_one(channel)
-                if item is FINISHED:
-                    break
-                if item is not NOTHING:
-                    return item
+            if not self.take_reading(me, channel):
+                self._output.flush()
+                item = items.get()
+                channel._waiter = None  # served, whether or not the role came with it
+                return item
+            try:
+                read_one = self.read_one
+                # only this thread can give its role away (to a waiter it
+                # delivers to), so checking it needs no lock
+                while self.reader == me:
+                    # the previous reader may have queued items for us before
+                    # we took over: they come before anything we read
+                    item = items.take()
+                    if item is not NOTHING:
+                        return item
+                    item = read_one(channel)
+                    if item is FINISHED:
+                        break
+                    if item is not NOTHING:
+                        return item
+            finally:
+                self.pause_reading(me)
+            return items.get()
         finally:
-            self.pause_reading(me)
-        return items.get()
+            receiving.discard(me)
 
     def read_one(self, want=None, unpack_header=HEADER.unpack):
         """Read one frame and act on it. Returns (item, size) when it is
@@ -2449,9 +2468,10 @@ class WorkerGateway(object):
         spin = spin or 0.0
         cpus = usable_cpus()
         poll = input_poller(pipe._infile) if spin > 0 and cpus > 1 else None
-        spinner = Spinner(poll, spin, cpus, self.execution.running, clock, runnable)
+        receiving = set()  # threads waiting in a receive(): Input keeps it
+        spinner = Spinner(poll, spin, cpus, self.execution.running, receiving, clock, runnable)
         readahead = ReadAhead(READ_AHEAD, clock, run_delay)
-        self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead)
+        self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead, receiving)
         self.flows.wire(self.output, self.input)
         self.channels.wire(self.input)
         self.input.wire(self.act_on, self._finish)
