@@ -56,7 +56,11 @@ interface Call {
   server: Server | null
   resolve: (value: unknown) => void
   reject: (error: unknown) => void
-  cleanup: () => void
+  /** Its timeout, if it has one. */
+  timer: NodeJS.Timeout | undefined
+  /** Its AbortSignal and the listener on it, if it has one. */
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | null
 }
 
 /** A gateway's calls: its current call server and the batch being gathered this tick. */
@@ -76,23 +80,15 @@ class CallSession {
     const seconds = callTimeout(options.timeout)
     const ms = seconds === null ? null : seconds * 1000
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      const onAbort = (): void => { this.giveUp(call, signal?.reason) }
-      const call: Call = {
-        args,
-        kwargs,
-        target,
-        settled: false,
-        server: null,
-        resolve,
-        reject,
-        cleanup: () => {
-          clearTimeout(timer)
-          signal?.removeEventListener('abort', onAbort)
-        }
+      // no closures for what a call without options does not use: a call
+      // one after another is a ping-pong's cost, and each closure the
+      // bundle names (esbuild's keepNames) is an Object.defineProperty
+      const call: Call = { args, kwargs, target, settled: false, server: null, resolve, reject, timer: undefined, signal, onAbort: null }
+      if (ms !== null) call.timer = setTimeout(() => { this.giveUp(call, new TimeoutError(`${target.name}() did not return within ${String(options.timeout)} seconds`)) }, ms)
+      if (signal !== undefined) {
+        call.onAbort = () => { this.giveUp(call, signal.reason) }
+        signal.addEventListener('abort', call.onAbort, { once: true })
       }
-      if (ms !== null) timer = setTimeout(() => { this.giveUp(call, new TimeoutError(`${target.name}() did not return within ${String(options.timeout)} seconds`)) }, ms)
-      signal?.addEventListener('abort', onAbort, { once: true })
       try {
         this.send(call)
       } catch (err) {
@@ -197,7 +193,8 @@ class CallSession {
   private settle (call: Call, value: unknown, error: unknown): void {
     if (call.settled) return
     call.settled = true
-    call.cleanup()
+    if (call.timer !== undefined) clearTimeout(call.timer)
+    if (call.onAbort !== null) call.signal?.removeEventListener('abort', call.onAbort)
     if (call.server !== null) this.owed.get(call.server)?.delete(call)
     if (error !== undefined && error !== null) call.reject(error)
     else call.resolve(value)
