@@ -7,13 +7,16 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { repoRoot } from './helpers/interpreters.js'
 import { tempDir } from './helpers/tmp.js'
 
+/** The packages the bundle holds. */
+const STREAM_PACKAGES = ['readable-stream', 'through2', 'string_decoder', 'abort-controller', 'event-target-shim', 'safe-buffer', 'process']
+
 interface Outcome {
-  /** The files of node_modules' readable-stream and through2 that the process loaded. */
+  /** The files of node_modules' readable-stream, through2 and what they require that the process loaded. */
   required: string[]
   /** A channel's values through the stream operators (readable-stream's index). */
   taken: number[]
@@ -34,7 +37,7 @@ const transformed = []
 await pipeline(Readable.from([1, 2, 3]), encoder(), decoder(), new Writable({ objectMode: true, write (v, _e, cb) { transformed.push(v); cb() } }))
 await gw.terminate()
 const require = createRequire(import.meta.url)
-const required = Object.keys(require.cache).filter((f) => /node_modules[\\\\/](readable-stream|through2)[\\\\/]/.test(f))
+const required = Object.keys(require.cache).filter((f) => /node_modules[\\\\/](${STREAM_PACKAGES.join('|')})[\\\\/]/.test(f))
 console.log(JSON.stringify({ required, taken, transformed }))`
 
 function run (index: string, env: NodeJS.ProcessEnv = {}): Outcome {
@@ -57,29 +60,37 @@ t.test('the bundle, where node_modules has the versions it holds', async (t) => 
   t.ok(readdirSync(cache).some((f) => f.startsWith('streams-')), 'compiled through the code cache')
 })
 
-t.test('node_modules, where it has other versions', async (t) => {
-  // the built package beside its dependencies, readable-stream's a copy
-  // that says it is another version (as after `npm update`)
-  const root = tempDir(t, 'vendored-streams-other')
-  const pkg = join(root, 'execnet')
-  cpSync(join(repoRoot, 'dist'), join(pkg, 'dist'), { recursive: true })
-  writeFileSync(join(pkg, 'package.json'), readFileSync(join(repoRoot, 'package.json')))
-  const modules = join(pkg, 'node_modules')
-  mkdirSync(modules)
-  for (const name of readdirSync(join(repoRoot, 'node_modules'))) {
-    if (name !== 'readable-stream' && !name.startsWith('.')) symlinkSync(join(repoRoot, 'node_modules', name), join(modules, name))
-  }
-  cpSync(join(repoRoot, 'node_modules', 'readable-stream'), join(modules, 'readable-stream'), { recursive: true })
-  const manifest = join(modules, 'readable-stream', 'package.json')
-  const other = version('readable-stream') + '-other'
-  writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')) as object, version: other }))
+/**
+ * The built package beside its dependencies, the stream packages copies
+ * (symlinks would resolve to this repository's node_modules), `changed`
+ * saying it is another version, as after `npm update`.
+ */
+for (const changed of ['readable-stream', 'string_decoder']) {
+  t.test(`node_modules, where its ${changed} is another version`, async (t) => {
+    const root = tempDir(t, 'vendored-streams-other')
+    const pkg = join(root, 'execnet')
+    cpSync(join(repoRoot, 'dist'), join(pkg, 'dist'), { recursive: true })
+    writeFileSync(join(pkg, 'package.json'), readFileSync(join(repoRoot, 'package.json')))
+    const modules = join(pkg, 'node_modules')
+    mkdirSync(modules)
+    for (const name of readdirSync(join(repoRoot, 'node_modules'))) {
+      if (name.startsWith('.')) continue
+      if (STREAM_PACKAGES.includes(name)) cpSync(join(repoRoot, 'node_modules', name), join(modules, name), { recursive: true })
+      else symlinkSync(join(repoRoot, 'node_modules', name), join(modules, name))
+    }
+    const manifest = join(modules, changed, 'package.json')
+    const other = version(changed) + '-other'
+    writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, 'utf8')) as object, version: other }))
 
-  const out = run(join(pkg, 'dist', 'index.js'), { EXECNET_CACHE_DIR: '' })
-  t.ok(out.required.some((f) => f.startsWith(join(modules, 'readable-stream'))), `readable-stream ${other} is loaded from node_modules`)
-  t.ok(out.required.some((f) => /through2/.test(f)), 'and through2 with it, on that same copy')
-  t.same(out.taken, [0, 10, 20])
-  t.same(out.transformed, [1, 2, 3])
-})
+    const out = run(join(pkg, 'dist', 'index.js'), { EXECNET_CACHE_DIR: '' })
+    for (const name of ['readable-stream', 'through2', changed]) {
+      t.ok(out.required.some((f) => f.startsWith(join(modules, name) + sep)), `${name} is loaded from node_modules (${changed} ${other})`)
+    }
+    t.same(out.required.filter((f) => !f.startsWith(modules + sep)), [], 'all of one copy: nothing of another node_modules')
+    t.same(out.taken, [0, 10, 20])
+    t.same(out.transformed, [1, 2, 3])
+  })
+}
 
 t.test('READABLE_STREAM=disable: readable-stream\'s own switch, which needs its index', async (t) => {
   const out = run(distIndex, { READABLE_STREAM: 'disable', EXECNET_CACHE_DIR: '' })
@@ -91,7 +102,7 @@ t.test('READABLE_STREAM=disable: readable-stream\'s own switch, which needs its 
 t.test('the bundle carries the licence of every package in it', async (t) => {
   const text = readFileSync(join(repoRoot, 'dist', 'lib', 'vendor-streams.cjs'), 'utf8')
   const head = text.slice(0, text.indexOf('*/'))
-  for (const name of ['readable-stream', 'through2', 'string_decoder', 'abort-controller', 'event-target-shim', 'safe-buffer', 'process']) {
+  for (const name of STREAM_PACKAGES) {
     t.match(head, new RegExp(`^${name} ${version(name).replace(/\./g, '\\.')} \\(MIT\\)$`, 'm'), name)
   }
   t.equal((head.match(/^\S+ \d+\.\d+\.\d+ \(\w+\)$/gm) ?? []).length, 7, 'and of no other: seven packages')

@@ -23,6 +23,7 @@ with open(path) as f:
     exec(compile(f.read(), path, "exec"), ns)
 out = {"own": ns["_thread"] is not None, "imported_threading": not before and "threading" in sys.modules}
 ns["import_late"]()  # as main() does once its ready byte is out
+out["threading_late"] = not before and "threading" in sys.modules
 Lock, Condition, Event, start_thread = ns["Lock"], ns["Condition"], ns["Event"], ns["start_thread"]
 
 def waiters(cond, n, timeout=None):
@@ -115,12 +116,17 @@ if out["own"]:
     except KeyboardInterrupt:
         out["interrupted"] = True
     out["left_behind"] = len(cond._waiters)
+# after the primitives' every use (the worker's queues are Items on them)
+ns["Items"]().put(1)
+out["threading_after"] = not before and "threading" in sys.modules
 sys.stdout.write(json.dumps(out))
 `
 
 interface Probe {
   own: boolean
   imported_threading: boolean
+  threading_late: boolean
+  threading_after: boolean
   notify_one: boolean[]
   notify_all: boolean[]
   timeout: boolean
@@ -149,7 +155,11 @@ for (const [what, find, own] of cases) {
     const text = execFileSync(interp.argv[0] as string, [...interp.argv.slice(1), '-c', PROBE, join(repoRoot, 'lib', 'python', 'worker.py')], { encoding: 'utf8', env: { ...process.env, ...interp.env }, timeout: 120_000 })
     const out = JSON.parse(text) as Probe
     t.equal(out.own, own, own ? 'its own primitives on _thread' : 'threading\'s')
-    if (own) t.notOk(out.imported_threading, 'the worker\'s code imports no threading module')
+    if (own) {
+      t.notOk(out.imported_threading, 'the worker\'s code imports no threading module')
+      t.notOk(out.threading_late, 'nor does import_late()')
+      t.notOk(out.threading_after, 'nor do its primitives, used')
+    }
     t.equal(out.notify_one.length, 1, 'notify() wakes one waiter')
     t.equal(out.notify_all.length, 3, 'notify_all() wakes the others')
     t.ok(out.waited, 'a wait with a timeout returns after it')
