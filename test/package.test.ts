@@ -10,8 +10,8 @@
 // hides a broken `exports` map or a types package left in devDependencies.
 import t, { type Test } from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { copyFileSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { copyFileSync, cpSync, readFileSync, readdirSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs'
+import { join, relative, sep } from 'node:path'
 import { cpython, jython, repoRoot, require as need, venvPython } from './helpers/interpreters.js'
 import { tempDir } from './helpers/tmp.js'
 import { startSshd } from './helpers/sshd.js'
@@ -37,10 +37,24 @@ export function readmeBlocks (text: string): Array<{ line: number, source: strin
 const run = (cmd: string, args: string[], cwd: string): string =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] })
 
+/**
+ * The repository's sources in `dir`, node_modules linked: `npm pack` there
+ * builds (prepack) into that copy's dist, not into the dist the test files
+ * running beside this one read (tap runs two at a time): the build starts
+ * by removing it.
+ */
+function sourceCopy (dir: string): string {
+  const skip = new Set(['node_modules', 'dist', '.git', '.venv', '.tap', 'coverage', 'scratch'])
+  const copy = join(dir, 'source')
+  cpSync(repoRoot, copy, { recursive: true, filter: (src) => !skip.has(relative(repoRoot, src).split(sep)[0] ?? '') })
+  symlinkSync(join(repoRoot, 'node_modules'), join(copy, 'node_modules'))
+  return copy
+}
+
 t.test('the packed package, installed into an empty project', async (t) => {
   const work = tempDir(t, 'package')
   // prepack builds dist, so the tarball is what `npm publish` would send
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], repoRoot)) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], sourceCopy(work))) as Array<{ filename: string, files: Array<{ path: string }> }>
   const tarball = join(work, (packed[0] as { filename: string }).filename)
   const files = (packed[0] as { files: Array<{ path: string }> }).files.map((f) => f.path)
   t.ok(files.includes('dist/lib/python/worker.py'), 'the worker is in the tarball')
