@@ -293,14 +293,22 @@ export class Pool extends EventEmitter {
   }
 
   private dispatch (run: Run, worker: PoolWorker<PoolItem>, items: PoolItem[], exclusive: boolean): void {
-    const calls = items.reduce((n, item) => n + item.count, 0)
+    let calls = 0
+    let length = 0
+    for (const item of items) {
+      calls += item.count
+      length += item.wire.length
+    }
     const batch: InFlight<PoolItem> = { items, exclusive, calls }
-    const payload: unknown[] = []
+    // made at its size: pushed to, a tiny map's payloads (29k values a
+    // batch) were the master's largest self time, and their growth its GC
+    const payload = new Array<unknown>(length)
+    let at = 0
     const cleanups: Array<() => void> = []
     for (const item of items) {
       item.sent = true
       const wire = item.wire
-      for (let j = 0; j < wire.length; j++) payload.push(wire[j])
+      for (let j = 0; j < wire.length; j++) payload[at++] = wire[j]
       // most inputs have neither: no closure per input for them
       if (item.timeout === null && item.signal === null) continue
       const giveUp = (error: Error): void => {

@@ -48,8 +48,14 @@ export class PoolWorker<I> {
   /** How many more batches it takes now; a batch that must be alone needs it idle. */
   capacity (exclusive: boolean): number {
     if (this.state !== 'working' || !this.caller.usable || this.gateway.phase !== 'open') return 0
-    if (exclusive || [...this.inFlight].some((b) => b.exclusive)) return this.inFlight.size === 0 ? 1 : 0
+    if (exclusive || this.holdsExclusive()) return this.inFlight.size === 0 ? 1 : 0
     return this.maxInFlight - this.inFlight.size
+  }
+
+  /** Whether a batch in flight must be alone (asked by the pump for every worker, each turn: no copy of the set). */
+  private holdsExclusive (): boolean {
+    for (const b of this.inFlight) if (b.exclusive) return true
+    return false
   }
 
   /** Send a batch; the promise settles when it comes back or the worker is lost. */
