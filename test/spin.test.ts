@@ -92,6 +92,36 @@ t.test(`CPython ${minor}: polling`, async (t) => {
     await busy.waitClose(10)
   })
 
+  t.test('no polling while an execution computes beside a thread of its own in a receive', async (t) => {
+    const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
+    t.teardown(() => gw.terminate(5))
+    await gw.remoteExec('channel.gateway.input.spinner.runnable = lambda: 1\nchannel.send(1)').receive()
+    // the execution computes; a thread it started waits in receive() meanwhile
+    const busy = gw.remoteExec([
+      'import threading, time',
+      'def wait():',
+      '    try:',
+      '        channel.receive()',
+      '    except Exception:',
+      '        pass',
+      'helper = threading.Thread(target=wait)',
+      'helper.daemon = True',
+      'helper.start()',
+      'end = time.time() + 60',
+      'while not channel.isclosed() and time.time() < end:',
+      '    sum(range(1000))'
+    ].join('\n'))
+    const echo = gw.remoteExec(ECHO)
+    await sleep(50)
+    const before = await spins(gw)
+    t.same(await pingPong(echo, 200), upTo(200))
+    t.same(await spins(gw), before, 'the receiver slept in its reads: the helper waiting is not the execution waiting')
+    echo.end()
+    await echo.waitClose(10)
+    busy.close()
+    await busy.waitClose(10)
+  })
+
   t.test('polling while other executions wait in a receive', async (t) => {
     const gw = await Gateway.start(specFor(interp), { stderr: 'pipe', spin: 5000 })
     t.teardown(() => gw.terminate(5))

@@ -928,13 +928,7 @@ class Channel(object):
                     item, size = entry
             else:
                 self._output.flush()
-                me = get_ident()
-                receiving = self._input.receiving
-                receiving.add(me)
-                try:
-                    item, size = items.get(timeout=timeout)
-                finally:
-                    receiving.discard(me)
+                item, size = self._input.wait_for(items, timeout)
         except Empty:
             raise self.TimeoutError("no item after %r seconds" % (timeout,))
         if item is ENDMARKER:
@@ -1555,8 +1549,8 @@ class Spinner(object):
     `poll` checks for input without waiting (None: never poll); `clock`
     must not move with the wall clock; `runnable` counts the machine's
     runnable tasks; `running` is the set of executions running and
-    `receiving` the threads waiting in a receive() (both read only: a len()
-    is cheaper than a call, between every two reads)."""
+    `receiving` the threads of those waiting in a receive() (both read
+    only: a len() is cheaper than a call, between every two reads)."""
 
     def __init__(self, poll, spin, cpus, running, receiving, clock=MONOTONIC, runnable=runnable):
         self.poll = poll
@@ -1581,7 +1575,7 @@ class Spinner(object):
         # this thread needs a faster wake-up; one waiting in a receive()
         # does not (a pool worker's call server beside its function's
         # line: without the poll each call cost twice a ping-pong). The
-        # poll runs in a receive(), so it is among those counted waiting.
+        # poll runs in a receive(): an execution's own, counted waiting.
         if len(self.running) > len(self.receiving):
             return
         poll = self.poll
@@ -1661,11 +1655,14 @@ class Input(object):
     gateway's dispatch). Its lock (the read lock: who holds the role) is a
     leaf; frames are acted on under the channel table's receive lock."""
 
-    def __init__(self, pipe, output, channels, flows, spinner, readahead, receiving):
+    def __init__(self, pipe, output, channels, flows, spinner, readahead, receiving, executing):
         self._pipe = pipe
-        # the threads waiting in a receive(), by ident (the spinner's too:
-        # an execution waiting there needs no CPU)
+        # the threads of executions (`executing`, Execution's) waiting in a
+        # receive(), by ident, for the spinner: an execution waiting there
+        # needs no CPU. A thread an execution started is not one of them:
+        # the execution itself may be computing meanwhile
         self.receiving = receiving
+        self._executing = executing
         self._output = output
         self.spinner = spinner
         # None where it never polls: checked on the hot path
@@ -1699,8 +1696,9 @@ class Input(object):
         caller found `items`, the channel's queue, empty; whatever lands in
         it meanwhile is taken below, by items.get() or before each read."""
         me = get_ident()
-        receiving = self.receiving
-        receiving.add(me)
+        counted = me in self._executing
+        if counted:
+            self.receiving.add(me)
         try:
             if not self.take_reading(me, channel):
                 self._output.flush()
@@ -1726,7 +1724,21 @@ class Input(object):
                 self.pause_reading(me)
             return items.get()
         finally:
-            receiving.discard(me)
+            if counted:
+                self.receiving.discard(me)
+
+    def wait_for(self, items, timeout):
+        """items.get(timeout) for a receive() with a timeout, counted among
+        the waiting executions as read_for counts its wait."""
+        me = get_ident()
+        counted = me in self._executing
+        if counted:
+            self.receiving.add(me)
+        try:
+            return items.get(timeout=timeout)
+        finally:
+            if counted:
+                self.receiving.discard(me)
 
     def read_one(self, want=None, unpack_header=HEADER.unpack):
         """Read one frame and act on it. Returns (item, size) when it is
@@ -2281,6 +2293,7 @@ class Execution(object):
         self._lock = Lock()
         self._idle = Condition(self._lock)  # notified when none runs
         self.running = set()  # ids of the channels whose code runs (or is queued to)
+        self.threads = set()  # idents of the threads running an execution now
         self._tasks = Items()  # for the main thread; None ends it
         self._pool_tasks = Items()
         self._pool_idle = 0
@@ -2381,6 +2394,8 @@ class Execution(object):
                 self._idle.wait(timeout)
 
     def _execute(self, channel, task):
+        me = get_ident()
+        self.threads.add(me)
         try:
             source, file_name, call_name, kwargs = task
             namespace = {"channel": channel, "__name__": "__channelexec__"}
@@ -2411,6 +2426,7 @@ class Execution(object):
         else:
             channel.close()
         finally:
+            self.threads.discard(me)
             self._flush()
             with self._lock:
                 self.running.discard(channel.id)
@@ -2468,10 +2484,10 @@ class WorkerGateway(object):
         spin = spin or 0.0
         cpus = usable_cpus()
         poll = input_poller(pipe._infile) if spin > 0 and cpus > 1 else None
-        receiving = set()  # threads waiting in a receive(): Input keeps it
+        receiving = set()  # executions' threads waiting in a receive(): Input keeps it
         spinner = Spinner(poll, spin, cpus, self.execution.running, receiving, clock, runnable)
         readahead = ReadAhead(READ_AHEAD, clock, run_delay)
-        self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead, receiving)
+        self.input = Input(pipe, self.output, self.channels, self.flows, spinner, readahead, receiving, self.execution.threads)
         self.flows.wire(self.output, self.input)
         self.channels.wire(self.input)
         self.input.wire(self.act_on, self._finish)
