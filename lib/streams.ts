@@ -44,10 +44,10 @@ interface VendoredStreams {
   key: string
   /**
    * Each package it holds, with its version as the build found it installed
-   * and the package it is required from (null: from ours), a requirer
-   * before what it requires.
+   * and every package it is required from (null: from ours), the first of
+   * them listed before it.
    */
-  versions: Array<{ name: string, version: string, from: string | null }>
+  versions: Array<{ name: string, version: string, from: Array<string | null> }>
 }
 
 let streams: Streams | undefined
@@ -103,12 +103,24 @@ function installedStreams (): Streams {
 function vendoredStreams (): Streams | undefined {
   if (typeof __vendoredStreams === 'undefined' || process.env.READABLE_STREAM === 'disable') return undefined
   const vendored = JSON.parse(__vendoredStreams) as VendoredStreams
+  const ours = dirname(fileURLToPath(import.meta.url))
   const dirs = new Map<string, string>()
+  const find = (requirer: string | null | undefined, name: string): { dir: string, version: string } | undefined => {
+    const start = requirer === null ? ours : requirer === undefined ? undefined : dirs.get(requirer)
+    return start === undefined ? undefined : installed(start, name)
+  }
+  // each package from its first requirer, at the version the bundle holds
   for (const { name, version, from } of vendored.versions) {
-    const start = from === null ? dirname(fileURLToPath(import.meta.url)) : dirs.get(from)
-    const found = start === undefined ? undefined : installed(start, name)
+    const found = find(from[0], name)
     if (found === undefined || found.version !== version) return undefined
     dirs.set(name, found.dir)
+  }
+  // and from every other requirer, that same copy (through2 requires the
+  // readable-stream ours does, not one nested in it)
+  for (const { name, from } of vendored.versions) {
+    for (let i = 1; i < from.length; i++) {
+      if (find(from[i], name)?.dir !== dirs.get(name)) return undefined
+    }
   }
   return loadBundle(new URL('./vendor-streams.cjs', import.meta.url), 'streams', vendored.key).exports as unknown as Streams
 }

@@ -47,29 +47,35 @@ function vendorStreams () {
     logLevel: 'warning'
   }
   const { metafile } = buildSync({ ...common, write: false, metafile: true, outfile: out })
-  // each package in it (name -> directory), and the package whose file first
-  // requires it (breadth first from the entry: a requirer before what it
-  // requires), from which lib/streams.ts resolves it to check its version
+  // each package in it (name -> directory), and every package whose files
+  // require it (breadth first from the entry: the first requirer comes
+  // before what it requires), from which lib/streams.ts resolves it to check
+  // that require() would find this version, and this one copy, from each
   const packages = new Map()
   const from = new Map()
   const packageOf = (input) => /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input)
   const queue = Object.keys(metafile.inputs).filter((input) => packageOf(input) === null)
+  const queued = new Set(queue)
   for (let i = 0; i < queue.length; i++) {
     const input = queue[i]
     const mine = packageOf(input)
     for (const { path } of metafile.inputs[input]?.imports ?? []) {
-      if (!(path in metafile.inputs) || queue.includes(path)) continue
-      queue.push(path)
+      if (!(path in metafile.inputs)) continue
+      if (!queued.has(path)) {
+        queued.add(path)
+        queue.push(path)
+      }
       const theirs = packageOf(path)
-      if (theirs === null) continue
+      if (theirs === null || mine?.[2] === theirs[2]) continue
       const dir = join(root, theirs[1])
       const seen = packages.get(theirs[2])
       // one copy per name: two would need two licences and two version checks
       if (seen !== undefined && seen !== dir) throw new Error(`vendor-streams: two copies of ${theirs[2]}: ${seen} and ${dir}`)
       if (seen === undefined) {
         packages.set(theirs[2], dir)
-        from.set(theirs[2], mine === null || mine[2] === theirs[2] ? null : mine[2])
+        from.set(theirs[2], new Set())
       }
+      from.get(theirs[2]).add(mine === null ? null : mine[2])
     }
   }
   const manifest = (name) => JSON.parse(readFileSync(join(packages.get(name), 'package.json'), 'utf8'))
@@ -82,7 +88,7 @@ function vendorStreams () {
   })
   const banner = ['/*', ' * readable-stream and through2, with the packages they require, bundled by', ' * scripts/bundle.mjs. Their licences:', ' *', licences.join('\n\n---\n\n'), '*/'].join('\n')
   buildSync({ ...common, format: 'cjs', outfile: out, banner: { js: banner } })
-  const versions = [...packages.keys()].map((name) => ({ name, version: manifest(name).version, from: from.get(name) ?? null }))
+  const versions = [...packages.keys()].map((name) => ({ name, version: manifest(name).version, from: [...from.get(name)] }))
   return { key: hash(out), versions }
 }
 
