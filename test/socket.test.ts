@@ -58,6 +58,24 @@ for (const minor of ['3.12', '2.7']) {
     const ch = gw.remoteExec('channel.send(channel.receive() * 2)')
     await ch.send(21)
     t.equal(await ch.receive(), 42)
+    // the worker's end of the connection: its small frames must not wait
+    // for Nagle (the server sets TCP_NODELAY before it hands the socket over)
+    const nodelay = await gw.remoteExec([
+      'import socket',
+      'found = []',
+      'for fd in range(3, 256):',
+      '    try:',
+      '        s = socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM)',
+      '    except Exception:',
+      '        continue',
+      '    try:',
+      '        found.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))',
+      '    except Exception:',
+      '        pass',
+      '    s.close()',
+      'channel.send(found)'
+    ].join('\n')).receive() as number[]
+    t.ok(nodelay.length > 0 && nodelay.every((v) => v !== 0), `TCP_NODELAY on the worker's protocol socket (${JSON.stringify(nodelay)})`)
     gw.kill()
     await gw.waitExit()
     t.ok(await gone(info.pid, 10000), 'a killed gateway\'s worker exits (its connection ended)')

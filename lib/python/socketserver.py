@@ -69,8 +69,18 @@ def handle(conn, address, secret, python):
             return
         conn.sendall(b"OK\n")
         conn.settimeout(None)
+        # the worker's small frames (answers, credit) leave at once, not
+        # after Nagle's wait for the master's ACK; the option belongs to the
+        # socket, which the worker's stdin and stdout are
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except (socket.error, AttributeError):
+            pass
+        # close_fds: Python 2's default leaves every descriptor of the
+        # server open in the worker, the listening socket and other
+        # clients' connections among them (3.x's default is the same)
         worker = subprocess.Popen([python, "-u", "-c", BOOTSTRAP_LINE],
-                                  stdin=conn.fileno(), stdout=conn.fileno())
+                                  stdin=conn.fileno(), stdout=conn.fileno(), close_fds=True)
         conn.close()  # the worker holds its own copies
         log("worker %d for %s:%s" % ((worker.pid,) + tuple(address[:2])))
         worker.wait()
