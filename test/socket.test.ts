@@ -58,9 +58,10 @@ for (const minor of ['3.12', '2.7']) {
     const ch = gw.remoteExec('channel.send(channel.receive() * 2)')
     await ch.send(21)
     t.equal(await ch.receive(), 42)
-    // the worker's end of the connection: its small frames must not wait
-    // for Nagle (the server sets TCP_NODELAY before it hands the socket over)
-    const nodelay = await gw.remoteExec([
+    // the worker's sockets: only its own connection (no listening socket or
+    // other client's connection inherited from the server, as Python 2's
+    // Popen left them), with TCP_NODELAY, so its small frames do not wait for Nagle
+    const sockets = await gw.remoteExec([
       'import socket',
       'found = []',
       'for fd in range(3, 256):',
@@ -69,13 +70,19 @@ for (const minor of ['3.12', '2.7']) {
       '    except Exception:',
       '        continue',
       '    try:',
-      '        found.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))',
+      '        listening = s.getsockopt(socket.SOL_SOCKET, getattr(socket, "SO_ACCEPTCONN", 30))',
+      '        peer = "%s:%d" % s.getpeername()[:2] if not listening else None',
+      '        found.append((s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), listening, peer))',
       '    except Exception:',
       '        pass',
       '    s.close()',
       'channel.send(found)'
-    ].join('\n')).receive() as number[]
-    t.ok(nodelay.length > 0 && nodelay.every((v) => v !== 0), `TCP_NODELAY on the worker's protocol socket (${JSON.stringify(nodelay)})`)
+    ].join('\n')).receive() as Array<[number, number, string | null]>
+    const shown = JSON.stringify(sockets)
+    t.ok(sockets.length > 0, `the worker's protocol socket is found (${shown})`)
+    t.ok(sockets.every(([, listening]) => listening === 0), `no listening socket inherited from the server (${shown})`)
+    t.equal(new Set(sockets.map(([, , peer]) => peer)).size, 1, `one connection only, the master's (${shown})`)
+    t.ok(sockets.every(([nodelay]) => nodelay !== 0), `TCP_NODELAY on it (${shown})`)
     gw.kill()
     await gw.waitExit()
     t.ok(await gone(info.pid, 10000), 'a killed gateway\'s worker exits (its connection ended)')

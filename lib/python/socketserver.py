@@ -76,9 +76,9 @@ def handle(conn, address, secret, python):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (socket.error, AttributeError):
             pass
-        # close_fds: Python 2's default leaves every descriptor of the
-        # server open in the worker, the listening socket and other
-        # clients' connections among them (3.x's default is the same)
+        # close_fds: Python 2's default (False) leaves every descriptor of
+        # the server open in the worker, the listening socket and other
+        # clients' connections among them; Python 3 closes them by default
         worker = subprocess.Popen([python, "-u", "-c", BOOTSTRAP_LINE],
                                   stdin=conn.fileno(), stdout=conn.fileno(), close_fds=True)
         conn.close()  # the worker holds its own copies
