@@ -111,6 +111,23 @@ for (const target of [...oursTargets(), ...execnetTargets(), ...sshTargets(), ..
       t.same(seen, [1, 2])
     })
 
+    t.test('a value sent before the code sleeps arrives meanwhile, at any size', async (t) => {
+      // small, between the bulk and hand-off sizes, and handed to the
+      // writer thread: on Python 2 the middle one stayed in a buffered file
+      for (const size of [1000, 65536, 200000, 300000]) {
+        const ch = gw.remoteExec(`
+          import time
+          channel.send(b"x" * ${size})
+          while not channel.isclosed():
+              time.sleep(0.02)
+        `)
+        const value = await ch.receive({ timeout: 5 }) as { length: number }
+        t.equal(value.length, size, `${size} bytes, before the code went on`)
+        ch.close()
+        await ch.waitClose(10)
+      }
+    })
+
     t.test('receive times out with TimeoutError, then still works', async (t) => {
       const ch = gw.remoteExec('x = channel.receive()\nchannel.send(x + 1)')
       const t0 = Date.now()

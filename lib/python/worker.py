@@ -1236,10 +1236,14 @@ class Pipe(object):
         self._outfile.flush()
 
     def write_parts(self, parts):
-        """Write a large frame's parts, after what is buffered."""
+        """Write a large frame's parts, after what is buffered, and flush:
+        the caller counts the frame as gone (Output's dirty is false)."""
         if self._writev is None:
+            # a buffered file (Python 2, Jython) keeps what did not fill a
+            # block; unflushed, a frame sent before a sleep stayed behind
             for part in parts:
                 self._write(part)
+            self._outfile.flush()
             return
         self._outfile.flush()
         total = sum(len(part) for part in parts)
